@@ -1,0 +1,110 @@
+"""The demo sources: deterministic, and their planted facts hold (checked by running the code)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from ded.demo import PLANTED_BEST_TEACHER, STUDENT, STUDENT_SOLVES, TEACHERS, demo_items, write_demo_sources
+from ded.text import split_reasoning
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def ci_sources(tmp_path_factory):
+    return write_demo_sources(tmp_path_factory.mktemp("demo"), seed=0, size="ci")
+
+
+def test_same_seed_same_bytes_other_seed_other_problems(ci_sources, tmp_path):
+    again = write_demo_sources(tmp_path / "again", seed=0, size="ci")
+    assert set(again) == set(ci_sources)
+    for name, path in ci_sources.items():
+        assert path.read_bytes() == again[name].read_bytes(), name
+    other = write_demo_sources(tmp_path / "other", seed=1, size="ci")
+    assert other["math_questions"].read_bytes() != ci_sources["math_questions"].read_bytes()
+
+
+def test_unknown_size_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown demo size 'huge'.*ci"):
+        write_demo_sources(tmp_path, size="huge")
+
+
+def test_questions_graded_and_benchmark_disjoint():
+    train, bench = demo_items(0, "demo")
+    assert Counter(i["difficulty"] for i in train if i["domain"] == "math") == {d: 8 for d in range(1, 6)}
+    assert Counter(i["difficulty"] for i in train if i["domain"] == "code") == {d: 4 for d in range(1, 6)}
+    assert len({i["problem"] for i in train}) == len(train)
+    assert bench and not {b["problem"] for b in bench} & {i["problem"] for i in train}
+
+
+def _boxed(text):
+    m = re.findall(r"\\boxed\{(-?\d+)\}", text)
+    return m[-1] if m else None
+
+
+def _run_code(code, test):
+    if test["testtype"] == "functional":
+        args = [json.loads(line) for line in test["input"].splitlines()]
+        prog = f"{code}\nimport json\nprint(json.dumps(Solution().countGreater(*{args!r})))"
+        stdin = ""
+    else:
+        prog, stdin = code, test["input"]
+    out = subprocess.run([sys.executable, "-c", prog], input=stdin, capture_output=True, text=True, timeout=20)
+    return out.stdout.strip() == test["output"].strip()
+
+
+def test_planted_labels_match_the_truth(ci_sources):
+    """A trajectory is planted correct iff its boxed answer equals the reference / its code passes all tests."""
+    questions = {q["problem"]: q for name in ("math_questions", "code_questions") for q in _rows(ci_sources[name])}
+    code_checked = Counter()
+    for name in [n for n in ci_sources if n.startswith("teacher_")] + ["student"]:
+        for row in _rows(ci_sources[name]):
+            q = questions[row["problem"]]
+            reasoning, final, closed = split_reasoning(row["response"])
+            assert reasoning and row["metadata"]["synthetic"] is True
+            if not closed:
+                assert row["metadata"]["planted_correct"] is False and row["finish_reason"] == "length"
+                continue
+            if q["domain"] == "math":
+                assert (_boxed(final) == q["answer"]) == row["metadata"]["planted_correct"], row
+            elif code_checked[(q["id"], row["metadata"]["planted_correct"])] < 1:  # one program of each kind
+                code_checked[(q["id"], row["metadata"]["planted_correct"])] += 1
+                code = re.search(r"```python\n(.*?)```", final, re.DOTALL).group(1)
+                passed = [_run_code(code, t) for t in q["tests"]]
+                assert all(passed) if row["metadata"]["planted_correct"] else not all(passed), (q["id"], code)
+    assert sum(code_checked.values()) >= 10
+
+
+def _word_entropy(texts):
+    counts = Counter(w for t in texts for w in t.split())
+    n = sum(counts.values())
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def test_teacher_styles_differ_as_planted(tmp_path):
+    src = write_demo_sources(tmp_path, size="demo")
+    acc, length, entropy = {}, {}, {}
+    for model in TEACHERS:
+        rows = _rows(src[f"teacher_{model}"])
+        assert {r["model"] for r in rows} == {model}
+        acc[model] = sum(r["metadata"]["planted_correct"] for r in rows) / len(rows)
+        length[model] = sum(len(r["response"]) for r in rows) / len(rows)
+        entropy[model] = _word_entropy(r["response"] for r in rows)
+    best = PLANTED_BEST_TEACHER
+    assert acc[best] == max(acc.values()) and acc["synthetic-sloppy"] < acc["synthetic-verbose"] < acc[best]
+    assert length["synthetic-verbose"] > 1.5 * length[best]
+    assert entropy[best] < entropy["synthetic-verbose"]
+    student = _rows(src["student"])
+    easy = [r["metadata"]["planted_correct"] for r in student if r["metadata"]["difficulty"] <= STUDENT_SOLVES]
+    hard = [r["metadata"]["planted_correct"] for r in student if r["metadata"]["difficulty"] > STUDENT_SOLVES]
+    assert all(easy) and sum(hard) / len(hard) < 0.3
+    assert {r["model"] for r in student} == {STUDENT}
