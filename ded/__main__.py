@@ -1,0 +1,3 @@
+from ded.cli import main
+
+main()

@@ -1,0 +1,313 @@
+"""Ingest: source files → questions, trajectories (origin imported:SOURCE), imported verdicts, rejects.
+
+Streaming: records are read and parsed one at a time and the big table (trajectories for
+trajectory files, questions for question files) is streamed into one Lance commit, so memory
+does not grow with the file. The other tables are small per file and are committed after it.
+Dedup is by key against what the lake already holds, so ingesting a file twice adds nothing and
+a rerun after a kill finishes the job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from ded.ids import question_id as make_qid, trajectory_id
+from ded.ingest.presets import Parsed, Reject, get_preset
+from ded.ingest.readers import Record, read_records, source_stem
+from ded.lake import Lake, now
+from ded.text import split_reasoning
+
+DOMAINS = ("math", "code", "science", "other")
+
+
+class StrictReject(RuntimeError):
+    """`--strict` and a bad record: nothing was written."""
+
+
+@dataclass
+class IngestReport:
+    read: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    questions_inserted: int = 0
+    questions_present: int = 0
+    trajectories_inserted: int = 0
+    trajectories_present: int = 0
+    verdicts_inserted: int = 0
+    rejects_new: int = 0
+    files: list[str] = field(default_factory=list)
+
+    def merge(self, o: "IngestReport") -> None:
+        for k in ("read", "questions_inserted", "questions_present", "trajectories_inserted",
+                  "trajectories_present", "verdicts_inserted", "rejects_new"):
+            setattr(self, k, getattr(self, k) + getattr(o, k))
+        self.rejected.update(o.rejected)
+        self.files += o.files
+
+    def summary(self) -> str:
+        lines = [f"read {self.read} records from {len(self.files)} file(s)",
+                 f"questions: {self.questions_inserted} inserted, {self.questions_present} already present",
+                 f"trajectories: {self.trajectories_inserted} inserted, {self.trajectories_present} already present",
+                 f"imported verdicts: {self.verdicts_inserted} inserted"]
+        n = sum(self.rejected.values())
+        lines.append(f"rejected: {n}" + (" (kept in table `rejects`)" if n else ""))
+        for reason, c in self.rejected.most_common(10):
+            lines.append(f"  {c:>7}  {reason}")
+        return "\n".join(lines)
+
+
+@dataclass
+class SourceOptions:
+    kind: str = "questions"
+    preset: str = "generic"
+    source: str | None = None
+    model: str | None = None
+    domain: str | None = None
+    mapping: dict[str, str] = field(default_factory=dict)
+    license: str | None = None
+    split: str | None = None
+
+
+def _reason_key(reason: str) -> str:
+    """Group reasons for the summary (drop the variable tail of JSON errors)."""
+    return reason.split(":")[0] if reason.startswith(("malformed JSON", "invalid UTF-8", "truncated")) else reason
+
+
+def _too_large(rec: dict[str, Any], limit: int) -> str | None:
+    for k, v in rec.items():
+        if isinstance(v, str) and len(v) > limit:
+            return f"field too large: {k} has {len(v):,} characters (limit {limit:,}; raise ingest.max_field_bytes)"
+        if isinstance(v, list):
+            for x in v:
+                if isinstance(x, str) and len(x) > limit:
+                    return f"field too large: an element of {k} has {len(x):,} characters (limit {limit:,})"
+    return None
+
+
+def _file_label(path: str | Path) -> str:
+    p = os.path.normpath(str(path))
+    try:
+        rel = os.path.relpath(p)
+        return rel if not rel.startswith("..") else os.path.abspath(p)
+    except ValueError:
+        return p
+
+
+class _FileIngest:
+    """State for one source file: seen keys, pending small tables, the report."""
+
+    def __init__(self, lake: Lake, path: str | Path, opts: SourceOptions, max_field: int):
+        self.lake, self.path, self.opts, self.max_field = lake, path, opts, max_field
+        self.file = _file_label(path)
+        self.source = opts.source or source_stem(path)
+        self.origin = f"imported:{self.source}"
+        self.default_model = opts.model or source_stem(path)
+        self.preset = get_preset(opts.preset)
+        self.report = IngestReport(files=[self.file])
+        self.q_keys = lake.keys("questions")
+        self.t_keys = lake.keys("trajectories") if opts.kind == "trajectories" else set()
+        self.v_keys = lake.keys("verdicts") if opts.kind == "trajectories" else set()
+        self.r_keys = lake.keys("rejects")
+        self.questions: list[dict] = []
+        self.verdicts: list[dict] = []
+        self.rejects: list[dict] = []
+        self.counters: Counter = Counter()
+        self.ts = now()
+
+    def reject(self, rec: Record, reason: str, raw: str | None = None) -> None:
+        self.report.rejected[_reason_key(reason)] += 1
+        if (self.file, rec.line) in self.r_keys:
+            return
+        self.r_keys.add((self.file, rec.line))
+        if raw is None:
+            raw = json.dumps(rec.data, ensure_ascii=False, default=str) if rec.data is not None else (rec.raw or "")
+        self.rejects.append({"file": self.file, "line": rec.line, "source": self.source, "reason": reason,
+                             "raw": raw, "rejected_at": self.ts})
+
+    def parse(self, rec: Record) -> Parsed | None:
+        data = rec.data
+        if self.opts.mapping:
+            data = {self.opts.mapping.get(k, k): v for k, v in data.items()}
+        big = _too_large(data, self.max_field)
+        if big:
+            self.reject(rec, big)
+            return None
+        try:
+            p = self.preset(data, self.opts.kind)
+        except Reject as e:
+            self.reject(rec, str(e))
+            return None
+        if p.question_id is None and not (p.problem or "").strip():
+            self.reject(rec, "empty problem text")
+            return None
+        p.domain = p.domain or self.opts.domain or "math"
+        if p.domain not in DOMAINS:
+            self.reject(rec, f"unknown domain {p.domain!r} (expected one of {', '.join(DOMAINS)})")
+            return None
+        return p
+
+    def question_row(self, p: Parsed, qid: str) -> dict:
+        return {"question_id": qid, "domain": p.domain, "source": self.source, "source_id": p.source_id,
+                "problem": p.problem, "answer": p.answer, "solution": p.solution,
+                "tests": json.dumps(p.tests, ensure_ascii=False) if p.tests else None,
+                "starter_code": p.starter_code, "entry_point": p.entry_point,
+                "license": p.license or self.opts.license,
+                "metadata": json.dumps(p.metadata, ensure_ascii=False, default=str) if p.metadata else None,
+                "ingested_at": self.ts}
+
+    def rows(self, records: Iterator[Record]) -> Iterator[dict]:
+        """Yield the streamed table's rows; collect the small tables on the side."""
+        for rec in records:
+            self.report.read += 1
+            if rec.data is None:
+                self.reject(rec, rec.reason or "unreadable record", rec.raw)
+                continue
+            p = self.parse(rec)
+            if p is None:
+                continue
+            if p.problem is not None:
+                qid = make_qid(p.problem)
+            else:
+                qid = p.question_id
+                if qid not in self.q_keys:
+                    self.reject(rec, f"unknown question_id {qid!r}: ingest its questions first, or give the problem text")
+                    continue
+            new_q = qid not in self.q_keys
+            if new_q:
+                self.q_keys.add(qid)
+                row = self.question_row(p, qid)
+                if self.opts.kind == "questions":
+                    self.report.questions_inserted += 1
+                    yield row
+                else:
+                    self.questions.append(row)
+                    self.report.questions_inserted += 1
+            elif self.opts.kind == "questions":
+                self.report.questions_present += 1
+            if self.opts.kind == "trajectories":
+                yield from self.traj_rows(p, qid)
+
+    def traj_rows(self, p: Parsed, qid: str) -> Iterator[dict]:
+        for t in p.trajectories:
+            model = t.model or self.default_model
+            idx = t.sample_idx
+            if idx is None:
+                idx = self.counters[(qid, model)]
+            self.counters[(qid, model)] = max(self.counters[(qid, model)], idx + 1)
+            tid = trajectory_id(qid, model, self.origin, idx)
+            if tid in self.t_keys:
+                self.report.trajectories_present += 1
+                continue
+            self.t_keys.add(tid)
+            if t.reasoning is not None or t.final is not None:
+                reasoning, final = t.reasoning, t.final or ""
+            else:
+                reasoning, final, closed = split_reasoning(t.response)
+            self.report.trajectories_inserted += 1
+            yield {"trajectory_id": tid, "question_id": qid, "model": model, "sample_idx": idx, "prompt": None,
+                   "response": t.response, "reasoning": reasoning, "final": final,
+                   "finish_reason": t.finish_reason or "imported", "n_tokens": t.n_tokens,
+                   "gen_params": json.dumps(t.gen_params) if t.gen_params else None, "fingerprint": None,
+                   "origin": self.origin, "created_at": self.ts}
+            if t.correct is not None and (tid, "imported") not in self.v_keys:
+                self.v_keys.add((tid, "imported"))
+                self.verdicts.append({"trajectory_id": tid, "verifier": "imported", "verifier_version": self.origin,
+                                      "status": "correct" if t.correct else "wrong", "correct": t.correct,
+                                      "extracted": t.extracted, "detail": "label recorded by the source",
+                                      "verified_at": self.ts})
+
+
+def _batched(rows: Iterator[dict], n: int) -> Iterator[list[dict]]:
+    buf: list[dict] = []
+    for r in rows:
+        buf.append(r)
+        if len(buf) >= n:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def ingest_file(lake: Lake, path: str | Path, opts: SourceOptions, *, strict: bool = False,
+                batch_rows: int = 2000, max_field_bytes: int = 4_000_000, progress: Any = None) -> IngestReport:
+    """Ingest one source file. With `strict`, the first rejected record aborts and nothing is written."""
+    if opts.kind not in ("questions", "trajectories"):
+        raise ValueError(f"--kind must be questions or trajectories, got {opts.kind!r}")
+    st = _FileIngest(lake, path, opts, max_field_bytes)
+    records = read_records(path, batch_rows=batch_rows, split=opts.split)
+
+    def checked() -> Iterator[dict]:
+        for row in st.rows(records):
+            if strict and st.rejects:
+                break
+            yield row
+            if progress is not None:
+                progress.advance(1)
+        if strict and (st.rejects or st.report.rejected):
+            r = st.rejects[0] if st.rejects else {"line": "?", "reason": next(iter(st.report.rejected))}
+            raise StrictReject(f"--strict: {st.file} line {r['line']}: {r['reason']}; nothing was written "
+                               f"(drop --strict to load the good rows and keep the bad ones in `rejects`)")
+
+    main_table = "trajectories" if opts.kind == "trajectories" else "questions"
+    batches = (pa.Table.from_pylist(b) for b in _batched(checked(), batch_rows))
+    lake.append_stream(main_table, _conformed(main_table, batches))
+    if strict and st.rejects:  # a file whose only records were bad never reached the generator's end
+        raise StrictReject(f"--strict: {st.file} line {st.rejects[0]['line']}: {st.rejects[0]['reason']}; nothing was written")
+    # Small tables after the big one: a kill in between is finished by a rerun (dedup by key).
+    if st.questions:
+        lake.append("questions", st.questions)
+    if st.verdicts:
+        lake.append("verdicts", st.verdicts)
+        st.report.verdicts_inserted = len(st.verdicts)
+    if st.rejects:
+        lake.append("rejects", st.rejects)
+        st.report.rejects_new = len(st.rejects)
+    return st.report
+
+
+def _conformed(table: str, batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    from ded.schema import conform
+
+    for b in batches:
+        yield conform(table, b)
+
+
+def ingest_paths(lake: Lake, paths: list[str | Path], kind: str = "questions", preset: str = "generic",
+                 source: str | None = None, model: str | None = None, domain: str | None = None,
+                 mapping: dict[str, str] | None = None, strict: bool = False, batch_rows: int = 2000,
+                 max_field_bytes: int = 4_000_000, license: str | None = None, show_progress: bool = True) -> IngestReport:
+    """Ingest several files with the same options; returns the combined report."""
+    from ded.progress import progress
+
+    opts = SourceOptions(kind, preset, source, model, domain, dict(mapping or {}), license)
+    total = IngestReport()
+    if strict:  # validate every file first so that a bad one leaves all tables untouched
+        for p in paths:
+            _validate(p, opts, batch_rows, max_field_bytes)
+    with progress(desc="ingest", unit="rows") as bar:
+        for p in paths:
+            total.merge(ingest_file(lake, p, opts, strict=strict, batch_rows=batch_rows,
+                                    max_field_bytes=max_field_bytes, progress=bar if show_progress else None))
+    return total
+
+
+def _validate(path: str | Path, opts: SourceOptions, batch_rows: int, max_field: int) -> None:
+    preset = get_preset(opts.preset)
+    for rec in read_records(path, batch_rows=batch_rows, split=opts.split):
+        reason = rec.reason if rec.data is None else _too_large(rec.data, max_field)
+        if reason is None:
+            data = {opts.mapping.get(k, k): v for k, v in rec.data.items()} if opts.mapping else rec.data
+            try:
+                preset(data, opts.kind)
+            except Reject as e:
+                reason = str(e)
+        if reason:
+            raise StrictReject(f"--strict: {_file_label(path)} line {rec.line}: {reason}; nothing was written "
+                               f"(drop --strict to load the good rows and keep the bad ones in `rejects`)")

@@ -1,0 +1,258 @@
+"""The lakehouse: one Lance dataset per table at `<root>/<table>.lance` (the LanceDB layout).
+
+Every write is one Lance commit: a killed process leaves each table at its last committed
+version, and readers never see half a write. Writes conform data to the table's core schema
+(`ded.schema`), and a column the table does not have yet is added first (schema evolution, a
+metadata-only change in Lance), so stages can grow tables without migrations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import lance
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ded.schema import KEYS, SCHEMAS, conform
+
+
+class LakeError(RuntimeError):
+    """A lake operation that cannot proceed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    rows: int
+    version: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class MergeStats:
+    inserted: int
+    updated: int = 0
+    version: int | None = None
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _is_local(root: str) -> bool:
+    return "://" not in root or root.startswith("file://")
+
+
+class Lake:
+    """A directory (or object-store URI) of Lance datasets, one per table."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = str(root).rstrip("/") or "."
+        if _is_local(self.root):
+            Path(self.root.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.root!r})"
+
+    # -- locating -------------------------------------------------------------------------
+    def uri(self, name: str) -> str:
+        return f"{self.root}/{name}.lance"
+
+    def exists(self, name: str) -> bool:
+        if _is_local(self.root):
+            return (Path(self.uri(name).removeprefix("file://")) / "_versions").is_dir()
+        try:
+            lance.dataset(self.uri(name))
+            return True
+        except (ValueError, OSError):
+            return False
+
+    def table_names(self) -> list[str]:
+        if not _is_local(self.root):
+            return [t for t in SCHEMAS if self.exists(t)]
+        root = Path(self.root.removeprefix("file://"))
+        return sorted(p.name[: -len(".lance")] for p in root.glob("*.lance") if (p / "_versions").is_dir())
+
+    def dataset(self, name: str, version: int | None = None) -> lance.LanceDataset:
+        if not self.exists(name):
+            raise LakeError(
+                f"table {name!r} does not exist in lake {self.root!r} yet "
+                f"(tables: {', '.join(self.table_names()) or 'none'}); run the stage that writes it"
+            )
+        try:
+            return lance.dataset(self.uri(name), version=version)
+        except ValueError as e:
+            if version is not None:
+                versions = [v["version"] for v in lance.dataset(self.uri(name)).versions()]
+                raise LakeError(f"{name} has no version {version}; versions: {versions}") from e
+            raise
+
+    # -- reading --------------------------------------------------------------------------
+    def read(self, name: str, columns: list[str] | None = None, filter: str | None = None,
+             version: int | None = None) -> pa.Table:
+        """The table (or the given columns/rows) as Arrow; an absent table reads as empty."""
+        if not self.exists(name):
+            schema = SCHEMAS.get(name, pa.schema([]))
+            if columns:
+                schema = pa.schema([schema.field(c) for c in columns if c in schema.names])
+            return schema.empty_table()
+        return self.dataset(name, version).to_table(columns=columns, filter=filter)
+
+    def scan(self, name: str, columns: list[str] | None = None, filter: str | None = None,
+             batch_size: int = 8192, version: int | None = None) -> Iterator[pa.RecordBatch]:
+        if not self.exists(name):
+            return iter(())
+        return self.dataset(name, version).to_batches(columns=columns, filter=filter, batch_size=batch_size)
+
+    def keys(self, name: str, on: list[str] | None = None) -> set:
+        """The set of key values present (tuples for composite keys): for cheap dedup before appends."""
+        on = on or KEYS[name]
+        if not self.exists(name):
+            return set()
+        t = self.read(name, columns=on)
+        if len(on) == 1:
+            return set(t.column(on[0]).to_pylist())
+        return set(zip(*(t.column(c).to_pylist() for c in on)))
+
+    def count(self, name: str, filter: str | None = None) -> int:
+        return self.dataset(name).count_rows(filter) if self.exists(name) else 0
+
+    def version(self, name: str) -> int | None:
+        return self.dataset(name).version if self.exists(name) else None
+
+    def versions(self, names: Iterable[str]) -> dict[str, int | None]:
+        return {n: self.version(n) for n in names}
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        ds = self.dataset(name)
+        out = []
+        for v in ds.versions():
+            n = lance.dataset(self.uri(name), version=v["version"]).count_rows()
+            out.append({"version": v["version"], "timestamp": v["timestamp"], "rows": n,
+                        "message": (v.get("metadata") or {}).get("message", "")})
+        return out
+
+    def size_bytes(self, name: str) -> int:
+        if not _is_local(self.root):
+            return 0
+        p = Path(self.uri(name).removeprefix("file://"))
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+    def tables(self) -> list[TableInfo]:
+        out = []
+        for n in self.table_names():
+            ds = self.dataset(n)
+            out.append(TableInfo(n, ds.count_rows(), ds.version, self.size_bytes(n)))
+        return out
+
+    # -- writing --------------------------------------------------------------------------
+    def _prepare(self, name: str, data: Any) -> pa.Table:
+        t = conform(name, data) if name in SCHEMAS else _plain(data)
+        if not self.exists(name):
+            return t
+        ds = self.dataset(name)
+        have = ds.schema
+        missing = [t.schema.field(c) for c in t.column_names if c not in have.names]
+        if missing:  # schema evolution: add the new columns as all-null, metadata only
+            ds.add_columns([pa.field(f.name, f.type) for f in missing])
+            have = self.dataset(name).schema
+        cols = []
+        for f in have:
+            if f.name in t.column_names:
+                c = t.column(f.name)
+                cols.append(c if c.type == f.type else c.cast(f.type))
+            else:
+                cols.append(pa.nulls(t.num_rows, f.type))
+        return pa.Table.from_arrays(cols, schema=have)
+
+    def append(self, name: str, data: Any) -> int:
+        """Append rows in one commit (creates the table); returns the new version."""
+        t = self._prepare(name, data)
+        if t.num_rows == 0 and self.exists(name):
+            return self.version(name)
+        mode = "append" if self.exists(name) else "create"
+        return lance.write_dataset(t, self.uri(name), mode=mode).version
+
+    def append_stream(self, name: str, batches: Iterable[pa.RecordBatch | pa.Table | list[dict]]) -> int:
+        """Stream batches into one commit: memory stays bounded by one batch.
+
+        All batches must share one set of columns (the first batch fixes it). A process killed
+        mid-stream commits nothing; the table stays at its previous version.
+        """
+        it = iter(batches)
+        first = None
+        for b in it:
+            first = self._prepare(name, b)
+            if first.num_rows:
+                break
+        if first is None or first.num_rows == 0:
+            return self.version(name)
+        schema = first.schema
+
+        def gen() -> Iterator[pa.RecordBatch]:
+            yield from first.to_batches()
+            for b in it:
+                t = conform(name, b) if name in SCHEMAS else _plain(b)
+                t = t.select(schema.names).cast(schema) if t.num_rows else t
+                yield from t.to_batches()
+
+        reader = pa.RecordBatchReader.from_batches(schema, gen())
+        mode = "append" if self.exists(name) else "create"
+        return lance.write_dataset(reader, self.uri(name), mode=mode).version
+
+    def merge(self, name: str, data: Any, on: list[str] | None = None, update: bool = False) -> MergeStats:
+        """Insert rows whose key is new (and, with `update=True`, update the matching ones), one commit.
+
+        Rows with duplicate keys inside `data` keep the last occurrence.
+        """
+        on = on or KEYS.get(name)
+        if not on:
+            raise LakeError(f"merge into {name!r} needs a key (`on=`)")
+        t = self._prepare(name, data)
+        t = _dedup_last(t, on)
+        if t.num_rows == 0:
+            return MergeStats(0, 0, self.version(name))
+        if not self.exists(name):
+            v = lance.write_dataset(t, self.uri(name), mode="create").version
+            return MergeStats(t.num_rows, 0, v)
+        ds = self.dataset(name)
+        b = ds.merge_insert(on).when_not_matched_insert_all()
+        if update:
+            b = b.when_matched_update_all()
+        res = b.execute(t)
+        return MergeStats(int(res.get("num_inserted_rows", 0)), int(res.get("num_updated_rows", 0)),
+                          self.version(name))
+
+    def overwrite(self, name: str, data: Any) -> int:
+        t = conform(name, data) if name in SCHEMAS else _plain(data)
+        mode = "overwrite" if self.exists(name) else "create"
+        return lance.write_dataset(t, self.uri(name), mode=mode).version
+
+    def delete(self, name: str, predicate: str) -> int:
+        ds = self.dataset(name)
+        ds.delete(predicate)
+        return self.version(name)
+
+
+def _plain(data: Any) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    return pa.Table.from_pylist(list(data))
+
+
+def _dedup_last(t: pa.Table, on: list[str]) -> pa.Table:
+    if t.num_rows < 2:
+        return t
+    idx = pa.array(range(t.num_rows), pa.int64())
+    g = t.select(on).append_column("__i", idx).group_by(on, use_threads=False).aggregate([("__i", "max")])
+    keep = pc.sort_indices(g.column("__i_max"))
+    rows = pc.take(g.column("__i_max"), keep)
+    return t.take(rows) if len(rows) != t.num_rows else t

@@ -1,0 +1,245 @@
+"""Typed, validated params: one section per stage, mirroring `params.yaml`.
+
+The field descriptions are the manual (`ded params --help` style docs come from them). A
+validation error names the field, what was given and the expected shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ded.ids import stable_hash
+
+Domain = Literal["math", "code", "science", "other"]
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing or malformed; the message shows the expected shape."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class OpenSection(BaseModel):
+    """A stage section whose fields its stage has not declared yet: keys are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# -- shared sections ------------------------------------------------------------------------
+class LakeParams(Section):
+    root: str = Field("lake", description="Lake directory or object-store URI (s3://…); relative to the working directory.")
+
+
+class PromptsParams(Section):
+    math: str = Field("prompts/math.jinja", description="Jinja template of the user turn for math (and science/other) questions.")
+    code: str = Field("prompts/code.jinja", description="Jinja template of the user turn for code questions.")
+    system: str | None = Field(None, description="Optional system prompt template file.")
+
+
+class SamplingParams(Section):
+    temperature: float = Field(0.6, ge=0, description="Sampling temperature (0 = greedy).")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
+    max_tokens: int = Field(16384, gt=0, description="Generation budget in new tokens.")
+    n: int = Field(1, ge=1, description="Samples per question.")
+    seed: int = Field(0, description="Base seed; sample i uses seed + i.")
+
+
+class ModelSpec(Section):
+    name: str = Field(description="Short name used everywhere (trajectories.model, generate.models, student.model).")
+    backend: Literal["transformers", "openai", "vllm"] = Field("transformers", description="Generation backend.")
+    model: str = Field(description="Hub id or local path (transformers, vllm), or the served model name (openai).")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://host:8000/v1 (openai backend).")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (openai backend).")
+    sampling: SamplingParams = Field(default_factory=SamplingParams)
+    price_in: float | None = Field(None, ge=0, description="Price per million prompt tokens (for --dry-run cost).")
+    price_out: float | None = Field(None, ge=0, description="Price per million completion tokens.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Backend-specific options (dtype, batch_size, concurrency, tensor_parallel_size, …).")
+
+
+class StudentParams(Section):
+    model: str = Field(description="Name of the student in `models`: its rollouts are trajectories with this model name.")
+
+
+class BenchmarkSpec(Section):
+    path_or_hub: str = Field(description="Local file (jsonl/json/parquet/csv) or a hub dataset name.")
+    split: str = Field("test", description="Dataset split for hub datasets.")
+    domain: Domain = Field("math")
+    name: str | None = Field(None, description="Hub dataset config name, if any.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Loader options (date window, difficulty, field map…).")
+
+
+# -- stage sections -------------------------------------------------------------------------
+class SourceSpec(Section):
+    path: str = Field(description="File or directory (jsonl, jsonl.gz, json, parquet, csv, HF dataset dir) or hub name.")
+    kind: Literal["questions", "trajectories"] = Field("questions")
+    preset: str = Field("generic", description="Row shape: generic, qwen-math-eval, lcb, rllm, humaneval, openr1-math, openthoughts, s1k.")
+    source: str | None = Field(None, description="Source label (default: file stem).")
+    model: str | None = Field(None, description="Model name for trajectory files (default: from the row or the file name).")
+    domain: Domain | None = Field(None, description="Domain for rows that do not say.")
+    map: dict[str, str] = Field(default_factory=dict, description="Column renames COLUMN→FIELD applied before the preset.")
+    license: str | None = Field(None, description="Licence recorded on each question.")
+
+
+class IngestParams(Section):
+    sources: list[SourceSpec] = Field(default_factory=list, description="What `ded ingest` with no paths reads.")
+    batch_rows: int = Field(2000, gt=0, description="Rows per streamed batch (bounds memory).")
+    max_field_bytes: int = Field(4_000_000, gt=0, description="Records with a larger text field are rejected ('field too large').")
+    strict: bool = Field(False, description="Any rejected record fails the run and writes nothing.")
+
+
+class GenerateParams(OpenSection):
+    """Owned by the generate stage."""
+
+
+class VerifyParams(OpenSection):
+    """Owned by the verify stage."""
+
+
+class EmbedParams(OpenSection):
+    """Owned by the embed stage."""
+
+
+class ScoreParams(OpenSection):
+    """Owned by the score stage."""
+
+
+class SelectParams(OpenSection):
+    """Owned by the select stage."""
+
+
+class SftParams(OpenSection):
+    """Owned by the sft stage."""
+
+
+class SmokeParams(OpenSection):
+    """Owned by the smoke stage."""
+
+
+class EvaluateParams(Section):
+    """`ded evaluate`: n samples per benchmark item from a model, graded, to `eval_samples` and `metrics/`.
+
+    Protocol (docs/evaluation.md): the shared prompt templates; reasoning stripped before grading and an
+    unclosed `<think>` counted as no answer; math and code graded by ded.verifiers, GPQA by its letter.
+    """
+
+    models: list[str] = Field(default_factory=list, description="Names from `models` to evaluate (default: the student).")
+    model_path: str | None = Field(None, description="Evaluate this hub id or local path (e.g. models/student after `ded sft`) under the first model's name and backend settings.")
+    benchmarks: list[str] = Field(default_factory=list, description="Names from `benchmarks` (default: all of them).")
+    n: int = Field(16, ge=1, description="Samples per item: avg@n and pass@k for k <= n (DED reports avg@16).")
+    temperature: float | None = Field(None, ge=0, description="Sampling temperature; None = the model's own sampling.temperature.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus mass; None = the model's own.")
+    max_tokens: int | None = Field(None, gt=0, description="Generation budget per sample; None = the model's own max_tokens.")
+    seed: int = Field(0, description="Base sampling seed (sample i uses seed + i) and the GPQA option-shuffle seed.")
+    ks: list[int] | None = Field(None, description="pass@k values to report (default: 1, 2, 4, ... up to n).")
+    limit: int | None = Field(None, gt=0, description="Only the first N items of each benchmark (by item_id): for smoke tests.")
+    ci_level: float = Field(0.95, gt=0, lt=1, description="Confidence level of the bootstrap interval over items.")
+    bootstrap: int = Field(10_000, ge=100, description="Bootstrap resamples of the items.")
+    lcb_start: str | None = Field(None, description="LiveCodeBench: keep problems with contest_date >= this ISO date (e.g. 2024-08-01).")
+    lcb_end: str | None = Field(None, description="LiveCodeBench: keep problems with contest_date < this ISO date (e.g. 2025-02-01).")
+    lcb_difficulties: list[Literal["easy", "medium", "hard"]] = Field(default_factory=lambda: ["easy", "medium", "hard"], description="LiveCodeBench difficulties to keep; metrics are also split by difficulty.")
+    metrics_dir: str = Field("metrics", description="Where metrics/<benchmark>.json files go (one per benchmark; the model is inside).")
+    grade_workers: int | None = Field(None, ge=1, description="Verifier worker processes (default: all cores).")
+
+
+class ReportParams(Section):
+    """`ded report`: a self-contained HTML report and a Markdown corpus card from the lake tables."""
+
+    out_dir: str = Field("reports", description="Directory for index.html and corpus_card.md (`-o` overrides).")
+    title: str = Field("ded corpus report", description="Report title.")
+    selection_run: str | None = Field(None, description="selection.run_id to report (default: the run of the latest selection commit).")
+    bins: int = Field(20, ge=2, le=200, description="Bins of the difficulty and length histograms.")
+    metrics_dir: str = Field("metrics", description="Where `ded evaluate` wrote metrics/<benchmark>.json.")
+
+
+class Params(Section):
+    lake: LakeParams = Field(default_factory=LakeParams)
+    prompts: PromptsParams = Field(default_factory=PromptsParams)
+    models: list[ModelSpec] = Field(default_factory=list)
+    student: StudentParams | None = None
+    benchmarks: dict[str, BenchmarkSpec] = Field(default_factory=dict)
+    ingest: IngestParams = Field(default_factory=IngestParams)
+    generate: GenerateParams = Field(default_factory=GenerateParams)
+    verify: VerifyParams = Field(default_factory=VerifyParams)
+    embed: EmbedParams = Field(default_factory=EmbedParams)
+    score: ScoreParams = Field(default_factory=ScoreParams)
+    select: SelectParams = Field(default_factory=SelectParams)
+    sft: SftParams = Field(default_factory=SftParams)
+    smoke: SmokeParams = Field(default_factory=SmokeParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    report: ReportParams = Field(default_factory=ReportParams)
+    profile: str | None = Field(None, description="Name of the pipelines/ profile this file came from.")
+
+    @field_validator("models")
+    @classmethod
+    def _unique_names(cls, v: list[ModelSpec]) -> list[ModelSpec]:
+        names = [m.name for m in v]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"model names must be unique; repeated: {sorted(dup)}")
+        return v
+
+    def model(self, name: str) -> ModelSpec:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise ParamsError(f"no model named {name!r} in params `models` (have: {[m.name for m in self.models]})")
+
+    def hash(self, *sections: str) -> str:
+        """Hash of the whole params, or of the named sections only (for receipts and run ids)."""
+        d = self.model_dump(mode="json")
+        if sections:
+            d = {s: d.get(s) for s in sections}
+        return stable_hash(d)
+
+
+_SHAPE = """expected shape (see params.yaml in the repository):
+  lake: {root: lake}
+  models: [{name: NAME, backend: transformers|openai|vllm, model: ID, sampling: {temperature, top_p, max_tokens, n, seed}}]
+  student: {model: NAME}
+  benchmarks: {NAME: {path_or_hub: PATH, split: test, domain: math}}
+  ingest: {sources: [{path: FILE, kind: questions|trajectories, preset: generic}]}"""
+
+
+def _fmt_error(e: ValidationError, origin: str) -> str:
+    lines = [f"invalid params in {origin}:"]
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        got = err.get("input")
+        got_s = repr(got)
+        if len(got_s) > 80:
+            got_s = got_s[:77] + "..."
+        lines.append(f"  {loc}: {err['msg']} (got {got_s})")
+    lines.append(_SHAPE)
+    return "\n".join(lines)
+
+
+def parse_params(data: dict[str, Any] | None, origin: str = "<dict>") -> Params:
+    try:
+        return Params.model_validate(data or {})
+    except ValidationError as e:
+        raise ParamsError(_fmt_error(e, origin)) from None
+
+
+def load_params(path: str | Path | None = "params.yaml") -> Params:
+    """Load and validate a params file; a missing default file gives the defaults."""
+    if path is None:
+        return Params()
+    p = Path(path)
+    if not p.exists():
+        if str(path) == "params.yaml":
+            return Params()
+        raise ParamsError(f"params file {p} not found; pass --params FILE or create params.yaml "
+                          f"(`ded profile demo` writes the demo profile)")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{p} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ParamsError(f"{p} must be a mapping of sections\n{_SHAPE}")
+    return parse_params(data, str(p))

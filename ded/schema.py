@@ -1,0 +1,162 @@
+"""Every lake table's Arrow schema and key, in one place (ARCHITECTURE.md, "Core columns").
+
+Stages may add columns to a table (schema evolution) but never rename or retype these.
+`conform` turns whatever a stage produced (dicts or an Arrow table) into a table whose core
+columns have exactly these types, in this order, followed by any extra columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+S = pa.string()
+VEC = pa.list_(pa.float32())
+
+
+def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([pa.field(n, t) for n, t in fields])
+
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "questions": _schema(
+        ("question_id", S), ("domain", S), ("source", S), ("source_id", S), ("problem", S),
+        ("answer", S), ("solution", S), ("tests", S), ("starter_code", S), ("entry_point", S),
+        ("license", S), ("metadata", S), ("ingested_at", TS),
+    ),
+    "trajectories": _schema(
+        ("trajectory_id", S), ("question_id", S), ("model", S), ("sample_idx", pa.int32()),
+        ("prompt", S), ("response", S), ("reasoning", S), ("final", S), ("finish_reason", S),
+        ("n_tokens", pa.int32()), ("gen_params", S), ("fingerprint", S), ("origin", S),
+        ("created_at", TS),
+    ),
+    "verdicts": _schema(
+        ("trajectory_id", S), ("verifier", S), ("verifier_version", S), ("status", S),
+        ("correct", pa.bool_()), ("extracted", S), ("tests_passed", pa.int32()),
+        ("tests_total", pa.int32()), ("format_ok", pa.bool_()), ("detail", S), ("verified_at", TS),
+    ),
+    "rejects": _schema(
+        ("file", S), ("line", pa.int64()), ("source", S), ("reason", S), ("raw", S),
+        ("rejected_at", TS),
+    ),
+    "question_vectors": _schema(
+        ("id", S), ("chunk", pa.int32()), ("vector", VEC), ("embedding_model", S), ("text_hash", S),
+    ),
+    "trajectory_vectors": _schema(
+        ("id", S), ("chunk", pa.int32()), ("vector", VEC), ("embedding_model", S), ("text_hash", S),
+    ),
+    "duplicates": _schema(
+        ("question_id", S), ("group_id", S), ("representative", S), ("method", S),
+        ("score", pa.float64()),
+    ),
+    "contamination": _schema(
+        ("question_id", S), ("benchmark", S), ("item_id", S), ("method", S), ("score", pa.float64()),
+    ),
+    "benchmark_items": _schema(
+        ("benchmark", S), ("item_id", S), ("problem", S), ("answer", S), ("tests", S),
+        ("choices", S), ("domain", S),
+    ),
+    "question_scores": _schema(("question_id", S)),
+    "trajectory_scores": _schema(("trajectory_id", S)),
+    "model_scores": _schema(("model", S), ("domain", S), ("band", S)),
+    "smoke_results": _schema(
+        ("model", S), ("benchmark", S), ("score", pa.float64()), ("n", pa.int64()),
+        ("corpus_size", pa.int64()),
+    ),
+    "selection": _schema(
+        ("run_id", S), ("trajectory_id", S), ("recipe", S), ("question_id", S), ("kept", pa.bool_()),
+        ("dropped_by", S), ("rank", pa.int64()), ("reasons", S), ("params_hash", S),
+        ("input_versions", S),
+    ),
+    "eval_samples": _schema(
+        ("run_id", S), ("benchmark", S), ("item_id", S), ("sample_idx", pa.int32()), ("model", S),
+        ("response", S), ("extracted", S), ("correct", pa.bool_()), ("n_tokens", pa.int32()),
+        ("fingerprint", S),
+    ),
+}
+
+KEYS: dict[str, list[str]] = {
+    "questions": ["question_id"],
+    "trajectories": ["trajectory_id"],
+    "verdicts": ["trajectory_id", "verifier"],
+    "rejects": ["file", "line"],
+    "question_vectors": ["id", "chunk"],
+    "trajectory_vectors": ["id", "chunk"],
+    "duplicates": ["question_id", "group_id"],
+    "contamination": ["question_id", "benchmark", "item_id"],
+    "benchmark_items": ["benchmark", "item_id"],
+    "question_scores": ["question_id"],
+    "trajectory_scores": ["trajectory_id"],
+    "model_scores": ["model", "domain", "band"],
+    "smoke_results": ["model", "benchmark"],
+    "selection": ["run_id", "trajectory_id"],
+    "eval_samples": ["run_id", "benchmark", "item_id", "sample_idx"],
+}
+
+TABLES = tuple(SCHEMAS)
+
+
+class SchemaError(ValueError):
+    """Data that cannot be shaped into a table's core schema."""
+
+
+def schema_for(table: str) -> pa.Schema:
+    try:
+        return SCHEMAS[table]
+    except KeyError:
+        raise SchemaError(f"unknown table {table!r}; known tables: {', '.join(TABLES)}") from None
+
+
+def _to_table(data: Any, schema: pa.Schema | None) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, Mapping):
+        return pa.table(dict(data))
+    rows = list(data) if isinstance(data, Iterable) else None
+    if rows is None:
+        raise SchemaError(f"cannot make a table from {type(data).__name__}")
+    if not rows:
+        return schema.empty_table() if schema is not None else pa.table({})
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    cols = {}
+    for n in names:
+        vals = [r.get(n) for r in rows]
+        t = schema.field(n).type if schema is not None and n in schema.names else None
+        cols[n] = pa.array(vals, type=t)
+    return pa.table(cols)
+
+
+def conform(table: str, data: Any) -> pa.Table:
+    """Shape `data` (Arrow table/batch, list of dicts, or dict of columns) into `table`'s schema.
+
+    Core columns come first with their declared types (missing ones are null); extra columns
+    follow unchanged, which is how a stage adds columns to an existing table.
+    """
+    schema = schema_for(table)
+    t = _to_table(data, schema)
+    cols, fields = [], []
+    for f in schema:
+        if f.name in t.column_names:
+            col = t.column(f.name)
+            if col.type != f.type:
+                try:
+                    col = col.cast(f.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                    raise SchemaError(f"{table}.{f.name}: cannot cast {col.type} to {f.type}: {e}") from e
+        else:
+            col = pa.nulls(t.num_rows, f.type)
+        cols.append(col)
+        fields.append(f)
+    for name in t.column_names:
+        if name not in schema.names:
+            col = t.column(name)
+            if pa.types.is_null(col.type):
+                col = col.cast(pa.string())
+            cols.append(col)
+            fields.append(pa.field(name, col.type))
+    return pa.Table.from_arrays(cols, schema=pa.schema(fields))
