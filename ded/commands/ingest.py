@@ -1,0 +1,63 @@
+"""`ded ingest`: pour question sets and trajectory dumps into the lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def ingest(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(None, help="Source files (jsonl, jsonl.gz, json, parquet, csv, a saved datasets folder). None: the sources in params `ingest.sources`."),
+    kind: str = typer.Option("questions", "--kind", help="questions or trajectories."),
+    preset: str = typer.Option("generic", "--preset", help="Row shape: generic, qwen-math-eval, lcb, rllm, humaneval, openr1-math, openthoughts, s1k."),
+    source: Optional[str] = typer.Option(None, "--source", help="Source label (default: the file name)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name for trajectory rows that do not name one (default: the file name)."),
+    domain: Optional[str] = typer.Option(None, "--domain", help="math, code, science or other, for rows that do not say."),
+    mapping: list[str] = typer.Option([], "--map", help="Rename a column before the preset reads it: COLUMN=FIELD (repeatable)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on the first bad record and write nothing."),
+) -> None:
+    """Ingest sources into the lake; bad records go to `rejects` with their reason.
+
+    Example: ded ingest data/aime24/*.jsonl.gz --kind trajectories --preset qwen-math-eval
+    """
+    from ded.commands.common import context
+    from ded.ingest import ingest_paths
+    from ded.ingest.core import IngestReport, StrictReject
+    from ded.receipts import write_receipt
+
+    params, lake = context(ctx)
+    maps = {}
+    for m in mapping:
+        col, sep, fld = m.partition("=")
+        if not sep or not col or not fld:
+            raise typer.BadParameter(f"--map expects COLUMN=FIELD, got {m!r}")
+        maps[col] = fld
+    cfg = params.ingest
+    try:
+        if paths:
+            report = ingest_paths(lake, list(paths), kind=kind, preset=preset, source=source, model=model,
+                                  domain=domain, mapping=maps, strict=strict or cfg.strict,
+                                  batch_rows=cfg.batch_rows, max_field_bytes=cfg.max_field_bytes)
+        else:
+            if not cfg.sources:
+                raise typer.BadParameter("no paths given and params `ingest.sources` is empty; "
+                                         "e.g. ded ingest data/pool.jsonl --kind questions")
+            report = IngestReport()
+            for s in cfg.sources:
+                report.merge(ingest_paths(lake, [s.path], kind=s.kind, preset=s.preset, source=s.source,
+                                          model=s.model, domain=s.domain, mapping=s.map, license=s.license,
+                                          strict=strict or cfg.strict, batch_rows=cfg.batch_rows,
+                                          max_field_bytes=cfg.max_field_bytes))
+            write_receipt("ingest", lake, ["questions", "trajectories", "verdicts", "rejects"], params,
+                          extra={"params_hash_ingest": params.hash("ingest")})
+    except StrictReject as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(report.summary())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
