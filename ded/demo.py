@@ -251,7 +251,8 @@ def _question_rows(items: list[dict]) -> list[dict]:
     rows = []
     for item in items:
         row = {"id": item["id"], **{k: item[k] for k in keep if item.get(k) is not None}}
-        row["metadata"] = {"synthetic": True, "difficulty": item["difficulty"], "family": item["family"]}
+        # Scalars at the top level: the generic preset keeps them as the question's metadata.
+        row.update(synthetic=True, difficulty=item["difficulty"], family=item["family"])
         rows.append(row)
     return rows
 
