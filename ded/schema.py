@@ -127,7 +127,13 @@ def _to_table(data: Any, schema: pa.Schema | None) -> pa.Table:
     for n in names:
         vals = [r.get(n) for r in rows]
         t = schema.field(n).type if schema is not None and n in schema.names else None
-        cols[n] = pa.array(vals, type=t)
+        try:
+            cols[n] = pa.array(vals, type=t)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # let conform cast, or explain why it cannot
+            try:
+                cols[n] = pa.array(vals)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+                raise SchemaError(f"{n}: mixed or unsupported values: {e}") from e
     return pa.table(cols)
 
 

@@ -181,7 +181,7 @@ def generic(rec: dict[str, Any], kind: str) -> Parsed:
     qid = rec.get("question_id") if kind == "trajectories" and not problem else None
     if problem is None and qid is None:
         raise Reject(f"missing required field: problem (looked for {', '.join(PROBLEM_KEYS)})")
-    if isinstance(problem, list):  # chat messages
+    if isinstance(problem, list) and problem and all(isinstance(m, dict) and "role" in m for m in problem):
         users = [m.get("content") for m in problem if isinstance(m, dict) and m.get("role") == "user"]
         if not users:
             raise Reject("prompt is a list without a user message")
