@@ -146,14 +146,24 @@ def histogram(edges: Sequence[float], series: dict[str, Sequence[float]], *, tit
     return "\n".join(out)
 
 
+def nice_upper(lo: float, hi: float, bins: int) -> float:
+    """The smallest hi' >= hi such that (hi' - lo) / bins is a round step (1, 2, 2.5, 5 x 10^k)."""
+    raw = max(hi - lo, 1e-12) / bins
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-12))
+    return lo + step * bins
+
+
 def histogram_bins(values: Sequence[float], bins: int = 20, lo: float | None = None,
-                   hi: float | None = None) -> tuple[list[float], list[int]]:
-    """Equal-width bins over [lo, hi]; the last bin includes hi."""
+                   hi: float | None = None, nice: bool = False) -> tuple[list[float], list[int]]:
+    """Equal-width bins over [lo, hi]; the last bin includes hi. `nice` rounds hi up to a round bin width."""
     vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     lo = min(vals, default=0.0) if lo is None else lo
     hi = max(vals, default=1.0) if hi is None else hi
     if hi <= lo:
         hi = lo + 1
+    if nice:
+        hi = nice_upper(lo, hi, bins)
     w = (hi - lo) / bins
     counts = [0] * bins
     for v in vals:

@@ -1,0 +1,28 @@
+"""`ded report`: write the corpus report (index.html, self-contained) and the Markdown corpus card."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("report")
+    def report(
+        ctx: typer.Context,
+        out: Optional[str] = typer.Option(None, "-o", "--out", help="Output directory (default: report.out_dir, `reports`)."),
+        metrics_dir: Optional[str] = typer.Option(None, "--metrics-dir", help="Where `ded evaluate` wrote metrics/*.json."),
+        run: Optional[str] = typer.Option(None, "--run", help="selection.run_id to report (default: the latest)."),
+    ) -> None:
+        """Write index.html (offline, inline SVG charts) and corpus_card.md from the lake tables present.
+
+        Sections whose tables are missing say which command computes them. Example: ded report -o reports
+        """
+        from ded.commands.common import context
+        from ded.report import write_report
+
+        params, lake = context(ctx)
+        paths = write_report(lake, params, out_dir=out, metrics_dir=metrics_dir, selection_run=run)
+
+        typer.echo(f"wrote {paths['html']} and {paths['card']}")

@@ -1,0 +1,277 @@
+"""What the report shows, gathered from the lake with the SQL files of `sql/report/` and from metrics/*.json.
+
+Each section is built independently; a section whose tables are not in the lake yet says which command
+computes them ("not yet computed: run `ded score`") instead of failing the whole report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ded.lake import Lake
+from ded.report import svg
+
+# Pass-rate columns of question_scores, by preference (the score stage owns the names; see docs/scoring.md).
+TEACHER_RATE = ("teacher_pass_rate", "pass_rate", "model_pass_rate")
+STUDENT_RATE = ("student_pass_rate",)
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    missing: str | None = None  # why the section is empty, naming the command that fills it
+    text: str = ""
+    charts: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ReportData:
+    title: str
+    lake_root: str
+    selection_run: str | None
+    sections: list[Section]
+
+    def section(self, key: str) -> Section:
+        return next(s for s in self.sections if s.key == key)
+
+
+def _missing(tables: list[str], command: str) -> str:
+    return f"not yet computed: run `ded {command}` (the lake has no {', '.join(tables)} table)"
+
+
+def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
+    return next((n for n in names if n in columns), None)
+
+
+def latest_selection_run(lake: Lake) -> str | None:
+    """The run_id of the last row written to `selection` (runs are appended whole, one commit each)."""
+    if not lake.exists("selection"):
+        return None
+    t = lake.read("selection", columns=["run_id"])
+    return t.column("run_id")[t.num_rows - 1].as_py() if t.num_rows else None
+
+
+def gather(lake: Lake, params: Any = None, metrics_dir: str | Path | None = None,
+           selection_run: str | None = None) -> ReportData:
+    from ded.sql import connect, run_sql_file
+
+    rp = getattr(params, "report", None)
+    bins = getattr(rp, "bins", 20)
+    metrics_dir = Path(metrics_dir or getattr(rp, "metrics_dir", "metrics"))
+    run = selection_run or getattr(rp, "selection_run", None) or latest_selection_run(lake)
+    con = connect(lake)
+    has = set(lake.table_names())
+    q = lambda name, **kw: run_sql_file(con, f"report/{name}", **kw).to_pylist()  # noqa: E731
+    sections = [
+        _overview(lake),
+        _funnel(has, q, run),
+        _leaderboard(has, q),
+        _difficulty(has, q, run, bins),
+        _lengths(has, q, run, bins),
+        _pass_vs_selection(has, q, run),
+        _mix(has, q, run),
+        _evaluation(has, q, metrics_dir),
+    ]
+    con.close()
+    return ReportData(getattr(rp, "title", "ded corpus report"), lake.root, run, sections)
+
+
+def _overview(lake: Lake) -> Section:
+    s = Section("overview", "Lake tables", columns=["table", "rows", "version"])
+    s.rows = [{"table": i.name, "rows": i.rows, "version": i.version} for i in lake.tables()]
+    if not s.rows:
+        s.missing = "the lake is empty: run `ded ingest` (or `ded demo`)"
+    return s
+
+
+def _funnel(has, q, run) -> Section:
+    s = Section("funnel", "Selection funnel", columns=["recipe", "step", "rows", "share"])
+    if "selection" not in has:
+        s.missing = _missing(["selection"], "select")
+        return s
+    rows = q("selection_funnel", run_id=run)
+    s.text = f"Selection run `{run}`: rows kept and dropped by each filter (dropped_by is the first filter to drop a row)."
+    s.rows = [{**r, "share": f"{r['share']:.1%}"} for r in rows]
+    for recipe in dict.fromkeys(r["recipe"] for r in rows):
+        rr = [r for r in rows if r["recipe"] == recipe]
+        total = rr[0]["candidates"]
+        labels = ["candidates"] + [("kept" if r["step"] == "kept" else f"dropped by {r['step']}") for r in rr]
+        values = [total] + [r["rows"] for r in rr]
+        colors = [svg.PALETTE[4]] + [svg.PALETTE[2] if r["step"] == "kept" else svg.PALETTE[5] for r in rr]
+        notes = [f"{total:,}"] + [f"{r['rows']:,} ({r['share']:.1%})" for r in rr]
+        s.charts.append(svg.hbar(labels, values, title=f"Selection funnel: {recipe}", xlabel="trajectories",
+                                 colors=colors, annotations=notes))
+    return s
+
+
+def _leaderboard(has, q) -> Section:
+    s = Section("leaderboard", "Teacher leaderboard")
+    if "model_scores" not in has:
+        s.missing = _missing(["model_scores"], "score")
+        return s
+    rows = q("teacher_leaderboard")
+    if not rows:
+        s.missing = "not yet computed: run `ded score` (model_scores has no domain='all', band='all' rows)"
+        return s
+    cols = [c for c in rows[0] if c not in ("domain", "band") and any(r[c] is not None for r in rows)]
+    s.columns, s.rows = cols, rows
+    metric = _pick(cols, ("smoke_score", "accuracy", "pass_rate", "acc"))
+    if metric:
+        s.text = f"Ranked by {metric}" + (" (the teacher smoke tests)" if metric == "smoke_score" else "") + "."
+        ranked = sorted(rows, key=lambda r: -(r[metric] if r[metric] is not None else -1))
+        s.charts.append(svg.hbar([r["model"] for r in ranked], [r[metric] or 0 for r in ranked],
+                                 title=f"Teachers by {metric}", xlabel=metric))
+    return s
+
+
+def _rate_histogram(rows, col, bins, group_key, title, xlabel, series_names=None) -> str:
+    groups = series_names or sorted({r[group_key] for r in rows})
+    edges = None
+    series = {}
+    for g in groups:
+        e, counts = svg.histogram_bins([r[col] for r in rows if r[group_key] == g], bins=bins, lo=0.0, hi=1.0)
+        edges, series[str(g)] = e, counts
+    return svg.histogram(edges, series, title=title, xlabel=xlabel, ylabel="questions")
+
+
+def _difficulty(has, q, run, bins) -> Section:
+    s = Section("difficulty", "Difficulty")
+    if "question_scores" not in has:
+        s.missing = _missing(["question_scores"], "score")
+        return s
+    rows = q("question_scores_selected", run_id=run)
+    col = _pick(list(rows[0]) if rows else [], TEACHER_RATE)
+    if not col:
+        s.missing = f"not yet computed: run `ded score` (question_scores has none of {', '.join(TEACHER_RATE)})"
+        return s
+    rows = [r for r in rows if r[col] is not None]
+    s.text = f"Distribution of `{col}` over {len(rows):,} questions (0 = no teacher solves it), by domain."
+    s.charts.append(_rate_histogram(rows, col, bins, "q_domain", "Question difficulty", col))
+    return s
+
+
+def _lengths(has, q, run, bins) -> Section:
+    s = Section("lengths", "Trajectory lengths")
+    if "trajectories" not in has:
+        s.missing = _missing(["trajectories"], "ingest` or `ded generate")
+        return s
+    rows = q("trajectory_lengths", run_id=run)
+    with_tokens = sum(r["n_tokens"] is not None for r in rows)
+    key, unit = ("n_tokens", "tokens") if with_tokens >= len(rows) / 2 else ("n_chars", "characters")
+    vals = [r for r in rows if r[key] is not None]
+    if not vals:
+        s.missing = "no trajectory has a length yet: run `ded verify` (it counts tokens)"
+        return s
+    hi = svg.nice_upper(0, max(r[key] for r in vals), bins)
+    edges, dropped = svg.histogram_bins([r[key] for r in vals if not r["kept"]], bins=bins, lo=0, hi=hi)
+    _, kept = svg.histogram_bins([r[key] for r in vals if r["kept"]], bins=bins, lo=0, hi=hi)
+    series = {"not selected": dropped, "selected": kept} if run else {"all trajectories": dropped}
+    lens = sorted(r[key] for r in vals)
+    s.text = (f"{len(vals):,} trajectories; median {lens[len(lens) // 2]:,} {unit}, "
+              f"max {lens[-1]:,}" + (f"; {sum(kept):,} selected" if run else "") + ".")
+    s.charts.append(svg.histogram(edges, series, title="Trajectory length", xlabel=unit, ylabel="trajectories"))
+    return s
+
+
+def _pass_vs_selection(has, q, run) -> Section:
+    s = Section("pass_vs_selection", "Pass rate against selection")
+    need = [t for t in ("question_scores", "selection") if t not in has]
+    if need:
+        s.missing = _missing(need, "score` and `ded select" if len(need) == 2 else
+                             ("score" if need == ["question_scores"] else "select"))
+        return s
+    rows = [r for r in q("question_scores_selected", run_id=run) if r["considered"]]
+    cols = list(rows[0]) if rows else []
+    col = _pick(cols, STUDENT_RATE) or _pick(cols, TEACHER_RATE)
+    if not col:
+        s.missing = "not yet computed: run `ded score` (question_scores has no pass-rate column)"
+        return s
+    rows = [{**r, "group": "selected" if r["selected"] else "not selected"} for r in rows if r[col] is not None]
+    s.text = (f"`{col}` of the {len(rows):,} questions the selection considered, split by whether any of their "
+              "trajectories was kept (DED drops questions the student already solves).")
+    s.charts.append(_rate_histogram(rows, col, 10, "group", "Pass rate of selected and dropped questions", col,
+                                    ["not selected", "selected"]))
+    s.columns = ["group", "questions", f"mean {col}"]
+    for g in ("selected", "not selected"):
+        v = [r[col] for r in rows if r["group"] == g]
+        s.rows.append({"group": g, "questions": len(v), f"mean {col}": round(sum(v) / len(v), 4) if v else None})
+    return s
+
+
+def _mix(has, q, run) -> Section:
+    s = Section("mix", "Corpus mix", columns=["domain", "source", "model", "license", "trajectories", "questions"])
+    if "selection" not in has:
+        s.missing = _missing(["selection"], "select")
+        return s
+    s.rows = q("corpus_mix", run_id=run)
+    by_domain: dict[str, int] = {}
+    for r in s.rows:
+        by_domain[r["domain"]] = by_domain.get(r["domain"], 0) + r["trajectories"]
+    total = sum(by_domain.values())
+    if not total:
+        s.missing = f"selection run `{run}` kept nothing"
+        return s
+    s.text = "Kept trajectories: " + ", ".join(f"{d} {n:,} ({n / total:.0%})" for d, n in by_domain.items()) + "."
+    doms = sorted(by_domain, key=lambda d: -by_domain[d])
+    s.charts.append(svg.hbar(doms, [by_domain[d] for d in doms], title="Math/code mix of the corpus",
+                             xlabel="kept trajectories", colors=[svg.PALETTE[i % 8] for i in range(len(doms))],
+                             annotations=[f"{by_domain[d]:,} ({by_domain[d] / total:.0%})" for d in doms]))
+    return s
+
+
+def read_metrics(metrics_dir: Path) -> list[dict]:
+    """One row per (benchmark, model) from metrics/<benchmark>.json files written by `ded evaluate`."""
+    rows = []
+    for p in sorted(Path(metrics_dir).glob("*.json")) if Path(metrics_dir).is_dir() else []:
+        try:
+            doc = json.loads(p.read_text())
+        except json.JSONDecodeError:
+            continue
+        for model, m in (doc.get("models") or {}).items():
+            rows.append({"benchmark": doc.get("benchmark", p.stem), "model": model, **m})
+    return rows
+
+
+def _evaluation(has, q, metrics_dir: Path) -> Section:
+    s = Section("evaluation", "Evaluation",
+                columns=["benchmark", "model", "items", "n", "avg@n", "95% CI", "pass@k", "note"])
+    mrows = read_metrics(metrics_dir)
+    if not mrows and "eval_samples" not in has:
+        s.missing = _missing(["eval_samples"], "evaluate")
+        return s
+    if mrows:
+        for r in mrows:
+            m = r["metrics"]
+            lo, hi = m["avg_at_n_ci"]
+            ks = m.get("pass_at_k") or {}
+            top = max(ks, key=int) if ks else None
+            s.rows.append({
+                "benchmark": r["benchmark"], "model": r["model"], "items": m["items"], "n": m["samples_per_item"],
+                "avg@n": round(m["avg_at_n"], 4), "95% CI": f"[{lo:.3f}, {hi:.3f}]" if not math.isnan(lo) else "–",
+                "pass@k": f"pass@{top} {ks[top]:.3f}" if top else "–", "note": "; ".join(r.get("notes") or []),
+                "_lo": lo, "_hi": hi,
+            })
+        s.text = (f"avg@n with a {mrows[0]['metrics'].get('ci_level', 0.95):.0%} bootstrap interval over items "
+                  "(resampling items, not samples).")
+        s.columns[5] = f"{mrows[0]['metrics'].get('ci_level', 0.95):.0%} CI"
+        for r in s.rows:
+            r[s.columns[5]] = r.pop("95% CI")
+    else:
+        for r in q("eval_results"):
+            s.rows.append({"benchmark": r["benchmark"], "model": r["model"], "items": r["items"],
+                           "n": round(r["samples"] / max(r["items"], 1), 1), "avg@n": round(r["avg_at_n"] or 0, 4),
+                           "95% CI": "run `ded evaluate` to write intervals", "pass@k": "–", "note": "",
+                           "_lo": None, "_hi": None})
+        s.text = "From eval_samples (no metrics/*.json found: intervals come with `ded evaluate`)."
+    labels = [f"{r['benchmark']} · {r['model']}" for r in s.rows]
+    s.charts.append(svg.hbar(labels, [r["avg@n"] for r in s.rows], title="Evaluation: avg@n", xlabel="avg@n",
+                             lo=[r["_lo"] for r in s.rows], hi=[r["_hi"] for r in s.rows], xmax=1.0,
+                             annotations=[f"{r['avg@n']:.3f}" for r in s.rows]))
+    return s

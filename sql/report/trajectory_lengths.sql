@@ -1,0 +1,13 @@
+-- produces: the length of every trajectory with whether the selection run kept it
+-- grain: one row per trajectory_id
+-- reads: trajectories, selection
+-- params: $run_id (an unknown run marks every row as not kept)
+SELECT
+    t.trajectory_id,
+    t.model,
+    t.n_tokens,
+    length(t.response) AS n_chars,
+    coalesce(s.kept, false) AS kept
+FROM trajectories AS t
+LEFT JOIN selection AS s
+    ON s.trajectory_id = t.trajectory_id AND s.run_id = $run_id

@@ -1,0 +1,122 @@
+"""`ded report` from lake tables: sections with their numbers, and 'not yet computed' for missing tables."""
+
+import json
+import random
+import re
+
+import pytest
+
+from ded.lake import Lake
+from ded.report import write_report
+from ded.report.data import gather, latest_selection_run
+from ded.report.render import to_html, to_markdown
+
+RUN = "sel_run_1"
+
+
+def build_lake(root, n_q=40, per_q=4):
+    """A small lake with planted facts: 40 questions (24 math, 16 code), 4 trajectories each, a selection that
+    keeps 2 trajectories of every question whose student pass rate is <= 0.5, and two models."""
+    rng = random.Random(0)
+    lake = Lake(root)
+    questions, trajs, sel, qs = [], [], [], []
+    for i in range(n_q):
+        qid = f"q{i:03d}"
+        dom = "math" if i < 24 else "code"
+        questions.append({"question_id": qid, "domain": dom, "source": f"src_{dom}", "problem": f"P{i}",
+                          "license": "MIT"})
+        student = (i % 5) / 4  # 0, .25, .5, .75, 1
+        qs.append({"question_id": qid, "teacher_pass_rate": (i % 4) / 3, "student_pass_rate": student})
+        for j in range(per_q):
+            tid = f"t{i:03d}_{j}"
+            model = "teacher-a" if j % 2 == 0 else "teacher-b"
+            trajs.append({"trajectory_id": tid, "question_id": qid, "model": model, "sample_idx": j,
+                          "response": "x" * rng.randint(100, 5000), "n_tokens": rng.randint(50, 4000)})
+            if j == 3:
+                dropped = "correct"
+            elif student > 0.5:
+                dropped = "student_pass_rate"
+            elif j == 2:
+                dropped = "farthest_p"
+            else:
+                dropped = None
+            sel.append({"run_id": RUN, "trajectory_id": tid, "recipe": "ded", "question_id": qid,
+                        "kept": dropped is None, "dropped_by": dropped, "rank": j, "reasons": "{}"})
+    lake.append("questions", questions)
+    lake.append("trajectories", trajs)
+    lake.append("question_scores", qs)
+    lake.append("selection", sel)
+    lake.append("model_scores", [
+        {"model": "teacher-a", "domain": "all", "band": "all", "accuracy": 0.71, "n": 80},
+        {"model": "teacher-b", "domain": "all", "band": "all", "accuracy": 0.55, "n": 80},
+        {"model": "teacher-a", "domain": "math", "band": "all", "accuracy": 0.9, "n": 48},
+    ])
+    return lake
+
+
+def write_metrics(d):
+    d.mkdir()
+    doc = {"benchmark": "aime24", "models": {"student": {
+        "metrics": {"items": 30, "samples": 480, "samples_per_item": 16, "avg_at_n": 0.4125,
+                    "avg_at_n_ci": [0.30, 0.52], "pass_at_k": {"1": 0.4125, "16": 0.7}, "ci_level": 0.95},
+        "notes": []}}}
+    (d / "aime24.json").write_text(json.dumps(doc))
+
+
+def test_sections_carry_the_planted_numbers(tmp_path):
+    lake = build_lake(tmp_path / "lake")
+    write_metrics(tmp_path / "metrics")
+    assert latest_selection_run(lake) == RUN
+    data = gather(lake, metrics_dir=tmp_path / "metrics")
+    funnel = {r["step"]: r["rows"] for r in data.section("funnel").rows}
+    # 40 questions x 4: one 'correct' drop each (40); student_pass_rate > .5 for i%5 in {3,4}: 16 questions x 3;
+    # the other 24 questions: one farthest_p drop and two kept
+    assert funnel == {"correct": 40, "student_pass_rate": 48, "farthest_p": 24, "kept": 48}
+    mix = data.section("mix")
+    assert sum(r["trajectories"] for r in mix.rows if r["domain"] == "math") == 2 * 15  # i<24 with i%5<3
+    assert "math 30 (62%)" in mix.text and "code 18 (38%)" in mix.text
+    lb = data.section("leaderboard")
+    assert [r["model"] for r in lb.rows] == ["teacher-a", "teacher-b"] and "accuracy" in lb.text
+    pvs = {r["group"]: r for r in data.section("pass_vs_selection").rows}
+    assert pvs["selected"]["questions"] == 24 and pvs["not selected"]["questions"] == 16
+    assert pvs["not selected"]["mean student_pass_rate"] == pytest.approx((0.75 + 1.0) / 2)
+    ev = data.section("evaluation").rows
+    assert ev[0]["benchmark"] == "aime24" and ev[0]["95% CI"] == "[0.300, 0.520]"
+    assert "160 trajectories" in data.section("lengths").text and "48 selected" in data.section("lengths").text
+    assert all(s.missing is None for s in data.sections), [s.missing for s in data.sections if s.missing]
+
+
+def test_html_is_self_contained_and_card_has_the_tables(tmp_path):
+    lake = build_lake(tmp_path / "lake")
+    write_metrics(tmp_path / "metrics")
+    paths = write_report(lake, out_dir=tmp_path / "out", metrics_dir=tmp_path / "metrics")
+    html = paths["html"].read_text()
+    assert html.count("<svg") >= 6  # funnel, leaderboard, difficulty, lengths, pass-vs-selection, mix, eval
+    # nothing the browser would fetch: no src/href outside the page, no script, no @import or url()
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!#)""", html), "external reference in the report"
+    assert "<script" not in html and "@import" not in html and "url(" not in html
+    card = paths["card"].read_text()
+    assert "| recipe | step | rows | share |" in card and "| ded | kept | 48 | 30.0% |" in card
+    assert "| aime24 | student | 30 | 16 | 0.4125 | [0.300, 0.520] |" in card
+
+
+def test_missing_tables_name_the_command(tmp_path):
+    lake = Lake(tmp_path / "empty")
+    data = gather(lake, metrics_dir=tmp_path / "nometrics")
+    missing = {s.key: s.missing for s in data.sections}
+    assert "run `ded select`" in missing["funnel"]
+    assert "run `ded score`" in missing["leaderboard"] and "run `ded score`" in missing["difficulty"]
+    assert "run `ded evaluate`" in missing["evaluation"]
+    assert "run `ded ingest`" in missing["lengths"]
+    html, card = to_html(data), to_markdown(data)
+    assert html.count("not yet computed") >= 6 and "_not yet computed: run `ded evaluate`" in card
+
+
+def test_eval_samples_without_metrics_files(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    rows = [{"run_id": "r", "benchmark": "math500", "item_id": f"i{i}", "sample_idx": s, "model": "m",
+             "correct": [True, False, None][(i + s) % 3]} for i in range(4) for s in range(3)]
+    lake.append("eval_samples", rows)
+    ev = gather(lake, metrics_dir=tmp_path / "none").section("evaluation")
+    # every item has one True, one False, one None -> 0.5 each; undecided left out
+    assert ev.rows[0]["avg@n"] == 0.5 and ev.missing is None
