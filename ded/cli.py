@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "ded.commands.sql",
     "ded.commands.lake",
     "ded.commands.demo",
+    "ded.commands.sft",
     "ded.commands.report",
 ]
 
