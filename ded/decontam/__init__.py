@@ -1,0 +1,146 @@
+"""Benchmark decontamination: pool questions against `benchmark_items` → `contamination`.
+
+Two detectors, run together (ARCHITECTURE.md: contamination(question_id, benchmark, item_id, method, score)):
+- `ngram`: word n-gram overlap (n = 8 by default as s1 and open-r1; 13 and 32 selectable), scored by the share
+  of the item's n-grams found in the question (`ded.decontam.ngram`). Catches verbatim and reformatted copies.
+- `embedding`: cosine of sentence embeddings (question vs item, mean of chunks), catches paraphrases.
+
+Every hit keeps both scores (`ngram_score`, `embedding_score`) and a `kind`: `contaminated` when every
+number of the item appears in the question, `near_duplicate` when the text matches but numbers differ (a
+numbers-changed variant: a different problem, reported, and left to the recipe's judgement). `method` is
+the detector that fired first in that order, `score` its score. The table is recomputed whole on each run
+(one commit): it is a pure function of the questions, the benchmarks and the thresholds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ded.dedup.canonical import canonical_tokens, same_numbers
+from ded.decontam.ngram import NgramIndex
+from ded.embeddings.chunking import question_text
+from ded.lake import Lake
+from ded.progress import progress
+
+KEY_SEP = "\x1f"  # benchmark_vectors ids: benchmark KEY_SEP item_id
+
+
+def item_key(benchmark: str, item_id: str) -> str:
+    return f"{benchmark}{KEY_SEP}{item_id}"
+
+
+def ngram_pairs(questions: Iterable[tuple[str, str]], items: list[dict], n: int = 8,
+                total: int | None = None) -> dict[tuple[str, int], float]:
+    """{(question_id, item index): coverage} for every pair sharing at least one n-gram."""
+    index = NgramIndex([canonical_tokens(it["problem"]) for it in items], n)
+    out: dict[tuple[str, int], float] = {}
+    with progress(total=total, desc=f"decontam {n}-grams", unit="questions") as bar:
+        for qid, text in questions:
+            for j, shared in index.match(canonical_tokens(text)).items():
+                out[(qid, j)] = shared / max(index.sizes[j], 1)
+            bar.advance(1)
+    return out
+
+
+def embedding_pairs(qids: list[str], qvecs: np.ndarray, ivecs: np.ndarray, threshold: float,
+                    block: int = 8192) -> dict[tuple[str, int], float]:
+    """{(question_id, item index): cosine} for pairs at or above `threshold` (unit vectors)."""
+    out: dict[tuple[str, int], float] = {}
+    if len(qids) == 0 or len(ivecs) == 0:
+        return out
+    for s in range(0, len(qids), block):
+        sims = qvecs[s:s + block] @ ivecs.T
+        for a, j in zip(*np.nonzero(sims >= threshold)):
+            out[(qids[s + a], int(j))] = float(sims[a, j])
+    return out
+
+
+def contamination_rows(items: list[dict], ngram: dict, emb: dict, texts: dict[str, str],
+                       min_coverage: float, cosine: dict | None = None) -> list[dict]:
+    """Flagged pairs as `contamination` rows (see module doc); `cosine` fills embedding_score of n-gram hits."""
+    flagged = {k for k, v in ngram.items() if v >= min_coverage and v > 0} | set(emb)
+    item_tokens: dict[int, list[str]] = {}
+    rows = []
+    for qid, j in sorted(flagged, key=lambda k: (k[0], k[1])):
+        it = items[j]
+        cov = ngram.get((qid, j), 0.0)
+        cos = emb.get((qid, j), (cosine or {}).get((qid, j)))
+        by_ngram = cov >= min_coverage and cov > 0
+        toks = item_tokens.setdefault(j, canonical_tokens(it["problem"]))
+        rows.append({
+            "question_id": qid, "benchmark": it["benchmark"], "item_id": it["item_id"],
+            "method": "ngram" if by_ngram else "embedding", "score": cov if by_ngram else cos,
+            "ngram_score": cov, "embedding_score": cos,
+            "kind": "contaminated" if same_numbers(toks, canonical_tokens(texts.get(qid, ""))) else "near_duplicate",
+        })
+    return rows
+
+
+def _question_texts(lake: Lake, ids: set[str]) -> dict[str, str]:
+    out = {}
+    if not ids:
+        return out
+    want = pa.array(sorted(ids), pa.string())
+    for b in lake.scan("questions", columns=["question_id", "problem"]):
+        b = b.filter(pc.is_in(b.column("question_id"), want))
+        out.update(zip(b.column("question_id").to_pylist(), b.column("problem").to_pylist()))
+    return out
+
+
+def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.5, embedding_threshold: float | None = 0.9,
+                  encoder=None, benchmarks: list[str] | None = None, embed_kwargs: dict | None = None) -> dict:
+    """Recompute `contamination` from `questions` and `benchmark_items` (loaded beforehand). With an
+    `encoder` and `embedding_threshold`, benchmark items are embedded (incrementally, `benchmark_vectors`)
+    and compared with `question_vectors`. Returns counts for the receipt."""
+    from ded.embeddings.store import embed_into, load_vectors
+
+    t0 = time.perf_counter()
+    flt = None
+    if benchmarks:
+        flt = "benchmark IN (" + ", ".join("'" + b.replace("'", "''") + "'" for b in benchmarks) + ")"
+    items = lake.read("benchmark_items", columns=["benchmark", "item_id", "problem"], filter=flt).to_pylist()
+    if not items:
+        raise ValueError("benchmark_items is empty: set `benchmarks` in params (hub names or local files); "
+                         "`ded embed` loads them before decontaminating")
+    from ded.embeddings.store import question_items
+    ngram = ngram_pairs(question_items(lake), items, n, total=lake.count("questions"))
+    emb, cosine = {}, {}
+    if encoder is not None and embedding_threshold is not None and lake.exists("question_vectors"):
+        embed_into(lake, "benchmark_vectors", ((item_key(it["benchmark"], it["item_id"]), question_text(it["problem"]))
+                                               for it in items), encoder, total=len(items),
+                   desc="embed benchmark items", **(embed_kwargs or {}))
+        keys = [item_key(it["benchmark"], it["item_id"]) for it in items]
+        bids, bvecs = load_vectors(lake, "benchmark_vectors", ids=keys)
+        pos = {k: i for i, k in enumerate(bids)}
+        ivecs = bvecs[[pos[k] for k in keys]]
+        qids, qvecs = load_vectors(lake, "question_vectors")
+        emb = embedding_pairs(qids, qvecs, ivecs, embedding_threshold)
+        qpos = {q: i for i, q in enumerate(qids)}
+        for (qid, j) in ngram:
+            if (qid, j) not in emb and qid in qpos:
+                cosine[(qid, j)] = float(qvecs[qpos[qid]] @ ivecs[j])
+    flagged_q = {q for (q, j), v in ngram.items() if v >= min_coverage} | {q for q, _ in emb}
+    rows = contamination_rows(items, ngram, emb, _question_texts(lake, flagged_q), min_coverage, cosine)
+    from ded.schema import conform
+    table = conform("contamination", rows) if rows else _empty()
+    lake.overwrite("contamination", table)
+    kinds = {}
+    for r in rows:
+        kinds[(r["method"], r["kind"])] = kinds.get((r["method"], r["kind"]), 0) + 1
+    return {"pairs": len(rows), "questions_flagged": len({r["question_id"] for r in rows}),
+            "by_method_kind": {f"{m}/{k}": c for (m, k), c in sorted(kinds.items())},
+            "n": n, "min_coverage": min_coverage, "embedding_threshold": embedding_threshold,
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _empty() -> pa.Table:
+    from ded.schema import SCHEMAS
+    s = SCHEMAS["contamination"]
+    extra = [pa.field("ngram_score", pa.float64()), pa.field("embedding_score", pa.float64()),
+             pa.field("kind", pa.string())]
+    return pa.schema(list(s) + extra).empty_table()

@@ -1,0 +1,193 @@
+"""Search the corpus by meaning: text, `--like ID`, `--where` filters, and hybrid (vector + full text).
+
+A query vector is searched in the vector table with LanceDB (the IVF-PQ index when built, with
+`nprobes` and a `refine_factor` re-rank by exact distance; a flat scan otherwise). Long texts have several
+chunks: results are grouped per id and keep the best chunk. `--where` is a predicate over the source
+table (questions or trajectories); it is checked by `ded.sql.check_predicate`, run read-only in DuckDB,
+and the matching ids prefilter the vector search, so filtered results are exact, not post-filtered
+leftovers. Hybrid mode fuses the vector ranking with the BM25 ranking of the FTS index on
+`questions.problem` by reciprocal rank fusion (RRF, k = 60, Cormack et al. 2009), and reports the
+cosine of every fused hit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ded.lake import Lake
+
+# --table NAME -> (vector table, source table, source key, "source" column, snippet columns in order)
+TABLES = {
+    "questions": ("question_vectors", "questions", "question_id", "source", ["problem"]),
+    "trajectories": ("trajectory_vectors", "trajectories", "trajectory_id", "model", ["reasoning", "final", "response"]),
+}
+RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k = 60
+PREFILTER_MAX_IDS = 20_000  # above this, scan and filter in Arrow instead of an SQL IN list
+
+
+class SearchError(ValueError):
+    """A search that cannot run; the message says what to do."""
+
+
+@dataclass
+class Hit:
+    id: str
+    similarity: float
+    source: str | None
+    snippet: str
+    chunk: int = 0
+    rank_score: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check(lake: Lake, table: str) -> tuple:
+    if table not in TABLES:
+        raise SearchError(f"--table must be one of {sorted(TABLES)}, got {table!r}")
+    spec = TABLES[table]
+    if not lake.exists(spec[0]) or lake.count(spec[0]) == 0:
+        flag = " --trajectories" if table == "trajectories" else ""
+        raise SearchError(f"no vectors in {spec[0]}: run `ded embed{flag}` first")
+    return spec
+
+
+def stored_vector(lake: Lake, table: str, id_: str) -> np.ndarray:
+    """The mean of a stored row's chunk vectors (what `--like ID` searches with)."""
+    from ded.embeddings.store import load_vectors
+
+    ids, v = load_vectors(lake, TABLES[table][0], ids=[id_])
+    if not ids:
+        raise SearchError(f"{id_!r} has no vector in {TABLES[table][0]}; check the id "
+                          f"(`ded sql \"select {TABLES[table][2]} from {table} limit 5\"`) or run `ded embed`")
+    return v[0]
+
+
+def where_ids(lake: Lake, table: str, where: str) -> list[str]:
+    from ded.sql import check_predicate, connect
+
+    key = TABLES[table][2]
+    pred = check_predicate(where, table)
+    con = connect(lake, read_only=True)
+    return [r[0] for r in con.execute(f'SELECT "{key}" FROM "{table}" WHERE {pred}').fetchall()]
+
+
+def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10, allowed: list[str] | None = None,
+                  nprobes: int = 32, refine_factor: int = 10, exclude: set[str] | None = None) -> list[tuple[str, int, float]]:
+    """[(id, best chunk, cosine)] of the k nearest ids."""
+    import lancedb
+
+    vt = _check(lake, table)[0]
+    exclude = exclude or set()
+    fetch = (k + len(exclude)) * 4  # chunks of one id compete for slots; over-fetch, then group
+    if allowed is not None and len(allowed) > PREFILTER_MAX_IDS:
+        return _exact_search(lake, vt, vector, k, set(allowed) - exclude)
+    tbl = lancedb.connect(lake.root).open_table(vt)
+    q = tbl.search(np.asarray(vector, np.float32), vector_column_name="vector").distance_type("cosine")
+    q = q.nprobes(nprobes).refine_factor(refine_factor).select(["id", "chunk"]).limit(fetch)
+    if allowed is not None:
+        if not allowed:
+            return []
+        q = q.where("id IN (" + ", ".join("'" + a.replace("'", "''") + "'" for a in allowed) + ")", prefilter=True)
+    res = q.to_arrow()
+    best: dict[str, tuple[int, float]] = {}
+    for i, c, d in zip(res.column("id").to_pylist(), res.column("chunk").to_pylist(),
+                       res.column("_distance").to_pylist()):
+        if i in exclude:
+            continue
+        sim = 1.0 - float(d)
+        if i not in best or sim > best[i][1]:
+            best[i] = (c, sim)
+    ranked = sorted(best.items(), key=lambda kv: -kv[1][1])[:k]
+    return [(i, c, s) for i, (c, s) in ranked]
+
+
+def _exact_search(lake: Lake, vt: str, vector: np.ndarray, k: int, allowed: set[str]) -> list[tuple[str, int, float]]:
+    from ded.embeddings.store import vectors_numpy
+
+    want = pa.array(sorted(allowed), pa.string())
+    best: dict[str, tuple[int, float]] = {}
+    for b in lake.scan(vt, columns=["id", "chunk", "vector"]):
+        b = b.filter(pc.is_in(b.column("id"), want))
+        if b.num_rows == 0:
+            continue
+        sims = vectors_numpy(b.column("vector")) @ np.asarray(vector, np.float32)
+        for i, c, s in zip(b.column("id").to_pylist(), b.column("chunk").to_pylist(), sims.tolist()):
+            if i not in best or s > best[i][1]:
+                best[i] = (c, s)
+    return [(i, c, s) for i, (c, s) in sorted(best.items(), key=lambda kv: -kv[1][1])[:k]]
+
+
+def fts_search(lake: Lake, text: str, k: int, allowed: list[str] | None = None) -> list[str]:
+    """Question ids ranked by BM25 on `questions.problem` (the FTS index; flat when not built)."""
+    import lancedb
+
+    tbl = lancedb.connect(lake.root).open_table("questions")
+    q = tbl.search(text, query_type="fts", fts_columns="problem").select(["question_id"]).limit(k)
+    if allowed is not None:
+        q = q.where("question_id IN (" + ", ".join("'" + a.replace("'", "''") + "'" for a in allowed) + ")",
+                    prefilter=True)
+    return q.to_arrow().column("question_id").to_pylist()
+
+
+def rrf(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
+    score: dict[str, float] = {}
+    for ranking in rankings:
+        for r, i in enumerate(ranking):
+            score[i] = score.get(i, 0.0) + 1.0 / (k + r + 1)
+    return sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _details(lake: Lake, table: str, ids: list[str]) -> dict[str, tuple[str | None, str]]:
+    _, src, key, source_col, snippet_cols = TABLES[table]
+    flt = f'{key} IN (' + ", ".join("'" + i.replace("'", "''") + "'" for i in ids) + ")"
+    t = lake.read(src, columns=[key, source_col, *snippet_cols], filter=flt).to_pylist()
+    out = {}
+    for r in t:
+        text = next((r[c] for c in snippet_cols if r.get(c)), "") or ""
+        out[r[key]] = (r[source_col], " ".join(text.split()))
+    return out
+
+
+def search(lake: Lake, *, text: str | None = None, like: str | None = None, table: str = "questions", k: int = 10,
+           where: str | None = None, hybrid: bool = False, encoder=None, snippet_chars: int = 160,
+           nprobes: int = 32, refine_factor: int = 10) -> list[Hit]:
+    """The k best hits for a text query (embedded with `encoder`) or the stored row `like`."""
+    if (text is None) == (like is None):
+        raise SearchError("give a query TEXT or --like ID (one of them)")
+    if k < 1:
+        raise SearchError(f"-k must be at least 1, got {k}")
+    _check(lake, table)
+    if hybrid and (table != "questions" or text is None):
+        raise SearchError("--hybrid combines text and vector search over questions: use it with a TEXT query "
+                          "and --table questions")
+    allowed = where_ids(lake, table, where) if where else None
+    if like is not None:
+        vec, exclude = stored_vector(lake, table, like), {like}
+    else:
+        if encoder is None:
+            raise SearchError("a text query needs the embedding model (encoder=load_encoder(params.embed.model))")
+        vec, exclude = encoder.encode([text])[0], set()
+    hits = vector_search(lake, table, vec, k if not hybrid else max(k, 50), allowed, nprobes, refine_factor, exclude)
+    sims = {i: (c, s) for i, c, s in hits}
+    fused: list[tuple[str, float | None]] = [(i, None) for i, _, _ in hits]
+    if hybrid:
+        fused = rrf([i for i, _, _ in hits], fts_search(lake, text, max(k, 50), allowed))
+        missing = [i for i, _ in fused[:k] if i not in sims]
+        if missing:
+            from ded.embeddings.store import load_vectors
+            mids, mv = load_vectors(lake, TABLES[table][0], ids=missing)
+            sims.update({i: (0, float(v @ vec)) for i, v in zip(mids, mv)})
+    fused = fused[:k]
+    info = _details(lake, table, [i for i, _ in fused])
+    out = []
+    for i, score in fused:
+        src, snip = info.get(i, (None, ""))
+        c, s = sims.get(i, (0, float("nan")))
+        out.append(Hit(i, round(s, 4), src, snip[:snippet_chars] + ("…" if len(snip) > snippet_chars else ""), c,
+                       None if score is None else round(score, 5)))
+    return out
