@@ -151,12 +151,67 @@ class StudentScoresParams(Section):
     limit: int | None = Field(None, gt=0, description="Score at most this many new trajectories per run (smoke runs).")
 
 
-class ScoreParams(OpenSection):
-    """Owned by the score stage."""
+class ScoreParams(Section):
+    """`ded score`: per-question, per-trajectory and per-model scores (sql/score/*.sql + ded/scorers)."""
+
+    verifiers: list[str] = Field(default_factory=lambda: ["code", "math", "judge"], description="Verdicts trusted, in order of preference; the first that decided wins. Add `imported` to trust labels that came with the data.")
+    band_hard: float = Field(0.3, ge=0, le=1, description="Teacher pass rate below this is the 'hard' band of model_scores.")
+    band_easy: float = Field(0.7, ge=0, le=1, description="Teacher pass rate at or above this is the 'easy' band.")
+    chars_per_token: float = Field(3.5, gt=0, description="Estimate n_tokens = characters / this where trajectories.n_tokens is null (rows are flagged n_tokens_estimated).")
+    limo: bool = Field(True, description="Compute the LIMO rule score (regex counts over reasoning text) for every trajectory.")
+    student_scores: StudentScoresParams = Field(default_factory=StudentScoresParams, description="Student-side scores (entropy, RSR) with a causal LM.")
+
+    @field_validator("verifiers")
+    @classmethod
+    def _some_verifier(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("score.verifiers must name at least one verifier, e.g. [math, code] or [imported]")
+        return v
 
 
-class SelectParams(OpenSection):
-    """Owned by the select stage."""
+class LimoSelectParams(Section):
+    reference_models: list[str] = Field(default_factory=list, description="Models whose solve counts define the window (LIMO: one strong model sampled 32 times); default every teacher.")
+    min_correct: int = Field(1, ge=0, description="Keep questions solved at least this many times by the reference models.")
+    max_correct: int = Field(3, ge=0, description="Keep questions solved at most this many times (LIMO: 1-3 of 32).")
+
+
+class S1kSelectParams(Section):
+    solver_models: list[str] = Field(default_factory=list, description="Drop questions any of these models solves (s1: Qwen2.5-7B and 32B-Instruct); empty = skip this filter.")
+    domain_key: str = Field("domain", description="What a 'domain' is for sampling: a questions column (domain, source) or metadata.KEY for a key of the metadata JSON (s1 uses 50 MSC subjects).")
+    require_correct: bool = Field(False, description="Also require a correct verdict (s1K did not; its traces were graded only for quality).")
+
+
+class ExportParams(Section):
+    out_dir: str = Field("corpus", description="Directory of train.jsonl, train.parquet, hf/ (datasets.load_from_disk) and manifest.json.")
+    think: bool = Field(True, description="Assistant turn as `<think>reasoning</think>` then the final answer; false = the final answer only.")
+    hf_dataset: bool = Field(True, description="Also save the rows as a Hugging Face dataset on disk (corpus/hf).")
+
+
+class SelectParams(Section):
+    """`ded select`: a recipe (chain of named filters) → `selection` rows and the corpus in `corpus/`."""
+
+    recipe: Literal["ded", "limo", "s1k", "rsr"] = Field("ded", description="ded (arXiv 2508.09883), limo (2502.03387), s1k (2501.19393) or rsr (2601.14249).")
+    teacher: str = Field("auto", description="auto (rank models by teacher_metric, take the best), a model name, or all.")
+    teacher_metric: Literal["auto", "smoke", "rsr", "entropy", "accuracy"] = Field("auto", description="How `auto` ranks teachers; auto = smoke-test score when present, else RSR, else entropy under the student, else accuracy.")
+    budget: int = Field(800, gt=0, description="Rows (trajectories) in the corpus (DED: ~400 math + ~400 code).")
+    domain_mix: dict[str, float] = Field(default_factory=lambda: {"math": 0.5, "code": 0.5}, description="Share of the budget per domain; domains not listed are left out. Shares are normalized.")
+    fill_shortfall: bool = Field(True, description="When a domain has fewer rows than its share, fill the gap from the other domains of the mix.")
+    seed: int = Field(0, description="Seed of the recipes that sample (s1k); every other choice is deterministic.")
+    max_tokens: int = Field(16384, gt=0, description="Drop trajectories longer than this many tokens (DED: 16k).")
+    require_correct: bool = Field(True, description="Drop trajectories whose trusted verdict is not correct (ded, limo, rsr).")
+    require_format: bool = Field(True, description="Drop trajectories without strictly paired <think>…</think>.")
+    require_finished: bool = Field(True, description="Drop trajectories cut by the length limit or left with an open reasoning block.")
+    drop_contaminated: bool = Field(True, description="Drop questions matched against a benchmark (contamination table).")
+    drop_duplicates: bool = Field(True, description="Drop questions whose duplicate group is represented by another question.")
+    student_pass_max: float = Field(0.5, ge=0, le=1, description="DED compression: drop questions the student solves with a pass rate above this.")
+    missing_student: Literal["keep", "drop"] = Field("keep", description="Questions without any decided student rollout: keep (loudly counted) or drop.")
+    p: int = Field(4, ge=1, description="Trajectories per question kept by farthest-P (DED: P≈4).")
+    levenshtein_max_tokens: int | None = Field(None, gt=0, description="Cap each trace at this many word tokens for the distance (None = whole trace).")
+    diversity: Literal["kcenter", "none"] = Field("kcenter", description="Order questions by k-center over question embeddings (needs `ded embed`), or by difficulty only.")
+    workers: int = Field(2, ge=1, description="Threads for the Levenshtein distances.")
+    limo: LimoSelectParams = Field(default_factory=LimoSelectParams)
+    s1k: S1kSelectParams = Field(default_factory=S1kSelectParams)
+    export: ExportParams = Field(default_factory=ExportParams)
 
 
 class SftParams(OpenSection):

@@ -1,0 +1,76 @@
+"""Normalized Levenshtein distance between reasoning texts, fast enough for long traces.
+
+DED (arXiv 2508.09883, step 4) keeps, per question, the P trajectories farthest apart by
+Levenshtein distance. Exact character-level Levenshtein (rapidfuzz's bit-parallel Hyyrö
+algorithm) costs ~12.5 ms per pair of 20k-character traces on this machine (measured
+2026-11-26), and long-CoT traces reach 150k characters (the Sky-T1 AIME 2024 panel), where one
+pair costs ~0.7 s. We compute the same edit distance over *word tokens* instead: each word or
+punctuation mark becomes one symbol (ids from a vocabulary local to the compared texts, so the
+result does not depend on Python's salted `hash`). A 20k-character trace is ~4.3k tokens, so a
+pair costs ~1.1 ms (11x faster), and the distance ranks pairs like the exact one: Spearman 0.985
+on 200 real pairs (tests/test_scorers_levenshtein.py pins >= 0.9). `max_tokens` optionally caps
+each text's token count for even faster, coarser distances.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+# A word (letters, digits, underscore) or any single non-space symbol: LaTeX commands split
+# into "\" + name, which keeps "\frac" vs "\sqrt" one edit apart, like a word change.
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def tokenize(text: str | None, vocab: dict[str, int], max_tokens: int | None = None) -> list[int]:
+    """Word/punctuation tokens of `text` as small ints from `vocab` (extended in place)."""
+    words = _TOKEN.findall(text or "")
+    if max_tokens is not None:
+        words = words[:max_tokens]
+    get = vocab.setdefault
+    return [get(w, len(vocab)) for w in words]
+
+
+def exact_distance(a: str, b: str) -> float:
+    """Character-level normalized Levenshtein distance in [0, 1] (the reference, slow on long texts)."""
+    from rapidfuzz.distance import Levenshtein
+
+    return float(Levenshtein.normalized_distance(a or "", b or ""))
+
+
+def token_distance(a: str, b: str, max_tokens: int | None = None) -> float:
+    """Token-level normalized Levenshtein distance in [0, 1]: edits / max(len(a), len(b))."""
+    from rapidfuzz.distance import Levenshtein
+
+    vocab: dict[str, int] = {}
+    x, y = tokenize(a, vocab, max_tokens), tokenize(b, vocab, max_tokens)
+    return float(Levenshtein.normalized_distance(x, y))
+
+
+def distance_matrix(texts: Sequence[str | None], max_tokens: int | None = None,
+                    workers: int = 1) -> np.ndarray:
+    """Symmetric matrix of token-level normalized Levenshtein distances between `texts`.
+
+    `workers` > 1 lets rapidfuzz compute pairs on several threads (it releases the GIL).
+    """
+    from rapidfuzz.distance import Levenshtein
+    from rapidfuzz.process import cdist
+
+    n = len(texts)
+    if n < 2:
+        return np.zeros((n, n), dtype=np.float64)
+    vocab: dict[str, int] = {}
+    seqs = [tokenize(t, vocab, max_tokens) for t in texts]
+    if workers > 1:
+        # cdist with queries is choices computes one triangle of a symmetric scorer.
+        m = cdist(seqs, seqs, scorer=Levenshtein.normalized_distance, dtype=np.float64, workers=workers)
+        m = np.asarray(m, dtype=np.float64)
+    else:
+        m = np.zeros((n, n), dtype=np.float64)
+        for i in range(n):
+            for j in range(i + 1, n):
+                m[i, j] = m[j, i] = Levenshtein.normalized_distance(seqs[i], seqs[j])
+    np.fill_diagonal(m, 0.0)
+    return m

@@ -1,0 +1,140 @@
+"""The recipes, each a chain of named steps built from the shared blocks.
+
+- ded (arXiv 2508.09883): correct, format_ok, n_tokens <= 16k, not contaminated, not a duplicate
+  → compression (drop what the student already solves) → farthest-P per question (Levenshtein)
+  → budget with a domain mix, questions in k-center order over their embeddings.
+- limo (arXiv 2502.03387): a solve-count window (1-3 of 32 by a strong model) → the best
+  trajectory per question by the LIMO rule score → top N.
+- s1k (arXiv 2501.19393): quality filters → drop what named models solve → the longest trace per
+  question → sample domains uniformly, and within a domain a question with weight 2^-rank by
+  reasoning length (s1's Algorithm 1), seeded.
+- rsr (arXiv 2601.14249): per question the trajectory with the lowest RSR under the student → top N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ded.selectors.blocks import RowFilter, SetStep, Step, base_filters, best_per_question, domain_filter
+from ded.selectors.budget import budget_step, kcenter_order, order_by
+from ded.selectors.farthest import farthest_p_step
+
+RECIPES = ("ded", "limo", "s1k", "rsr")
+
+
+class RecipeError(ValueError):
+    """A recipe cannot run on this lake; the message says which score or stage is missing."""
+
+
+def _need(cand: pl.DataFrame, column: str, fix: str) -> None:
+    if column not in cand.columns or cand[column].is_null().all():
+        raise RecipeError(f"this recipe needs trajectory_scores.{column}, which is empty; {fix}")
+
+
+def ded_steps(sp: Any, teachers: list[str], vectors: Callable[[list[str]], dict[str, np.ndarray]] | None) -> list[Step]:
+    keep_missing = sp.missing_student == "keep"
+    compression = RowFilter(
+        "compression",
+        (pl.col("student_pass_rate") <= sp.student_pass_max)
+        | (pl.col("student_pass_rate").is_null() & pl.lit(keep_missing)),
+        f"student pass rate <= {sp.student_pass_max}"
+        + (" (questions without student rollouts kept)" if keep_missing else ""),
+    )
+    difficulty = order_by(["student_pass_rate", "teacher_pass_rate"], [False, False])
+    if sp.diversity == "kcenter":
+        if vectors is None:
+            raise RecipeError("select.diversity: kcenter needs question embeddings; run `ded embed` or set select.diversity: none")
+        order = kcenter_order(vectors, difficulty, lambda d, ctx: ctx["budget"]["allocated"][d])
+        how = "k-center over question embeddings, seeded with the hardest question"
+    else:
+        order, how = difficulty, "hardest first (student, then teacher pass rate)"
+    return [
+        *base_filters(sp, teachers),
+        domain_filter(sp.domain_mix),
+        compression,
+        farthest_p_step(sp.p, sp.levenshtein_max_tokens, sp.workers),
+        budget_step(sp.budget, sp.domain_mix, sp.fill_shortfall, order, ["pick", "trajectory_id"],
+                    f"within the budget of {sp.budget} by domain mix {sp.domain_mix}; questions by {how}"),
+    ]
+
+
+def limo_steps(sp: Any, teachers: list[str], cand: pl.DataFrame) -> list[Step]:
+    _need(cand, "limo_score", "run `ded score` with score.limo: true")
+    lo, hi = sp.limo.min_correct, sp.limo.max_correct
+    if lo > hi:
+        raise RecipeError(f"select.limo.min_correct ({lo}) is above max_correct ({hi})")
+    return [
+        *base_filters(sp, teachers),
+        domain_filter(sp.domain_mix),
+        RowFilter("solve_window", pl.col("ref_correct").is_between(lo, hi),
+                  f"solved {lo}-{hi} times by the reference models"),
+        best_per_question("best_rule_score", "limo_score", True, "the highest LIMO rule score of its question"),
+        budget_step(sp.budget, sp.domain_mix, sp.fill_shortfall, order_by(["limo_score"], [True]), ["trajectory_id"],
+                    f"top {sp.budget} by LIMO rule score, by domain mix {sp.domain_mix}"),
+    ]
+
+
+def rsr_steps(sp: Any, teachers: list[str], cand: pl.DataFrame) -> list[Step]:
+    _need(cand, "student_rsr", "run `ded score` with score.student_scores.enabled: true")
+    return [
+        *base_filters(sp, teachers),
+        domain_filter(sp.domain_mix),
+        RowFilter("has_rsr", pl.col("student_rsr").is_not_null(), "scored under the student"),
+        best_per_question("lowest_rsr", "student_rsr", False, "the lowest RSR of its question"),
+        budget_step(sp.budget, sp.domain_mix, sp.fill_shortfall, order_by(["student_rsr"], [False]), ["trajectory_id"],
+                    f"top {sp.budget} by lowest RSR, by domain mix {sp.domain_mix}"),
+    ]
+
+
+def s1k_sample(budget: int, seed: int) -> SetStep:
+    """s1's diversity sampling: a uniform domain, then a question with weight 2^-rank by length."""
+
+    def fn(alive: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
+        rng = np.random.default_rng(seed)
+        pools: dict[str, list[str]] = {}
+        s = alive.sort(["s1k_domain", "reasoning_chars", "trajectory_id"], descending=[False, True, False], nulls_last=True)
+        for dom, tid in s.select(pl.col("s1k_domain").fill_null("(none)"), "trajectory_id").iter_rows():
+            pools.setdefault(dom, []).append(tid)
+        picked: list[str] = []
+        while len(picked) < budget and pools:
+            doms = sorted(pools)
+            dom = doms[int(rng.integers(len(doms)))]
+            pool = pools[dom]
+            w = np.exp2(-np.arange(1, len(pool) + 1, dtype=np.float64))
+            i = int(rng.choice(len(pool), p=w / w.sum()))
+            picked.append(pool.pop(i))
+            if not pool:
+                del pools[dom]
+        ctx["budget"] = {"budget": budget, "allocated": {"all": len(picked)}, "shortfall": budget - len(picked)}
+        return pl.DataFrame({"trajectory_id": picked, "rank": list(range(1, len(picked) + 1))},
+                            schema={"trajectory_id": pl.Utf8, "rank": pl.Int64})
+
+    return SetStep("s1k_sample", fn, f"{budget} drawn: uniform domain, then 2^-rank by reasoning length (seed {seed})")
+
+
+def s1k_steps(sp: Any, teachers: list[str], cand: pl.DataFrame) -> list[Step]:
+    s1 = sp.model_copy(update={"require_correct": sp.s1k.require_correct})
+    steps = base_filters(s1, teachers)
+    if sp.s1k.solver_models:
+        steps.append(RowFilter("not_solved_by_solvers", pl.col("solver_correct") == 0,
+                               f"no correct answer from {sp.s1k.solver_models}"))
+    steps.append(best_per_question("longest", "reasoning_chars", True, "the longest reasoning of its question"))
+    steps.append(s1k_sample(sp.budget, sp.seed))
+    return steps
+
+
+def build_steps(sp: Any, teachers: list[str], cand: pl.DataFrame,
+                vectors: Callable[[list[str]], dict[str, np.ndarray]] | None) -> list[Step]:
+    if sp.recipe == "ded":
+        return ded_steps(sp, teachers, vectors)
+    if sp.recipe == "limo":
+        return limo_steps(sp, teachers, cand)
+    if sp.recipe == "s1k":
+        return s1k_steps(sp, teachers, cand)
+    if sp.recipe == "rsr":
+        return rsr_steps(sp, teachers, cand)
+    raise RecipeError(f"unknown recipe {sp.recipe!r}; choose one of {RECIPES}")

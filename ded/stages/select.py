@@ -1,0 +1,194 @@
+"""`ded select`: run a recipe over the scored lake → `selection` rows and the corpus in `corpus/`.
+
+1. candidates: every non-student trajectory with its trajectory and question scores
+   (sql/select/candidates.sql);
+2. teacher choice (`select.teacher`: auto | NAME | all), ranked from model_scores;
+3. the recipe's chain of named steps (ded/selectors), every row ending kept or dropped_by a step;
+4. `selection` gets every candidate (kept, dropped_by, rank, reasons JSON with every filter and
+   score, params hash, input table versions) under a `run_id` that hashes the params and the input
+   table versions, so a rerun with nothing changed writes nothing new;
+5. the corpus export (ded/corpus.py) and `corpus/manifest.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from ded.ids import stable_hash
+from ded.lake import Lake, now
+from ded.selectors.blocks import ChainResult, run_chain
+from ded.selectors.recipes import build_steps
+from ded.selectors.teacher import choose_teachers, rank_teachers
+from ded.sql import connect, run_sql_file
+
+log = logging.getLogger(__name__)
+
+INPUTS = ["questions", "trajectories", "trajectory_scores", "question_scores", "model_scores",
+          "question_vectors", "smoke_results"]
+SCORE_COLUMNS = ["correct", "verifier", "format_ok", "finished", "n_tokens", "contaminated", "contaminated_by",
+                 "is_duplicate", "student_pass_rate", "teacher_pass_rate", "n_models_correct", "agreement",
+                 "answer_entropy", "band", "ref_correct", "solver_correct", "reasoning_chars", "limo_score",
+                 "student_rsr", "student_entropy", "pick", "lev_min_dist", "question_order"]
+
+
+class SelectError(RuntimeError):
+    """Selection cannot proceed; the message says what to run or set."""
+
+
+@dataclass
+class Selection:
+    run_id: str
+    recipe: str
+    result: ChainResult
+    teachers: list[str]
+    teacher_metric: str
+    ranking: list[dict[str, Any]]
+    input_versions: dict[str, int | None]
+    params_hash: str
+    ctx: dict[str, Any] = field(default_factory=dict)
+
+
+def run_id_for(params: Any, versions: dict[str, int | None]) -> tuple[str, str]:
+    phash = params.hash("select", "score", "student", "prompts")
+    return "sel_" + stable_hash({"params": phash, "inputs": versions}), phash
+
+
+def load_candidates(con, sp: Any) -> pl.DataFrame:
+    ref = list(sp.limo.reference_models)
+    solvers = list(sp.s1k.solver_models)
+    cand = pl.from_arrow(run_sql_file(con, "select/candidates", ref_models=ref, solver_models=solvers))
+    for c in ("limo_score", "student_rsr", "student_entropy"):
+        if c not in cand.columns:
+            cand = cand.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
+    return cand.with_columns(pl.col("domain").fill_null("other"))
+
+
+def add_s1k_domain(cand: pl.DataFrame, key: str) -> pl.DataFrame:
+    if key.startswith("metadata."):
+        path = "$." + key.removeprefix("metadata.")
+        expr = pl.col("metadata").str.json_path_match(path)
+    elif key in cand.columns:
+        expr = pl.col(key).cast(pl.Utf8)
+    else:
+        raise SelectError(f"select.s1k.domain_key={key!r} is neither a candidates column ({sorted(cand.columns)}) "
+                          f"nor metadata.KEY")
+    return cand.with_columns(expr.alias("s1k_domain"))
+
+
+def vectors_loader(lake: Lake):
+    def load(ids: list[str]) -> dict[str, np.ndarray]:
+        if not lake.exists("question_vectors"):
+            return {}
+        t = pl.from_arrow(lake.read("question_vectors", columns=["id", "chunk", "vector"]))
+        t = t.filter(pl.col("id").is_in(ids)).sort(["id", "chunk"])
+        out: dict[str, list[np.ndarray]] = {}
+        for qid, vec in t.select("id", "vector").iter_rows():
+            out.setdefault(qid, []).append(np.asarray(vec, dtype=np.float32))
+        return {q: np.mean(v, axis=0) for q, v in out.items()}  # chunked questions: mean of chunks
+    return load
+
+
+def texts_loader(con):
+    def load(ids: list[str]) -> dict[str, str]:
+        con.register("wanted", pa.table({"trajectory_id": pa.array(ids, pa.string())}))
+        t = run_sql_file(con, "select/texts")
+        con.unregister("wanted")
+        return dict(zip(t.column("trajectory_id").to_pylist(), t.column("text").to_pylist()))
+    return load
+
+
+def select(params: Any, lake: Lake) -> Selection:
+    sp = params.select
+    for t in ("trajectory_scores", "question_scores", "model_scores"):
+        if not lake.exists(t):
+            raise SelectError(f"lake {lake.root} has no {t}; run `ded score` first")
+    versions = lake.versions(INPUTS)
+    run_id, phash = run_id_for(params, versions)
+    con = connect(lake, read_only=False)
+    cand = load_candidates(con, sp)
+    if sp.recipe == "s1k":
+        cand = add_s1k_domain(cand, sp.s1k.domain_key)
+    metric, ranking = rank_teachers(pl.from_arrow(lake.read("model_scores")), sp.teacher_metric)
+    teachers = choose_teachers(sp.teacher, ranking)
+    ctx: dict[str, Any] = {"texts": texts_loader(con)}
+    vectors = vectors_loader(lake) if sp.diversity == "kcenter" else None
+    steps = build_steps(sp, teachers, cand, vectors)
+    try:
+        result = run_chain(cand, steps, ctx)
+    except LookupError as e:
+        raise SelectError(str(e)) from None
+    ctx.pop("texts", None)
+    return Selection(run_id, sp.recipe, result, teachers, metric, ranking, versions, phash, ctx)
+
+
+def selection_table(sel: Selection) -> pa.Table:
+    """Every candidate as a `selection` row, with reasons: every filter and score."""
+    df = sel.result.frame
+    filters = [pl.col(c).alias(c.removeprefix("pass_")) for c in sel.result.filter_columns]
+    scores = [pl.col(c) for c in SCORE_COLUMNS if c in df.columns]
+    out = df.select(
+        pl.lit(sel.run_id).alias("run_id"), "trajectory_id", pl.lit(sel.recipe).alias("recipe"), "question_id",
+        "kept", "dropped_by", "rank",
+        pl.struct(pl.struct(filters).alias("filters"), pl.struct(scores).alias("scores")).struct.json_encode().alias("reasons"),
+        pl.lit(sel.params_hash).alias("params_hash"),
+        pl.lit(json.dumps(sel.input_versions, sort_keys=True)).alias("input_versions"),
+        "model", "domain",
+    )
+    return out.to_arrow().append_column("selected_at", pa.array([now()] * df.height, pa.timestamp("us", tz="UTC")))
+
+
+def manifest(sel: Selection, params: Any, kept: pl.DataFrame) -> dict[str, Any]:
+    budget = sel.ctx.get("budget", {})
+    by = lambda col: dict(sorted(kept.group_by(col).len().iter_rows())) if kept.height else {}  # noqa: E731
+    sources = []
+    if kept.height:
+        s = kept.group_by(["source", "license"]).len().sort(["source", "license"], nulls_last=True)
+        sources = [{"source": a, "license": b, "rows": n} for a, b, n in s.iter_rows()]
+    return {
+        "run_id": sel.run_id, "recipe": sel.recipe, "params_hash": sel.params_hash,
+        "budget": params.select.budget, "shortfall": budget.get("shortfall"), "allocation": budget,
+        "steps": sel.result.counts, "by_domain": by("domain"), "by_model": by("model"),
+        "questions": kept["question_id"].n_unique() if kept.height else 0,
+        "teacher": {"setting": params.select.teacher, "metric": sel.teacher_metric, "chosen": sel.teachers,
+                    "ranking": sel.ranking},
+        "input_versions": sel.input_versions, "sources": sources,
+        "params": {"select": params.select.model_dump(mode="json"), "score": params.score.model_dump(mode="json"),
+                   "student": params.student.model_dump(mode="json") if params.student else None},
+        "diversity": {k: sel.ctx[k] for k in ("farthest_p", "kcenter") if k in sel.ctx},
+    }
+
+
+def write_selection(lake: Lake, sel: Selection) -> bool:
+    """Append the run's rows unless this run_id is already there (same params and inputs)."""
+    if lake.exists("selection") and lake.count("selection", f"run_id = '{sel.run_id}'"):
+        return False
+    lake.append("selection", selection_table(sel))
+    return True
+
+
+def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, Any]:
+    """Select, record, export. Returns the manifest (plus `written`: whether selection rows were added)."""
+    from ded.corpus import write_corpus
+    from ded.receipts import write_receipt
+
+    if overrides:
+        params = params.model_copy(update={"select": params.select.model_copy(update=overrides)})
+    lake = lake or Lake(params.lake.root)
+    sel = select(params, lake)
+    kept = sel.result.kept
+    written = write_selection(lake, sel)
+    con = connect(lake, read_only=False)
+    con.register("kept", pa.table({"trajectory_id": kept["trajectory_id"].to_arrow(), "rank": kept["rank"].to_arrow()}))
+    rows = run_sql_file(con, "select/corpus_rows").to_pylist()
+    ex = params.select.export
+    man = write_corpus(rows, params, ex.out_dir, manifest(sel, params, kept), think=ex.think, hf_dataset=ex.hf_dataset)
+    write_receipt("select", lake, ["selection"], params,
+                  extra={"run_id": sel.run_id, "rows": man["rows"], "train_jsonl_sha256": man["train_jsonl_sha256"]})
+    return {**man, "written": written}

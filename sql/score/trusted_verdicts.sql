@@ -1,0 +1,37 @@
+-- produces: trusted_verdicts, the verdict that scores trust for each trajectory
+-- grain: one row per trajectory_id that has a verdict from a trusted verifier
+-- reads: verdicts
+-- params: $verifiers (VARCHAR[]): trusted verifiers in order of preference (params score.verifiers)
+-- The first trusted verifier that decided (correct not null) wins; when none decided, the first
+-- trusted one is kept with correct = null: undecidable, never a silent false. format_ok comes
+-- from the first verdict that has it, trusted verifiers first (format is a column of every verdict).
+WITH ranked AS (
+    SELECT
+        trajectory_id, verifier, status, correct, extracted, format_ok,
+        coalesce(list_position($verifiers, verifier), 1000000) AS pref
+    FROM verdicts
+),
+chosen AS (
+    SELECT *,
+        row_number() OVER (
+            PARTITION BY trajectory_id ORDER BY (correct IS NULL), pref, verifier
+        ) AS rn
+    FROM ranked
+    WHERE pref < 1000000
+),
+fmt AS (
+    SELECT trajectory_id, arg_min(format_ok, pref) AS format_ok
+    FROM ranked
+    WHERE format_ok IS NOT NULL
+    GROUP BY trajectory_id
+)
+SELECT
+    c.trajectory_id,
+    c.verifier,
+    c.status,
+    c.correct,
+    c.extracted,
+    f.format_ok
+FROM chosen AS c
+LEFT JOIN fmt AS f USING (trajectory_id)
+WHERE c.rn = 1
