@@ -93,7 +93,6 @@ def test_help_and_sql_do_not_import_torch(tmp_path):
 
 
 def test_every_command_is_documented_in_readme_and_has_an_example():
-    import click
     import typer.main
 
     root = typer.main.get_command(app)
@@ -104,7 +103,7 @@ def test_every_command_is_documented_in_readme_and_has_an_example():
             assert "Example:" in (sub.help or ""), f"`ded {name} {sub_name if subs else ''}` --help has no example"
             if subs:
                 assert f"ded {name} {sub_name}" in README, f"`ded {name} {sub_name}` missing from README.md"
-    assert isinstance(root, click.Group)
+    assert len(root.commands) >= 5
 
 
 def test_readme_test_command_is_what_ci_runs():
