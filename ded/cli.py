@@ -15,6 +15,7 @@ import typer
 
 COMMAND_MODULES = [
     "ded.commands.ingest",
+    "ded.commands.generate",
     "ded.commands.sql",
     "ded.commands.lake",
     "ded.commands.demo",
