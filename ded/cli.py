@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "ded.commands.demo",
     "ded.commands.sft",
     "ded.commands.report",
+    "ded.commands.embed",
+    "ded.commands.search",
 ]
 
 app = typer.Typer(

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ded.errors import DedError
 from ded.ids import normalize_problem
 
 CANDIDATES = {
@@ -32,7 +33,7 @@ META = ["platform", "contest_id", "contest_date", "difficulty", "question_title"
         "aime_number", "problem_number", "url", "entry_point", "type"]
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(DedError, ValueError):
     """A benchmark that cannot be read; the message names the file or option to fix."""
 
 

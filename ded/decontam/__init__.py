@@ -105,7 +105,9 @@ def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.5, embeddin
         flt = "benchmark IN (" + ", ".join("'" + b.replace("'", "''") + "'" for b in benchmarks) + ")"
     items = lake.read("benchmark_items", columns=["benchmark", "item_id", "problem"], filter=flt).to_pylist()
     if not items:
-        raise ValueError("benchmark_items is empty: set `benchmarks` in params (hub names or local files); "
+        from ded.benchmarks import BenchmarkError
+
+        raise BenchmarkError("benchmark_items is empty: set `benchmarks` in params (hub names or local files); "
                          "`ded embed` loads them before decontaminating")
     from ded.embeddings.store import question_items
     ngram = ngram_pairs(question_items(lake), items, n, total=lake.count("questions"))

@@ -4,7 +4,7 @@ Formatting is not content. Two copies of one problem differ in whitespace, `$x^{
 `\\dfrac` against `\\frac`, `\\left(` against `(`, and an appended "Please reason step by step…"
 instruction; they agree on the sequence of words and numbers. So a text is reduced to its lowercase
 alphanumeric runs after NFKC, boilerplate removal and dropping LaTeX sizing/spacing commands, and
-`frac` variants are unified. Two problems with the same tokens are "exact" duplicates.
+`frac` variants are unified; figure code ([asy] blocks) and URLs are dropped. Two problems with the same tokens are "exact" duplicates.
 """
 
 from __future__ import annotations
@@ -18,13 +18,20 @@ from ded.ids import strip_boilerplate, text_hash
 # LaTeX that changes layout, never meaning (sizing, spacing, display style)
 _LAYOUT = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg|displaystyle|textstyle|limits|quad|qquad|[,;:!]|\s)"
                      r"(?![A-Za-z])")
+# figures and links: Asymptote/TikZ drawing code and URLs are not problem text (the three public AIME 2024
+# copies differ only by whether they carry the [asy] block, checked on ../shared/data/aime24)
+_FIGURE = re.compile(r"\[asy\].*?\[/asy\]|\\begin\{tikzpicture\}.*?\\end\{tikzpicture\}|https?://\S+", re.DOTALL | re.IGNORECASE)
 _FRAC = re.compile(r"\\[dt]frac(?![A-Za-z])")
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")  # letter runs and digit runs: `\frac12` = frac 1 2
 
 
+def strip_figures(text: str) -> str:
+    return _FIGURE.sub(" ", text)
+
+
 def canonical_tokens(text: str | None) -> list[str]:
     t = unicodedata.normalize("NFKC", text or "")
-    t = strip_boilerplate(" ".join(t.split()))
+    t = strip_boilerplate(" ".join(strip_figures(t).split()))
     t = _FRAC.sub(r"\\frac", _LAYOUT.sub(" ", t))
     return _TOKEN.findall(t.lower())
 

@@ -33,7 +33,7 @@ class MinHasher:
         sh = {" ".join(tokens[i:i + k]) for i in range(max(len(tokens) - k + 1, 1))} if tokens else set()
         if not sh:
             return np.full(self.num_perm, MAX_HASH, np.uint32)
-        hv = np.fromiter((xxhash.xxh32_intdigest(s) for s in sh), np.uint64, len(sh))
+        hv = np.fromiter((xxhash.xxh32_intdigest(s.encode()) for s in sh), np.uint64, len(sh))
         with np.errstate(over="ignore"):  # datasketch relies on the same uint64 wrap-around
             ph = ((np.outer(hv, self.a) + self.b) % MERSENNE) & MAX_HASH
         return ph.min(axis=0).astype(np.uint32)  # values are < 2^32: half the memory

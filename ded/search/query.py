@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ded.errors import DedError
 from ded.lake import Lake
 
 # --table NAME -> (vector table, source table, source key, "source" column, snippet columns in order)
@@ -29,7 +30,7 @@ RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k = 60
 PREFILTER_MAX_IDS = 20_000  # above this, scan and filter in Arrow instead of an SQL IN list
 
 
-class SearchError(ValueError):
+class SearchError(DedError, ValueError):
     """A search that cannot run; the message says what to do."""
 
 

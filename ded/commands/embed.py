@@ -1,0 +1,67 @@
+"""`ded embed`: question (and trajectory) vectors, indexes, near-duplicates and decontamination."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+
+def embed(
+    ctx: typer.Context,
+    trajectories: Optional[bool] = typer.Option(None, "--trajectories/--no-trajectories", help="Also embed trajectories (default: params embed.trajectories)."),
+    report: bool = typer.Option(False, "--report", help="Only list the contamination hits of the last run (embeds nothing)."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="With --report: contaminated or near_duplicate (default: both)."),
+    limit: int = typer.Option(50, "--limit", help="With --report: rows to show."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Embed new or changed texts, refresh indexes, recompute duplicates and benchmark contamination.
+
+    Examples: ded embed · ded embed --trajectories · ded embed --report --kind contaminated
+    """
+    from ded.commands.common import context, echo_table
+
+    params, lake = context(ctx)
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter(f"--format must be table or json, got {fmt!r}")
+    if report:
+        from ded.stages.embed import contamination_report
+
+        if kind not in (None, "contaminated", "near_duplicate"):
+            raise typer.BadParameter(f"--kind must be contaminated or near_duplicate, got {kind!r}")
+        if not lake.exists("contamination"):
+            typer.echo("no contamination table yet: run `ded embed` with `benchmarks` set in params", err=True)
+            raise typer.Exit(1)
+        rows = contamination_report(lake, kind=kind, limit=limit)
+        if fmt == "json":
+            typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        else:
+            echo_table(rows, ["kind", "benchmark", "item_id", "question_id", "source", "method", "score",
+                              "ngram_score", "embedding_score", "question"],
+                       title=f"{len(rows)} contamination hits (most similar first)")
+        return
+    from ded.stages.embed import main
+
+    overrides = {} if trajectories is None else {"trajectories": trajectories}
+    summary = main(params, lake, **overrides)
+    if fmt == "json":
+        typer.echo(json.dumps(summary, indent=1, default=str))
+        return
+    for table, st in summary["embedded"].items():
+        typer.echo(f"{table}: {st['embedded']} texts embedded ({st['chunks']} chunks), {st['skipped']} unchanged"
+                   + (", model changed: re-embedded all" if st["model_changed"] else ""))
+    for name, what in summary["indexes"].items():
+        typer.echo(f"index {name}: {what}")
+    d = summary["duplicates"]
+    typer.echo(f"duplicates: {d['duplicates']} questions in {d['groups']} groups (pairs: {d['pairs']})")
+    c = summary["contamination"]
+    if isinstance(c, dict):
+        typer.echo(f"contamination: {c['questions_flagged']} questions flagged ({c['by_method_kind']}); "
+                   f"see `ded embed --report`")
+    else:
+        typer.echo(f"contamination: {c}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("embed")(embed)
