@@ -61,20 +61,21 @@ def read_jsonl(path: Path) -> Iterator[Record]:
     f = _open_bytes(path)
     try:
         for n, line in enumerate(f, 1):
-            if not line.strip():
+            if len(line) < 8 and not line.strip():
                 continue
             try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as e:
-                yield Record(n, None, f"invalid UTF-8 at byte {e.start}", _raw_text(line.rstrip(b"\n")))
-                continue
-            try:
-                obj = _loads(line)
+                obj = _loads(line)  # orjson also rejects invalid UTF-8
             except _JSONError as e:
-                yield Record(n, None, f"malformed JSON: {str(e).splitlines()[0][:200]}", _raw_text(line.rstrip(b"\n")))
+                raw = line.rstrip(b"\r\n")
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as u:
+                    yield Record(n, None, f"invalid UTF-8 at byte {u.start}", _raw_text(raw))
+                    continue
+                yield Record(n, None, f"malformed JSON: {str(e).splitlines()[0][:200]}", _raw_text(raw))
                 continue
             if not isinstance(obj, dict):
-                yield Record(n, None, f"not a JSON object (got {type(obj).__name__})", _raw_text(line.rstrip(b"\n")))
+                yield Record(n, None, f"not a JSON object (got {type(obj).__name__})", _raw_text(line.rstrip(b"\r\n")))
                 continue
             yield Record(n, obj)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
