@@ -144,11 +144,15 @@ class StudentScorer:
                 return acc.result()
         x = torch.tensor(ids, device=self.device)
         past = None
+        # transformers >= 5.2x renamed the KV-cache argument `past_key_values` → `cache`.
+        import inspect
+
+        arg = "cache" if "cache" in inspect.signature(self._lm.forward).parameters else "past_key_values"
         with torch.inference_mode():
             for s in range(0, len(ids) - 1, self.chunk_tokens):
                 e = min(s + self.chunk_tokens, len(ids) - 1)
-                out = self._lm(input_ids=x[None, s:e], past_key_values=past, use_cache=True)
-                past = out.past_key_values
+                out = self._lm(input_ids=x[None, s:e], use_cache=True, **{arg: past})
+                past = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
                 lo = max(start - 1, s)  # logits row t predicts ids[t + 1]
                 if lo < e:
                     acc.add(token_stats(out.logits[0, lo - s: e - s], x[lo + 1: e + 1]))

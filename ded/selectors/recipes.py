@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ded.errors import DedError
 from ded.selectors.blocks import RowFilter, SetStep, Step, base_filters, best_per_question, domain_filter
 from ded.selectors.budget import budget_step, kcenter_order, order_by
 from ded.selectors.farthest import farthest_p_step
@@ -26,7 +27,7 @@ from ded.selectors.farthest import farthest_p_step
 RECIPES = ("ded", "limo", "s1k", "rsr")
 
 
-class RecipeError(ValueError):
+class RecipeError(DedError):
     """A recipe cannot run on this lake; the message says which score or stage is missing."""
 
 

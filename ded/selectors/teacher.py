@@ -13,6 +13,8 @@ from typing import Any
 
 import polars as pl
 
+from ded.errors import DedError
+
 # metric → (model_scores column, higher is better)
 METRICS = {
     "smoke": ("smoke_score", True),
@@ -23,7 +25,7 @@ METRICS = {
 AUTO_ORDER = ["smoke", "rsr", "entropy", "accuracy"]
 
 
-class TeacherError(ValueError):
+class TeacherError(DedError):
     """The teacher setting names nothing usable; the message lists the models."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from ded.errors import DedError
 from ded.lake import Lake
 from ded.sql import connect, referenced_params, sql_path
 
@@ -35,7 +36,7 @@ STUDENT_SCHEMA = pa.schema([
 ])
 
 
-class ScoreError(RuntimeError):
+class ScoreError(DedError):
     """Scoring cannot proceed; the message says what to run or set."""
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ded.errors import DedError
 from ded.ids import stable_hash
 from ded.lake import Lake, now
 from ded.selectors.blocks import ChainResult, run_chain
@@ -38,7 +39,7 @@ SCORE_COLUMNS = ["correct", "verifier", "format_ok", "finished", "n_tokens", "co
                  "student_rsr", "student_entropy", "pick", "lev_min_dist", "question_order"]
 
 
-class SelectError(RuntimeError):
+class SelectError(DedError):
     """Selection cannot proceed; the message says what to run or set."""
 
 

@@ -1,0 +1,67 @@
+"""`ded select --explain ID`: why a trajectory or a question was kept or dropped.
+
+Reads the `selection` rows of one run (default: the latest) and prints, per trajectory, the
+verdict (kept with its rank, or the first step that dropped it), every filter it passed or
+failed (a dash: the step never saw it, an earlier one had dropped it) and every score.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+
+from ded.errors import DedError
+from ded.lake import Lake
+
+
+class ExplainError(DedError):
+    """Nothing to explain; the message says what exists."""
+
+
+def latest_run(lake: Lake) -> str:
+    if not lake.exists("selection"):
+        raise ExplainError(f"lake {lake.root} has no selection yet; run `ded select` first")
+    t = pl.from_arrow(lake.read("selection", columns=["run_id", "selected_at"]))
+    return t.sort(["selected_at", "run_id"]).tail(1)["run_id"][0]
+
+
+def rows_for(lake: Lake, ident: str, run_id: str | None = None) -> tuple[str, pl.DataFrame]:
+    run = run_id or latest_run(lake)
+    safe = ident.replace("'", "''")
+    flt = f"run_id = '{run}' AND (trajectory_id = '{safe}' OR question_id = '{safe}')"
+    df = pl.from_arrow(lake.read("selection", filter=flt)).sort(["kept", "rank", "trajectory_id"], descending=[True, False, False])
+    if df.height == 0:
+        raise ExplainError(f"{ident} is not a candidate of selection run {run} (not a teacher trajectory or "
+                           f"question id in it); list runs with `ded sql \"select distinct run_id from selection\"`")
+    return run, df
+
+
+def describe(row: dict[str, Any]) -> list[str]:
+    reasons = json.loads(row["reasons"])
+    head = (f"{row['trajectory_id']}  model={row.get('model')}  question={row['question_id']}  domain={row.get('domain')}")
+    verdict = f"KEPT (rank {row['rank']})" if row["kept"] else f"DROPPED by {row['dropped_by']}"
+    lines = [head, f"  {verdict}"]
+    marks = {True: "pass", False: "FAIL", None: "-"}
+    lines.append("  filters: " + ", ".join(f"{k}={marks[v]}" for k, v in reasons["filters"].items()))
+    scores = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in reasons["scores"].items() if v is not None}
+    lines.append("  scores:  " + ", ".join(f"{k}={v}" for k, v in scores.items()))
+    return lines
+
+
+def explain(lake: Lake, ident: str, run_id: str | None = None) -> str:
+    run, df = rows_for(lake, ident, run_id)
+    rows = df.to_dicts()
+    recipe = rows[0]["recipe"]
+    if ident.startswith("q_") or any(r["question_id"] == ident for r in rows):
+        kept = sum(r["kept"] for r in rows)
+        drops = pl.DataFrame(rows).filter(~pl.col("kept")).group_by("dropped_by").len().sort("dropped_by")
+        why = ", ".join(f"{d}: {n}" for d, n in drops.iter_rows())
+        out = [f"question {ident} in run {run} ({recipe}): {kept} of {len(rows)} trajectories kept"
+               + (f"; dropped by {why}" if why else "")]
+    else:
+        out = [f"trajectory {ident} in run {run} ({recipe})"]
+    for r in rows:
+        out.extend(describe(r))
+    return "\n".join(out)
