@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "ded.commands.demo",
     "ded.commands.sft",
     "ded.commands.report",
+    "ded.commands.score",
+    "ded.commands.select",
     "ded.commands.embed",
     "ded.commands.search",
 ]
