@@ -222,8 +222,40 @@ class SelectParams(Section):
     export: ExportParams = Field(default_factory=ExportParams)
 
 
-class SftParams(OpenSection):
-    """Owned by the sft stage."""
+class SftParams(Section):
+    """`ded sft`: TRL `SFTTrainer` on the corpus with the shared chat template (docs/pipeline.md).
+
+    Defaults follow DED's recipe (arXiv 2508.09883, Sec. 4.1: lr 1e-5, 10 epochs, batch 48, 16,384-token
+    context); the demo profile shrinks them. "auto" settings turn on on a GPU only.
+    """
+
+    model: str | None = Field(None, description="Base model: hub id or local path. None = the `model` of the student (`student.model` in `models`).")
+    corpus: str = Field("corpus/train.jsonl", description="Training rows in chat form ({\"messages\": [...]}), as `ded select` writes them.")
+    output_dir: str = Field("models/student", description="Where the fine-tuned model and tokenizer are saved.")
+    checkpoint_dir: str = Field("checkpoints/sft", description="Checkpoints for resuming, one subfolder per (base, corpus, params) hash; outside `output_dir` so DVC keeps them across a failed run.")
+    metrics_dir: str = Field("metrics/sft", description="train.json (final loss, tokens, throughput) and loss.csv (the loss curve, a DVC plot).")
+    max_length: int = Field(16384, gt=0, description="Token budget per training sequence; longer rows are truncated (select drops them first).")
+    learning_rate: float = Field(1e-5, gt=0, description="Peak learning rate (DED: 1e-5).")
+    epochs: float = Field(10, gt=0, description="Training epochs (DED: 10).")
+    max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1 = run all epochs); for smoke tests and CI.")
+    per_device_batch_size: int = Field(1, ge=1, description="Sequences per device per micro-batch (with packing: packed rows of up to max_length tokens).")
+    gradient_accumulation_steps: int = Field(48, ge=1, description="Micro-batches per optimizer step; effective batch = this x per_device_batch_size x GPUs (DED: 48).")
+    lr_scheduler: str = Field("cosine", description="transformers scheduler name (cosine, linear, constant_with_warmup, ...).")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Fraction of steps of linear warm-up (s1K used 5%).")
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay (s1K: 1e-4).")
+    packing: bool = Field(True, description="Pack rows into max_length sequences (best-fit decreasing), padding-free: no pad tokens, document-masked attention.")
+    assistant_only_loss: bool = Field(True, description="Loss on the assistant turn only, via the chat template's {% generation %} marks (TRL swaps in a marked template for known models).")
+    bf16: Literal["auto", True, False] = Field("auto", description="bfloat16 mixed precision; auto = on when a CUDA GPU supports it.")
+    gradient_checkpointing: Literal["auto", True, False] = Field("auto", description="Recompute activations in backward; auto = on a GPU only when max_length x batch exceeds `checkpointing_above_tokens`.")
+    checkpointing_above_tokens: int = Field(65536, gt=0, description="auto checkpointing turns on above this many tokens per micro-batch (measured: 8x4096 fits a 0.5B model on 80 GB without it).")
+    attn_implementation: str = Field("auto", description="auto = flex_attention for packed batches on a GPU (document mask, no padding), sdpa otherwise; or any transformers value.")
+    liger: Literal["auto", True, False] = Field("auto", description="Liger kernels (RMSNorm, SwiGLU, RoPE) when `liger_kernel` is importable on a GPU; the loss is TRL's chunked LM head either way (no full-vocabulary logits).")
+    seed: int = Field(0, description="Seed for data order and initialisation.")
+    logging_steps: int = Field(1, ge=1, description="Log the loss every N optimizer steps (the loss curve's resolution).")
+    save_steps: int = Field(200, ge=1, description="Save a checkpoint every N optimizer steps (for resume).")
+    keep_checkpoints: bool = Field(False, description="Keep the run's checkpoints after it finishes (default: delete them).")
+    accelerate_config: str | None = Field(None, description="accelerate config (pipelines/accelerate/*.yaml) for multi-GPU: `ded sft` relaunches itself under `accelerate launch` with it.")
+    tiny_base_text: str | None = Field(None, description="Demo only: a text file; the base model (a local path) is built there as a tiny random Qwen2 model with a tokenizer trained on this text (ded.tiny; cached, deterministic).")
 
 
 class SmokeParams(OpenSection):

@@ -1,0 +1,54 @@
+"""`ded sft`: fine-tune the student on the selected corpus (TRL SFTTrainer, ded.training).
+
+Reads `corpus/train.jsonl` (select's output) and writes `models/student` (model + tokenizer),
+`metrics/sft/train.json`, `metrics/sft/loss.csv` and `receipts/sft.json`. The lake is not touched:
+the receipt records the corpus hash and the base model instead of table versions.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from ded.errors import DedError
+from ded.receipts import write_receipt
+
+
+def sft_params(params, **overrides):
+    """`params.sft` with CLI overrides (None means "not given") applied and validated."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(given) - set(type(params.sft).model_fields)
+    if unknown:
+        raise DedError(f"unknown sft setting(s) {sorted(unknown)}; see ded/params.py SftParams")
+    return params.sft.model_validate({**params.sft.model_dump(), **given})
+
+
+def under_launcher() -> bool:
+    """True inside `accelerate launch` / torchrun (they set LOCAL_RANK)."""
+    return "LOCAL_RANK" in os.environ
+
+
+def relaunch_with_accelerate(config: str, argv: list[str]) -> int:
+    """Run `ded <argv>` again under `accelerate launch --config_file config` (multi-GPU) and return its code."""
+    if not os.path.exists(config):
+        raise DedError(f"sft.accelerate_config {config} not found (see pipelines/accelerate/)")
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config, "-m", "ded", *argv]
+    return subprocess.call(cmd)
+
+
+def main(params, lake=None, **overrides) -> dict:
+    """Train and save the student; returns the run's metrics (also in metrics/sft/train.json)."""
+    from ded.lake import Lake
+    from ded.training.base import base_model
+    from ded.training.run import train
+
+    sft = sft_params(params, **overrides)
+    base = base_model(params, sft)
+    metrics = train(sft, base)
+    if metrics:  # rank zero only
+        lake = lake or Lake(params.lake.root)
+        write_receipt("sft", lake, [], params, extra={
+            "model_dir": sft.output_dir, "base_model": base, "corpus_sha256": metrics["corpus_sha256"],
+            "steps": metrics["steps"], "final_loss": metrics["final_loss"], "run_key": metrics["run_key"]})
+    return metrics

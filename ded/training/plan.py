@@ -1,0 +1,101 @@
+"""Device-dependent SFT settings, decided once and recorded in metrics/sft/train.json.
+
+Why these choices (measured on an H100 with a Qwen2.5-0.5B-shaped model, ../shared/GPU.md and
+docs/performance.md):
+- TRL's defaults turn gradient checkpointing on (about a third more compute per step) and pad every
+  row of a batch to its longest one; packing with SDPA builds a dense block-diagonal mask per batch
+  (quadratic in the packed length: out of memory at 8 x 4096).
+- Packed, padding-free batches (best-fit decreasing) with `flex_attention` keep documents apart
+  through a block-sparse mask, so no pad tokens and no quadratic mask.
+- TRL's chunked LM head already avoids the full-vocabulary logits; liger's RMSNorm/SwiGLU/RoPE kernels
+  cut activation memory and time further when importable.
+- Checkpointing only when the micro-batch is larger than what fits without it.
+On CPU everything falls back to fp32, SDPA and no kernels: the same code path, slower.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    cuda: bool
+    bf16: bool
+    gradient_checkpointing: bool
+    attn_implementation: str
+    liger: bool
+    padding_free: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _auto(value, default: bool) -> bool:
+    return default if value == "auto" else bool(value)
+
+
+def make_plan(sft, cuda: bool | None = None, bf16_supported: bool | None = None,
+              liger_importable: bool | None = None) -> Plan:
+    """Resolve every "auto" of `SftParams` for this machine (or for the hardware given, in tests)."""
+    if cuda is None or bf16_supported is None:
+        import torch
+
+        cuda = torch.cuda.is_available() if cuda is None else cuda
+        if bf16_supported is None:
+            bf16_supported = cuda and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if liger_importable is None:
+        liger_importable = importlib.util.find_spec("liger_kernel") is not None
+    tokens_per_micro_batch = sft.max_length * sft.per_device_batch_size
+    attn = sft.attn_implementation
+    if attn == "auto":
+        # flex_attention compiles a document mask for packed rows on a GPU; on CPU, SDPA with the
+        # block-diagonal mask transformers derives from position_ids is correct and cheap at demo sizes.
+        attn = "flex_attention" if cuda and sft.packing else "sdpa"
+    return Plan(
+        cuda=cuda,
+        bf16=_auto(sft.bf16, cuda and bf16_supported),
+        gradient_checkpointing=_auto(sft.gradient_checkpointing,
+                                     cuda and tokens_per_micro_batch > sft.checkpointing_above_tokens),
+        attn_implementation=attn,
+        liger=_auto(sft.liger, cuda and liger_importable),
+        padding_free=sft.packing,
+    )
+
+
+def sft_config(sft, plan: Plan, output_dir: str):
+    """The TRL `SFTConfig` for a run; `output_dir` holds its checkpoints."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=output_dir,
+        num_train_epochs=sft.epochs,
+        max_steps=sft.max_steps,
+        per_device_train_batch_size=sft.per_device_batch_size,
+        gradient_accumulation_steps=sft.gradient_accumulation_steps,
+        learning_rate=sft.learning_rate,
+        lr_scheduler_type=sft.lr_scheduler,
+        warmup_steps=sft.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        weight_decay=sft.weight_decay,
+        max_length=sft.max_length,
+        packing=sft.packing,
+        packing_strategy="bfd",  # best-fit decreasing: whole rows, padding-free, no row split across sequences
+        padding_free=plan.padding_free,
+        assistant_only_loss=sft.assistant_only_loss,
+        bf16=plan.bf16,
+        gradient_checkpointing=plan.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if plan.gradient_checkpointing else None,
+        use_liger_kernel=plan.liger,
+        use_cpu=not plan.cuda,
+        seed=sft.seed,
+        data_seed=sft.seed,
+        logging_steps=sft.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=sft.save_steps,
+        save_total_limit=1,
+        report_to="none",
+        disable_tqdm=True,  # ded.progress shows one bar with rate and ETA instead
+        dataloader_num_workers=0,
+    )

@@ -1,0 +1,96 @@
+"""One SFT run: corpus → TRL `SFTTrainer` → saved model, tokenizer, loss curve and metrics; resumable.
+
+Checkpoints live in `<checkpoint_dir>/<run key>/`, where the key hashes the base model, the corpus
+bytes and every training setting: a rerun of the same run resumes from its last checkpoint, and a
+changed corpus or setting can never resume a stale one. They sit outside `output_dir` because DVC
+deletes a stage's outputs before running it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from ded.ids import stable_hash
+from ded.training.callbacks import LossCurve, ProgressBar, read_curve
+from ded.training.data import file_sha256, load_corpus
+from ded.training.plan import make_plan, sft_config
+
+# Settings that change where results go or how often they are logged, not what is trained.
+_NOT_IN_KEY = {"output_dir", "checkpoint_dir", "metrics_dir", "keep_checkpoints", "logging_steps", "save_steps",
+               "accelerate_config", "tiny_base_text", "model", "corpus"}
+
+
+def run_key(base: str, corpus_sha256: str, sft) -> str:
+    settings = {k: v for k, v in sft.model_dump(mode="json").items() if k not in _NOT_IN_KEY}
+    return stable_hash({"base": base, "corpus": corpus_sha256, "settings": settings})[:16]
+
+
+def _count_overlong(tokenizer, conversations, max_length: int) -> int:
+    """Rows whose chat rendering exceeds max_length tokens (they are truncated: select should drop them)."""
+    n = 0
+    for msgs in conversations:
+        ids = tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=False)
+        n += len(ids) > max_length
+    return n
+
+
+def train(sft, base: str, output_dir: str | None = None, metrics_dir: str | None = None,
+          checkpoint_dir: str | None = None, desc: str = "sft") -> dict:
+    """Fine-tune `base` on `sft.corpus`; save to `output_dir`; return (and write) the run's metrics."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTTrainer
+
+    output_dir = Path(output_dir or sft.output_dir)
+    metrics_dir = Path(metrics_dir or sft.metrics_dir)
+    conversations = load_corpus(sft.corpus)
+    corpus_sha = file_sha256(sft.corpus)
+    plan = make_plan(sft)
+    key = run_key(base, corpus_sha, sft)
+    ckpt_dir = Path(checkpoint_dir or sft.checkpoint_dir) / key
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(
+        base, dtype=torch.bfloat16 if plan.bf16 else torch.float32, attn_implementation=plan.attn_implementation)
+    curve = LossCurve(ckpt_dir / "loss.csv", read_curve(ckpt_dir / "loss.csv") if last else None)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(sft, plan, str(ckpt_dir)),
+        train_dataset=Dataset.from_list([{"messages": m} for m in conversations]),
+        processing_class=tokenizer,
+        callbacks=[curve, ProgressBar(desc)],
+    )
+    trainer.remove_callback(PrinterCallback)  # the loss goes to the curve and the bar, not as dicts on stdout
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=last)
+    seconds = time.perf_counter() - start
+    if not trainer.is_world_process_zero():
+        return {}
+    trainer.save_model(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    tokens = int(trainer._total_train_tokens)  # real tokens (no padding), counted by TRL across processes
+    losses = [float(r["loss"]) for r in curve.rows if r.get("loss") not in (None, "")]
+    metrics = {
+        "base_model": base, "corpus": str(sft.corpus), "corpus_sha256": corpus_sha, "rows": len(conversations),
+        "rows_truncated": _count_overlong(tokenizer, conversations, sft.max_length),
+        "run_key": key, "resumed_from": last, "steps": int(trainer.state.global_step),
+        "epochs": float(trainer.state.epoch or 0.0), "train_loss": float(result.training_loss),
+        "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
+        "tokens": tokens, "seconds": round(seconds, 3),
+        "tokens_per_second": round(tokens / seconds, 1) if seconds > 0 else None,
+        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if plan.cuda else None,
+        "plan": plan.as_dict(),
+    }
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    curve.path = metrics_dir / "loss.csv"
+    curve.write()
+    (metrics_dir / "train.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    if not sft.keep_checkpoints:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return metrics

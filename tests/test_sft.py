@@ -1,0 +1,136 @@
+"""`ded sft` on a tiny model: assistant-only labels, training that learns, saving, metrics, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ded.params import parse_params
+from ded.training.data import CorpusError, load_corpus
+from ded.training.plan import make_plan, sft_config
+
+ROWS = [
+    {"messages": [{"role": "user", "content": f"What is ${a} + {b}$?"},
+                  {"role": "assistant", "content": f"<think>\n{a} + {b} = {a + b}.\n</think>\n\n\\boxed{{{a + b}}}"}]}
+    for a, b in [(12, 30), (45, 17), (23, 64), (51, 38), (70, 11), (16, 29), (33, 48), (27, 55)]
+]
+
+
+def _params(tmp_path, tiny_model_dir, **sft):
+    corpus = tmp_path / "corpus.jsonl"
+    if not corpus.exists():
+        corpus.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    settings = dict(model=str(tiny_model_dir), corpus=str(corpus), output_dir=str(tmp_path / "student"),
+                    checkpoint_dir=str(tmp_path / "ckpt"), metrics_dir=str(tmp_path / "metrics"),
+                    max_length=256, epochs=1, per_device_batch_size=4, gradient_accumulation_steps=1,
+                    learning_rate=1e-2, warmup_ratio=0.0, lr_scheduler="constant")
+    settings.update(sft)
+    return parse_params({"lake": {"root": str(tmp_path / "lake")}, "sft": settings})
+
+
+def test_corpus_errors_name_the_line_and_the_fix(tmp_path):
+    with pytest.raises(CorpusError, match="run `ded select` first"):
+        load_corpus(tmp_path / "missing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(ROWS[0]) + "\n{not json\n")
+    with pytest.raises(CorpusError, match=r"bad.jsonl:2: not JSON"):
+        load_corpus(bad)
+    bad.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    with pytest.raises(CorpusError, match="last message must be the assistant"):
+        load_corpus(bad)
+    bad.write_text("\n")
+    with pytest.raises(CorpusError, match="empty"):
+        load_corpus(bad)
+
+
+def test_plan_gpu_and_cpu():
+    sft = parse_params({"sft": {"max_length": 4096, "per_device_batch_size": 8}}).sft
+    cpu = make_plan(sft, cuda=False, bf16_supported=False, liger_importable=True)
+    assert (cpu.bf16, cpu.gradient_checkpointing, cpu.liger, cpu.attn_implementation) == (False, False, False, "sdpa")
+    gpu = make_plan(sft, cuda=True, bf16_supported=True, liger_importable=True)
+    assert gpu.bf16 and gpu.liger and gpu.attn_implementation == "flex_attention" and gpu.padding_free
+    assert not gpu.gradient_checkpointing  # 8 x 4096 = 32k tokens: fits without recomputation
+    big = parse_params({"sft": {"max_length": 16384, "per_device_batch_size": 8}}).sft
+    assert make_plan(big, cuda=True, bf16_supported=True, liger_importable=False).gradient_checkpointing
+    forced = parse_params({"sft": {"gradient_checkpointing": True, "liger": False, "bf16": False}}).sft
+    p = make_plan(forced, cuda=True, bf16_supported=True, liger_importable=True)
+    assert p.gradient_checkpointing and not p.liger and not p.bf16
+    cfg = sft_config(forced, p, "/tmp/x")
+    assert cfg.assistant_only_loss and cfg.packing and cfg.packing_strategy == "bfd" and cfg.learning_rate == 1e-5
+    assert cfg.gradient_accumulation_steps == 48 and cfg.num_train_epochs == 10 and cfg.max_length == 16384
+
+
+def test_only_assistant_tokens_are_trained(tmp_path, tiny_model_dir):
+    """The labels TRL builds from our config cover the assistant turn (and its <|im_end|>) and nothing else."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTTrainer
+
+    p = _params(tmp_path, tiny_model_dir, packing=False)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                         args=sft_config(p.sft, make_plan(p.sft, cuda=False), str(tmp_path / "c")),
+                         train_dataset=Dataset.from_list(ROWS[:2]), processing_class=tok)
+    row = trainer.train_dataset[0]
+    trained = [i for i, label in zip(row["input_ids"], row["labels"]) if label != -100]
+    assert tok.decode(trained) == ROWS[0]["messages"][1]["content"] + "<|im_end|>"
+    assert len(trained) < len(row["input_ids"])
+
+
+def test_train_saves_model_curve_metrics_and_receipt(tmp_path, tiny_model_dir, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ded.stages.sft import main
+
+    monkeypatch.chdir(tmp_path)  # the receipt goes to ./receipts
+    p = _params(tmp_path, tiny_model_dir, epochs=6, per_device_batch_size=1)  # 8 rows pack into 2 sequences
+    m = main(p)
+    assert m["rows"] == 8 and m["steps"] == 12 and m["rows_truncated"] == 0
+    assert m["final_loss"] < 0.8 * m["first_loss"]  # it learns the pattern
+    assert m["tokens"] > 0 and m["plan"]["attn_implementation"] == "sdpa"
+    curve = (tmp_path / "metrics" / "loss.csv").read_text().splitlines()
+    assert curve[0].startswith("step,epoch,loss") and len(curve) == 1 + 12
+    assert json.loads((tmp_path / "metrics" / "train.json").read_text())["run_key"] == m["run_key"]
+    AutoModelForCausalLM.from_pretrained(tmp_path / "student")
+    assert AutoTokenizer.from_pretrained(tmp_path / "student").chat_template
+    receipt = json.loads((tmp_path / "receipts" / "sft.json").read_text())
+    assert receipt["stage"] == "sft" and receipt["corpus_sha256"] == m["corpus_sha256"]
+    assert not (tmp_path / "ckpt" / m["run_key"]).exists()  # checkpoints are removed after a finished run
+
+
+def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir):
+    from transformers import TrainerCallback
+
+    from ded.training import run
+
+    class Crash(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            if state.global_step == 3:
+                raise KeyboardInterrupt("simulated kill after the step-3 checkpoint")
+
+    p = _params(tmp_path, tiny_model_dir, epochs=3, save_steps=1, per_device_batch_size=1)
+    original = run.ProgressBar
+    try:
+        run.ProgressBar = lambda desc: Crash()  # the crash rides in place of the progress callback
+        with pytest.raises(KeyboardInterrupt):
+            run.train(p.sft, str(tiny_model_dir))
+    finally:
+        run.ProgressBar = original
+    m = run.train(p.sft, str(tiny_model_dir))
+    assert m["resumed_from"] and m["resumed_from"].endswith("checkpoint-3")
+    assert m["steps"] == 6
+    rows = (tmp_path / "metrics" / "loss.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == [1, 2, 3, 4, 5, 6]  # the curve spans both parts
+    other = _params(tmp_path, tiny_model_dir, epochs=3, save_steps=1, learning_rate=5e-3)
+    assert run.run_key("b", "c", other.sft) != run.run_key("b", "c", p.sft)  # a changed setting never resumes
+
+
+def test_missing_accelerate_config_is_a_clear_error():
+    from ded.errors import DedError
+    from ded.stages.sft import relaunch_with_accelerate, sft_params
+
+    with pytest.raises(DedError, match="pipelines/accelerate"):
+        relaunch_with_accelerate("nope.yaml", ["sft"])
+    with pytest.raises(DedError, match="unknown sft setting"):
+        sft_params(parse_params({}), bogus=1)
