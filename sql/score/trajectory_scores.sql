@@ -5,7 +5,7 @@
 --         $chars_per_token (DOUBLE): estimate n_tokens as chars / this when trajectories.n_tokens is null
 -- correct: the trusted verdict (null = undecidable or no verdict). format_ok: the verdicts' format
 -- check, else a strict-pairing check here (one open and one close reasoning marker, in order).
--- finished: not cut by the length limit or an error, and no reasoning block left open.
+-- finished: not cut by the length limit or an error, and the last reasoning block opened is closed.
 -- answer_key: the extracted answer normalized (case, spaces, $, \left/\right, leading zeros of
 -- integers, so AIME "025" = "25"); every correct answer shares the key '=gold': the verifier
 -- proved each equal to the reference, hence to each other.
@@ -62,7 +62,10 @@ SELECT
     coalesce(m.n_tokens, ceil(length(m.r) / $chars_per_token))::INTEGER AS n_tokens,
     m.n_tokens IS NULL AS n_tokens_estimated,
     coalesce(m.finish_reason, '') NOT IN ('length', 'error')
-        AND NOT (m.n_open > m.n_close OR m.n_open2 > m.n_close2) AS finished,
+        AND NOT (m.n_open > 0 AND NOT contains(list_last(string_split(m.r, '<think>')), '</think>'))
+        AND NOT (m.n_open2 > 0
+                 AND NOT contains(list_last(string_split(m.r, '<|begin_of_thought|>')), '<|end_of_thought|>'))
+        AS finished,
     length(coalesce(m.reasoning, m.r))::BIGINT AS reasoning_chars
 FROM marks AS m
 LEFT JOIN questions AS q USING (question_id)

@@ -1,0 +1,188 @@
+"""sql/score/*.sql and sql/select/*.sql, each on a small fixture with the expected rows written out."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from ded.selectors.synthetic import LakeBuilder
+from ded.sql import connect, run_sql_file
+from ded.stages.score import STUDENT_SCHEMA, materialize
+
+P = {"verifiers": ["math", "judge"], "student": "stu", "chars_per_token": 3.5, "band_hard": 0.3, "band_easy": 0.7}
+
+
+def _frame(con, table: str) -> pl.DataFrame:
+    return pl.from_arrow(con.sql(f"SELECT * FROM {table}").to_arrow_table())
+
+
+def _chain(con, upto: str, **over) -> pl.DataFrame:
+    p = {**P, **over}
+    for name in ["trusted_verdicts", "trajectory_scores", "answer_clusters", "question_scores"]:
+        materialize(con, name, **p)
+        if name == upto:
+            break
+    if upto == "model_scores":
+        con.register("student_scores", STUDENT_SCHEMA.empty_table())
+        materialize(con, "model_scores", **p)
+    return _frame(con, upto)
+
+
+@pytest.fixture
+def fx(lake):
+    b = LakeBuilder()
+    q1 = b.add_question("What is 20 + 5?", answer="25")
+    q2 = b.add_question("Print 7.", domain="code", answer="7")
+    t = {}
+    t["a"] = b.add(q1, "m1", correct=True, extracted="25")
+    t["b"] = b.add(q1, "m1", correct=True, extracted="025")
+    t["c"] = b.add(q1, "m2", correct=True, extracted=" $25$ ")
+    t["d"] = b.add(q1, "m2", correct=False, extracted="07")
+    t["e"] = b.add(q1, "m3", correct=False, extracted="7")
+    t["f"] = b.add(q1, "m3", correct=None, extracted=None, status="timeout")  # undecidable
+    t["s1"] = b.add(q1, "stu", correct=True, extracted="25")
+    t["s2"] = b.add(q1, "stu", correct=False, extracted="1")
+    t["g"] = b.add(q2, "m1", correct=False, extracted="\\left( 1 \\right)", n_tokens=None,
+                   response="x" * 35, reasoning=None, format_ok=None, finish_reason="length")
+    b.write(lake)
+    # a second opinion on t_a from the judge (math decided first, so it is ignored) and on t_f
+    lake.merge("verdicts", [
+        {"trajectory_id": t["a"], "verifier": "judge", "status": "wrong", "correct": False, "extracted": "24"},
+        {"trajectory_id": t["f"], "verifier": "judge", "status": "correct", "correct": True, "extracted": "25",
+         "format_ok": True},
+        {"trajectory_id": t["g"], "verifier": "imported", "status": "wrong", "correct": True, "format_ok": False},
+    ])
+    lake.append("contamination", [{"question_id": q2, "benchmark": "lcb", "item_id": "x1", "method": "ngram", "score": 1.0},
+                                   {"question_id": q2, "benchmark": "aime24", "item_id": "x2", "method": "ngram", "score": 0.9}])
+    lake.append("duplicates", [{"question_id": q1, "group_id": "g1", "representative": q1, "method": "exact"},
+                               {"question_id": q2, "group_id": "g1", "representative": q1, "method": "exact"}])
+    lake.append("smoke_results", [{"model": "m1", "benchmark": "aime24", "score": 0.4, "n": 30},
+                                  {"model": "m1", "benchmark": "math500", "score": 0.8, "n": 500}])
+    return lake, q1, q2, t
+
+
+def test_trusted_verdicts(fx):
+    lake, q1, q2, t = fx
+    con = connect(lake, read_only=False)
+    tv = {r["trajectory_id"]: r for r in _chain(con, "trusted_verdicts").to_dicts()}
+    assert tv[t["a"]]["verifier"] == "math" and tv[t["a"]]["correct"] is True  # preferred verifier decided
+    assert tv[t["f"]]["verifier"] == "judge" and tv[t["f"]]["correct"] is True  # math undecided → next decided one
+    assert tv[t["g"]]["verifier"] == "math" and tv[t["g"]]["format_ok"] is False  # format from the untrusted verdict
+    con2 = connect(lake, read_only=False)
+    only = _chain(con2, "trusted_verdicts", verifiers=["imported"])
+    assert only["trajectory_id"].to_list() == [t["g"]]  # imported labels only when asked
+
+
+def test_trajectory_scores(fx):
+    lake, q1, q2, t = fx
+    con = connect(lake, read_only=False)
+    ts = {r["trajectory_id"]: r for r in _chain(con, "trajectory_scores").to_dicts()}
+    assert len(ts) == 9
+    assert {ts[t[k]]["answer_key"] for k in "abc"} == {"=gold"}  # correct answers share one key
+    assert ts[t["d"]]["answer_key"] == "7" and ts[t["e"]]["answer_key"] == "7"  # "07" = "7"
+    assert ts[t["f"]]["answer_key"] == "=gold"  # the judge proved it correct
+    assert ts[t["g"]]["answer_key"] == "(1)"  # \left \right and spaces removed
+    assert ts[t["s1"]]["is_student"] and not ts[t["a"]]["is_student"]
+    g = ts[t["g"]]
+    assert g["n_tokens"] == 10 and g["n_tokens_estimated"]  # 35 chars / 3.5
+    assert g["finished"] is False  # finish_reason = length
+    assert g["format_ok"] is False and g["domain"] == "code"
+    assert ts[t["a"]]["format_ok"] is True and ts[t["a"]]["finished"] is True and ts[t["a"]]["n_tokens"] == 1000
+
+
+@pytest.mark.parametrize("response,fmt,finished", [
+    ("<think>a</think>b", True, True),
+    ("<think>a<think>b</think>c", False, True),
+    ("</think>a<think>b", False, False),
+    ("<think>never closed", False, False),
+    ("<|begin_of_thought|>a<|end_of_thought|><|begin_of_solution|>b<|end_of_solution|>", True, True),
+    ("<|begin_of_thought|>cut off", False, False),
+    ("no markers at all", False, True),
+])
+def test_format_and_finished_from_text(lake, response, fmt, finished):
+    b = LakeBuilder()
+    q = b.add_question("q")
+    b.add(q, "m", response=response, format_ok=None)
+    b.write(lake)
+    row = _chain(connect(lake, read_only=False), "trajectory_scores").row(0, named=True)
+    assert (row["format_ok"], row["finished"], row["format_from_text"]) == (fmt, finished, True)
+
+
+def test_answer_clusters(fx):
+    lake, q1, q2, t = fx
+    ac = _chain(connect(lake, read_only=False), "answer_clusters").filter(pl.col("question_id") == q1).sort("rank")
+    # teachers' answered attempts of q1: a, b, c, f correct (one cluster), d, e = "7"; student left out
+    assert ac.select("answer_key", "size", "is_correct", "rank").rows() == [("=gold", 4, True, 1), ("7", 2, False, 2)]
+    assert ac["share"].to_list() == pytest.approx([4 / 6, 2 / 6])
+    assert ac["label"].to_list() == ["25", "07"]  # most frequent raw text, ties: smallest
+
+
+def test_question_scores(fx):
+    lake, q1, q2, t = fx
+    qs = {r["question_id"]: r for r in _chain(connect(lake, read_only=False), "question_scores").to_dicts()}
+    a = qs[q1]
+    assert a["attempts"] == 8 and a["teacher_attempts"] == 6
+    assert a["teacher_correct"] == 4 and a["teacher_undecided"] == 0  # the judge decided t_f
+    assert a["teacher_pass_rate"] == pytest.approx(4 / 6)
+    assert a["student_attempts"] == 2 and a["student_pass_rate"] == pytest.approx(0.5)
+    assert a["n_models"] == 3 and a["n_models_correct"] == 3  # m3 through the judge on t_f
+    assert a["n_clusters"] == 2 and a["majority_answer"] == "25" and a["majority_correct"]
+    assert a["agreement"] == pytest.approx(4 / 6)
+    assert a["answer_entropy"] == pytest.approx(-(4 / 6 * math.log2(4 / 6) + 2 / 6 * math.log2(2 / 6)))
+    assert a["band"] == "medium" and not a["contaminated"] and not a["is_duplicate"] and a["duplicate_group"] == "g1"
+    b = qs[q2]
+    assert b["teacher_pass_rate"] == 0.0 and b["band"] == "hard" and b["student_pass_rate"] is None
+    assert b["contaminated"] and b["contaminated_by"] == "aime24,lcb"
+    assert b["is_duplicate"] and b["duplicate_of"] == q1
+
+
+def test_question_scores_undecided_left_out(lake):
+    b = LakeBuilder()
+    q = b.add_question("q")
+    b.add(q, "m", correct=True)
+    b.add(q, "m", correct=None, status="timeout")
+    b.add(q, "m", correct=False)
+    b.write(lake)
+    row = _chain(connect(lake, read_only=False), "question_scores").row(0, named=True)
+    assert row["teacher_pass_rate"] == pytest.approx(0.5) and row["teacher_undecided"] == 1
+
+
+def test_model_scores(fx):
+    lake, q1, q2, t = fx
+    ms = _chain(connect(lake, read_only=False), "model_scores")
+    m1 = {(r["domain"], r["band"]): r for r in ms.filter(pl.col("model") == "m1").to_dicts()}
+    assert set(m1) == {("all", "all"), ("math", "all"), ("code", "all"), ("all", "medium"), ("all", "hard"),
+                       ("math", "medium"), ("code", "hard")}
+    assert m1[("all", "all")]["n"] == 3 and m1[("all", "all")]["accuracy"] == pytest.approx(2 / 3)
+    assert m1[("math", "medium")]["accuracy"] == 1.0 and m1[("code", "hard")]["accuracy"] == 0.0
+    assert m1[("all", "all")]["median_tokens"] == 1000 and m1[("all", "all")]["mean_tokens"] == pytest.approx(670)
+    assert m1[("all", "all")]["format_ok_share"] == pytest.approx(2 / 3)
+    assert m1[("all", "all")]["smoke_score"] == pytest.approx(0.6)  # mean over its two smoke benchmarks
+    m3 = ms.filter((pl.col("model") == "m3") & (pl.col("domain") == "all") & (pl.col("band") == "all")).row(0, named=True)
+    assert m3["undecided"] == 0 and m3["accuracy"] == 0.5 and m3["smoke_score"] is None
+    stu = ms.filter(pl.col("model") == "stu")
+    assert stu["is_student"].all()
+
+
+def test_select_sql_files(fx):
+    lake, q1, q2, t = fx
+    con = connect(lake, read_only=False)
+    _chain(con, "question_scores")
+    cand = pl.from_arrow(run_sql_file(con, "select/candidates", ref_models=["m1"], solver_models=["m3"]))
+    assert cand.height == 7 and not cand["is_student"].any()  # the student's rollouts are not candidates
+    r = cand.filter(pl.col("trajectory_id") == t["a"]).row(0, named=True)
+    assert (r["ref_correct"], r["ref_attempts"], r["solver_correct"]) == (2, 2, 1)
+    assert r["student_pass_rate"] == pytest.approx(0.5) and r["source"] == "synthetic"
+    g = cand.filter(pl.col("trajectory_id") == t["g"]).row(0, named=True)
+    assert g["contaminated"] and g["is_duplicate"]
+    every = pl.from_arrow(run_sql_file(con, "select/candidates", ref_models=[], solver_models=[]))
+    assert every.filter(pl.col("question_id") == q1)["ref_correct"].unique().to_list() == [4]
+    con.register("wanted", pa.table({"trajectory_id": [t["a"], t["g"]]}))
+    texts = dict(run_sql_file(con, "select/texts").to_pylist()[i].values() for i in range(2))
+    assert texts == {t["a"]: "Let me think.", t["g"]: "x" * 35}  # reasoning, else the response
+    con.register("kept", pa.table({"trajectory_id": [t["c"], t["a"]], "rank": [1, 2]}))
+    rows = run_sql_file(con, "select/corpus_rows").to_pylist()
+    assert [r["trajectory_id"] for r in rows] == [t["c"], t["a"]] and rows[0]["problem"] == "What is 20 + 5?"
