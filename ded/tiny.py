@@ -51,9 +51,9 @@ CHAT_TEMPLATE = (
 _BUILTIN_CORPUS = [
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>",
     "<|im_start|>user\nSolve the problem. Put the final answer in \\boxed{}.<|im_end|>",
-    "<think>Let me think step by step. First, we compute the sum. Wait, let me verify: "
-    "2 + 3 = 5, so the answer is 5. Alternatively, check again. Therefore the result holds."
-    "</think>The answer is \\boxed{5}.",
+    ("<think>Let me think step by step. First, we compute the sum. Wait, let me verify: "
+     "2 + 3 = 5, so the answer is 5. Alternatively, check again. Therefore the result holds."
+     "</think>The answer is \\boxed{5}."),
     "Find all real x such that x^2 - 5x + 6 = 0. The roots are x = 2 and x = 3.",
     "What is the remainder when 2^{10} is divided by 7? Since 2^3 = 8 = 1 mod 7, 2^{10} = 2.",
     "def solve(n):\n    total = 0\n    for i in range(n):\n        total += i * i\n    return total\n",
@@ -80,7 +80,14 @@ def _spec(texts, vocab_size, hidden_size, num_layers, num_heads, max_position, s
 
 def train_tokenizer(texts: list[str], vocab_size: int = 384, max_length: int = 2048):
     """A byte-level BPE `PreTrainedTokenizerFast` trained on `texts` (plus the built-in corpus)."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import (
+        AddedToken,
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     minimum = 256 + len(SPECIAL_TOKENS) + len(THINK_TOKENS)

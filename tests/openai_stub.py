@@ -17,8 +17,8 @@ import hashlib
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from aiohttp import web
 
@@ -60,6 +60,7 @@ class StubServer:
         self.script, self.delay, self.words, self.port = script, delay, words, port
         self.calls = 0
         self.bodies: list[dict] = []
+        self.auth: list[str | None] = []  # the Authorization header of each request
         self.prompts: Counter = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
@@ -82,6 +83,7 @@ class StubServer:
             self.calls += 1
             call_no = self.calls
             self.bodies.append(body)
+            self.auth.append(request.headers.get("Authorization"))
             self.prompts[prompt_of(body)] += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -138,7 +140,7 @@ class StubServer:
         loop.run_until_complete(self._runner.cleanup())
         loop.close()
 
-    def start(self) -> "StubServer":
+    def start(self) -> StubServer:
         self._thread = threading.Thread(target=self._serve, name="openai-stub", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
@@ -153,9 +155,10 @@ class StubServer:
         with self._lock:
             self.calls, self.max_in_flight = 0, 0
             self.bodies.clear()
+            self.auth.clear()
             self.prompts.clear()
 
-    def __enter__(self) -> "StubServer":
+    def __enter__(self) -> StubServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

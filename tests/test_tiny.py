@@ -4,7 +4,14 @@ import hashlib
 
 import pytest
 
-from ded.tiny import IM_END, PAD, THINK_CLOSE, THINK_OPEN, build_tiny_model, train_tokenizer
+from ded.tiny import (
+    IM_END,
+    PAD,
+    THINK_CLOSE,
+    THINK_OPEN,
+    build_tiny_model,
+    train_tokenizer,
+)
 
 MESSAGES = [
     {"role": "system", "content": "You are terse."},

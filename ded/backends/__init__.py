@@ -13,8 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ded.backends.base import (Backend, GenRequest, GenResult, Sampling, apportion, error_result,
-                               fingerprint, group_samples)
+from ded.backends.base import (
+    Backend,
+    GenRequest,
+    GenResult,
+    Sampling,
+    apportion,
+    error_result,
+    fingerprint,
+    group_samples,
+)
 
 BACKENDS = ("transformers", "openai", "vllm")
 

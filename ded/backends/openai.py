@@ -28,7 +28,14 @@ import random
 import threading
 from collections.abc import Iterator
 
-from ded.backends.base import Backend, GenRequest, GenResult, apportion, error_result, group_samples
+from ded.backends.base import (
+    Backend,
+    GenRequest,
+    GenResult,
+    apportion,
+    error_result,
+    group_samples,
+)
 from ded.errors import MissingDependency
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
@@ -124,8 +131,8 @@ class OpenAIBackend(Backend):
                     if resp.status not in RETRY_STATUS:
                         return [error_result(r, last) for r in group]
                     retry_after = resp.headers.get("Retry-After")
-            except (asyncio.TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
-                last = f"{type(e).__name__} from {url}: {e or 'timed out after %ss' % self.timeout_s}"
+            except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
+                last = f"{type(e).__name__} from {url}: {e or f'timed out after {self.timeout_s}s'}"
             except ValueError as e:  # invalid JSON in a 200 answer
                 last = f"unreadable answer from {url}: {e}"
             if attempt < self.max_retries:

@@ -154,7 +154,7 @@ class TransformersBackend(Backend):
                 try:
                     yield from self._batch(batch, [enc[r.key] for r in batch])
                     i += len(batch)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     if _is_oom(e) and bs > 1:
                         bs = max(1, bs // 2)
                         log.warning("out of memory at batch %d; retrying with %d", len(batch), bs)
@@ -220,4 +220,4 @@ def _empty_cache() -> None:
         torch.cuda.empty_cache()
 
 
-__all__ = ["TransformersBackend", "SeededSampler", "seeded_uniform", "error_result"]
+__all__ = ["SeededSampler", "TransformersBackend", "error_result", "seeded_uniform"]

@@ -18,7 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ded.backends.base import Backend, GenRequest, GenResult, error_result, group_samples
+from ded.backends.base import (
+    Backend,
+    GenRequest,
+    GenResult,
+    error_result,
+    group_samples,
+)
 from ded.errors import MissingDependency
 
 _OWN_OPTIONS = {"max_n", "chunk"}

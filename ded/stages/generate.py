@@ -30,7 +30,7 @@ ORIGIN = "generated"
 # text is ~4 characters per token; math and code tokenize denser, so this errs low on cost).
 CHARS_PER_TOKEN = 4.0
 
-__all__ = ["plan", "dry_run", "generate_model", "main", "run_requests", "RunStats", "ModelPlan"]
+__all__ = ["ModelPlan", "RunStats", "dry_run", "generate_model", "main", "plan", "run_requests"]
 
 
 @dataclass
@@ -144,7 +144,7 @@ def dry_run(plans: list[ModelPlan], lake: Lake, replace_stale: bool = False) -> 
                      "requests": len(p.requests), "done": p.done, "stale": len(p.stale), "missing": len(todo),
                      "est_prompt_tokens": int(prompt_tok), "est_output_tokens": int(out_tok),
                      "output_basis": "observed mean" if mean_out is not None else "max_tokens (upper bound)",
-                     "est_cost": None if cost is None else round(cost, 4)})
+                     "est_cost": cost})
     return rows
 
 
@@ -202,4 +202,4 @@ def main(params: Any, lake: Lake | None = None, models: list[str] | None = None,
     return {"models": results}
 
 
-__all__ += ["done_fingerprints", "load_questions", "build_requests", "to_row"]
+__all__ += ["build_requests", "done_fingerprints", "load_questions", "to_row"]

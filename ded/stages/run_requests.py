@@ -61,13 +61,21 @@ class _Meter:
     """A progress bar with requests/s, output tokens/s and ETA (silent off a terminal)."""
 
     def __init__(self, total: int, desc: str):
-        from ded.progress import _enabled  # one switch (DED_PROGRESS) for every bar in ded
+        from ded.progress import (
+            _enabled,  # one switch (DED_PROGRESS) for every bar in ded
+        )
 
         self.total, self.desc, self.t0, self.tokens, self.n = total, desc, time.monotonic(), 0, 0
         self._p = None
         if _enabled() and total:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             from ded.progress import RateColumn, console
 
