@@ -57,7 +57,11 @@ class Selection:
 
 
 def run_id_for(params: Any, versions: dict[str, int | None]) -> tuple[str, str]:
-    phash = params.hash("select", "score", "student", "prompts")
+    """(run_id, params hash): what determines the selection, not where the corpus is written
+    (`select.export` only shapes the files, so it stays out of both hashes)."""
+    d = params.model_dump(mode="json")
+    d["select"].pop("export", None)
+    phash = stable_hash({k: d.get(k) for k in ("select", "score", "student", "prompts")})
     return "sel_" + stable_hash({"params": phash, "inputs": versions}), phash
 
 
