@@ -1,0 +1,101 @@
+"""`ded score` as a stage: tables written, summary counts, LIMO, student-side scores with a tiny LM, the rsr recipe."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from ded.params import parse_params
+from ded.selectors.synthetic import LakeBuilder
+from ded.stages import score, select
+
+
+def _lake(lake):
+    b = LakeBuilder()
+    for i in range(3):
+        q = b.add_question(f"What is {i} + 1?", answer=str(i + 1))
+        b.add(q, "t1", reasoning="Let me verify. Wait, perhaps. Therefore " * (i + 1), extracted=str(i + 1))
+        b.add(q, "t1", reasoning="plain steps " * 3, extracted=str(i + 1))
+        b.add(q, "t2", reasoning="Another way: so the answer follows.", correct=None, extracted=None, status="timeout")
+        b.add(q, "stu", correct=i == 0)
+    b.write(lake)
+    return b
+
+
+def _params(tmp_path, **score_over):
+    return parse_params({"models": [{"name": "stu", "model": "none"}], "student": {"model": "stu"},
+                         "score": {"verifiers": ["math"], **score_over},
+                         "select": {"budget": 3, "diversity": "none", "domain_mix": {"math": 1.0},
+                                    "export": {"out_dir": str(tmp_path / "corpus"), "hf_dataset": True}}})
+
+
+def test_score_stage_writes_tables_and_summary(lake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _lake(lake)
+    s = score.main(_params(tmp_path), lake)
+    assert s["trajectories"] == 12 and s["questions"] == 3 and s["undecidable"] == 3 and s["models"] == 3
+    assert s["with_student_rollouts"] == 3
+    ts = pl.from_arrow(lake.read("trajectory_scores"))
+    assert ts.height == 12 and ts["limo_score"].is_not_null().all()
+    assert ts.filter(pl.col("model") == "t2")["correct"].is_null().all()
+    assert (tmp_path / "receipts" / "score.json").exists()
+    qs = pl.from_arrow(lake.read("question_scores")).sort("question_id")
+    assert qs["teacher_pass_rate"].to_list() == [1.0, 1.0, 1.0]  # t2's undecidable runs are left out
+    v = lake.version("trajectory_scores")
+    score.main(_params(tmp_path), lake)
+    assert lake.version("trajectory_scores") == v + 1  # derived tables are overwritten in one commit each
+
+
+def test_score_needs_verdicts(lake, tmp_path):
+    from ded.stages.score import ScoreError
+
+    with pytest.raises(ScoreError, match="ded ingest"):
+        score.main(_params(tmp_path), lake)
+    b = LakeBuilder()
+    b.add(b.add_question("q"), "m", verifier=None)
+    b.write(lake)
+    with pytest.raises(ScoreError, match="ded verify"):
+        score.main(_params(tmp_path), lake)
+
+
+def test_student_scores_rsr_teacher_and_recipe(lake, tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _lake(lake)
+    p = _params(tmp_path, student_scores={"enabled": True, "model": str(tiny_model_dir), "device": "cpu",
+                                          "chunk_tokens": 16})
+    score.main(p, lake)
+    ts = pl.from_arrow(lake.read("trajectory_scores"))
+    teach = ts.filter(pl.col("model") != "stu")
+    assert teach["student_rsr"].is_not_null().all() and teach["student_entropy"].is_not_null().all()
+    assert ts.filter(pl.col("model") == "stu")["student_rsr"].is_null().all()  # the student's own rollouts: not scored
+    ms = pl.from_arrow(lake.read("model_scores")).filter((pl.col("domain") == "all") & (pl.col("band") == "all"))
+    t1 = ms.filter(pl.col("model") == "t1").row(0, named=True)
+    assert t1["mean_student_rsr"] == pytest.approx(teach.filter(pl.col("model") == "t1")["student_rsr"].mean())
+    # a rerun reuses every score (same model, same text): identical values
+    score.main(p, lake)
+    again = pl.from_arrow(lake.read("trajectory_scores")).sort("trajectory_id")
+    assert again["student_rsr"].to_list() == ts.sort("trajectory_id")["student_rsr"].to_list()
+    # teacher auto → RSR (no smoke tests); the rsr recipe keeps per question the lowest-RSR trajectory
+    m = select.main(p.model_copy(update={"select": p.select.model_copy(update={"recipe": "rsr", "teacher": "all",
+                                                                                 "require_format": False})}), lake)
+    assert m["teacher"]["metric"] == "rsr"
+    vals = [r["value"] for r in m["teacher"]["ranking"]]
+    assert vals == sorted(vals)  # lower RSR ranks first
+    sel = pl.from_arrow(lake.read("selection", filter=f"run_id = '{m['run_id']}'")).filter(pl.col("kept"))
+    ok = teach.filter(pl.col("correct") == True)  # noqa: E712
+    best = ok.sort(["student_rsr", "trajectory_id"]).group_by("question_id", maintain_order=True).first()
+    assert set(sel["trajectory_id"]) == set(best["trajectory_id"]) and sel.height == 3
+    from datasets import load_from_disk
+
+    assert len(load_from_disk(str(tmp_path / "corpus" / "hf"))) == 3
+
+
+def test_recipes_need_their_scores(lake, tmp_path, monkeypatch):
+    from ded.selectors.recipes import RecipeError
+
+    monkeypatch.chdir(tmp_path)
+    _lake(lake)
+    score.main(_params(tmp_path), lake)
+    p = _params(tmp_path)
+    with pytest.raises(RecipeError, match="student_scores.enabled"):
+        select.main(p.model_copy(update={"select": p.select.model_copy(update={"recipe": "rsr"})}), lake)
