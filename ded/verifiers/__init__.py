@@ -1,0 +1,108 @@
+"""Verifiers: math answers (math-verify in worker processes), code (sandboxed), format, LLM judge.
+
+The one entry point other stages call is `grade_many` (see docs/verification.md):
+
+    from ded.verifiers import grade_many
+    results = grade_many([{"domain": "math", "response": "... \\\\boxed{25}", "answer": "025"}])
+    # [{"status": "correct", "correct": True, "extracted": "25", "verifier": "math", ...}]
+
+Routing by item: `domain == "code"` → code verifier (extract the program, run the tests); anything
+else → math verifier; a gold that is one letter A–J is graded as multiple choice (the letter is
+read with `ded.evaluation.gpqa.extract_letter`). Heavy parts (math-verify, the sandbox server)
+start only when an item needs them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from ded.progress import progress
+from ded.verifiers.code import VERSION as CODE_VERSION
+from ded.verifiers.extract import extract_code, extract_math, final_text
+from ded.verifiers.math import DEFAULT_TIMEOUT_S
+from ded.verifiers.math import VERSION as MATH_VERSION
+
+VERIFIER_VERSIONS = {"math": MATH_VERSION, "code": CODE_VERSION}
+_LETTER_GOLD = re.compile(r"^\s*\(?([A-J])\)?\s*$")
+
+
+def verifier_for(domain: str | None) -> str:
+    return "code" if domain == "code" else "math"
+
+
+def _math_extract(item: dict) -> tuple[str | None, str]:
+    m = _LETTER_GOLD.match(str(item.get("answer") or ""))
+    if m:
+        from ded.evaluation.gpqa import extract_letter
+
+        final, closed = final_text(item.get("response"))
+        letter = extract_letter(final) if closed else None
+        return letter, "letter" if letter else ("unclosed_reasoning" if not closed else "no_letter")
+    return extract_math(item.get("response"))
+
+
+def grade_many(items: Iterable[dict], workers: int | None = None, timeout_s: float | None = None,
+               show_progress: bool = True, code_timeout_s: float | None = None, float_tol: float = 0.0,
+               stop_at_first_failure: bool = True, limits=None, uid_base: int = 61000,
+               math_pool=None) -> list[dict]:
+    """Grade items; one result dict per item, in order.
+
+    item: domain, response, answer, tests, starter_code, entry_point (choices optional, unused: the
+    gold letter is the answer). result: status, correct, extracted, tests_passed, tests_total,
+    detail, verifier, verifier_version. `timeout_s` is the math per-item limit (default 10 s);
+    `code_timeout_s` the per-test wall limit (default 6 s, LiveCodeBench's).
+    """
+    from ded.verifiers.code import grade_code
+    from ded.verifiers.math import grade_math_pairs
+    from ded.verifiers.sandbox import Limits, SandboxPool
+
+    items = list(items)
+    n_workers = max(1, workers or os.cpu_count() or 1)
+    out: list[dict | None] = [None] * len(items)
+    math_idx = [i for i, it in enumerate(items) if verifier_for(it.get("domain")) == "math"]
+    code_idx = [i for i, it in enumerate(items) if verifier_for(it.get("domain")) == "code"]
+    desc = "verify" if show_progress else ""
+    with progress(total=len(items), desc=desc, unit="items") as bar:
+        adv = bar.advance if show_progress else None
+        if math_idx:
+            extracted = [_math_extract(items[i]) for i in math_idx]
+            pairs = [(items[i].get("answer"), ex) for i, (ex, _how) in zip(math_idx, extracted)]
+            res = grade_math_pairs(pairs, pool=math_pool, workers=n_workers,
+                                   timeout_s=timeout_s or DEFAULT_TIMEOUT_S, on_done=adv)
+            for i, (ex, how), (status, correct, detail) in zip(math_idx, extracted, res):
+                if ex is None and how == "unclosed_reasoning":
+                    detail = "reasoning never closed (cut off): no answer"
+                elif ex is not None:
+                    detail = f"{detail}; extracted by {how}"
+                out[i] = {"status": status, "correct": correct, "extracted": ex, "tests_passed": None,
+                          "tests_total": None, "detail": detail, "verifier": "math",
+                          "verifier_version": MATH_VERSION}
+        if code_idx:
+            lim = limits or Limits()
+            if code_timeout_s:
+                lim.timeout_s = code_timeout_s
+            with SandboxPool(min(n_workers, len(code_idx)), lim, uid_base) as pool:
+                def one(i: int) -> tuple[int, dict]:
+                    it = items[i]
+                    program = extract_code(it.get("response"))
+                    sb = pool.acquire()
+                    try:
+                        v = grade_code(sb, program, it.get("tests"), it.get("starter_code"), it.get("entry_point"),
+                                       float_tol, stop_at_first_failure)
+                    finally:
+                        pool.release(sb)
+                    return i, {**v, "extracted": program, "verifier": "code", "verifier_version": CODE_VERSION}
+
+                # threads only wait on sandbox servers' pipes; the programs run in the servers' jails
+                with ThreadPoolExecutor(len(pool.all)) as ex:
+                    for i, v in ex.map(one, code_idx):
+                        out[i] = v
+                        if adv:
+                            adv(1)
+    return out  # type: ignore[return-value]
+
+
+__all__ = ["VERIFIER_VERSIONS", "grade_many", "verifier_for"]

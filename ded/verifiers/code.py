@@ -1,0 +1,203 @@
+"""Code verdicts: run the extracted program against a question's tests in the sandbox.
+
+Test kinds (the `tests` column, ARCHITECTURE.md):
+- `stdin`: the program reads `input`, its stdout is compared with `output` line by line after
+  whitespace normalisation; tokens that differ must both be numbers and agree within
+  `float_tol` (relative; 0 = numerically equal, so "1.0" matches "1", as LiveCodeBench's Decimal
+  comparison does).
+- `functional` (LeetCode style): `input` is newline-separated JSON arguments, `output` is JSON; the
+  method named in `starter_code` is called (`Solution().method(*args)`, or a top-level function),
+  its result compared after a JSON round trip (tuples become lists, as LiveCodeBench does).
+- `script`: test code run after the program in the same namespace; passing = no exception. A
+  script that defines `check(candidate)` without calling it (HumanEval) gets
+  `check(<entry_point>)` appended; scripts that call the solution themselves run as they are.
+
+A verdict: `correct` when every test passes; otherwise the first failure decides the status:
+`wrong` (wrong output), `timeout` (a test ran past its wall limit: the program is too slow, so
+`correct=False`, as LiveCodeBench counts it), `error` (crash, memory, output limit; `correct=False`);
+a sandbox failure or a question without tests is `error` with `correct=None` (undecidable).
+`detail` is JSON: {first_failure: {test, kind, reason, expected, got, stderr}, isolation}.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from typing import Any
+
+from ded.verifiers.sandbox import Sandbox, SandboxError
+
+VERSION = "code-1"
+_SHOW = 300  # characters of expected/got/stderr kept in `detail`
+
+
+def parse_tests(tests: Any) -> list[dict]:
+    """The tests column as a list of dicts: JSON text, a Python-literal string (LCB files), a list, or the
+    code_contests shape {inputs: [...], outputs: [...]}. Raises ValueError naming the problem."""
+    if tests is None or (isinstance(tests, str) and not tests.strip()):
+        return []
+    if isinstance(tests, str):
+        try:
+            tests = json.loads(tests)
+        except json.JSONDecodeError:
+            try:
+                tests = ast.literal_eval(tests)
+            except (ValueError, SyntaxError) as e:
+                raise ValueError(f"tests is neither JSON nor a Python literal: {e}") from None
+    if isinstance(tests, dict) and "inputs" in tests:
+        tests = [{"input": i, "output": o, "testtype": "stdin"} for i, o in zip(tests["inputs"], tests["outputs"])]
+    if isinstance(tests, dict):
+        tests = [tests]
+    out = []
+    for t in tests:
+        if not isinstance(t, dict):
+            raise ValueError(f"a test must be an object, got {type(t).__name__}")
+        kind = t.get("testtype") or ("script" if "script" in t else "stdin")
+        if kind not in ("stdin", "functional", "script"):
+            raise ValueError(f"unknown testtype {kind!r} (expected stdin, functional or script)")
+        out.append({**t, "testtype": kind})
+    return out
+
+
+def method_name(starter_code: str | None) -> str | None:
+    """The function a functional test calls: the first `def` of the starter code (LiveCodeBench)."""
+    m = re.search(r"def\s+(\w+)\s*\(", starter_code or "")
+    return m.group(1) if m else None
+
+
+def _num(tok: str) -> float | None:
+    try:
+        return float(tok)
+    except ValueError:
+        return None
+
+
+def same_stdout(got: str, expected: str, float_tol: float = 0.0) -> bool:
+    """Line-by-line comparison of whitespace-split tokens; blank lines are ignored."""
+    g = [ln.split() for ln in got.splitlines() if ln.strip()]
+    e = [ln.split() for ln in expected.splitlines() if ln.strip()]
+    if len(g) != len(e):
+        return False
+    for gl, el in zip(g, e):
+        if gl == el:
+            continue
+        if len(gl) != len(el):
+            return False
+        for a, b in zip(gl, el):
+            if a == b:
+                continue
+            x, y = _num(a), _num(b)
+            if x is None or y is None or not math.isclose(x, y, rel_tol=float_tol, abs_tol=float_tol):
+                return False
+    return True
+
+
+def _same_value(got: Any, expected: Any, float_tol: float) -> bool:
+    if isinstance(got, float) or isinstance(expected, float):
+        if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
+            return math.isclose(got, expected, rel_tol=float_tol, abs_tol=float_tol) if float_tol else got == expected
+    if isinstance(got, list) and isinstance(expected, list):
+        return len(got) == len(expected) and all(_same_value(a, b, float_tol) for a, b in zip(got, expected))
+    return got == expected
+
+
+def _script(test: dict, entry_point: str | None) -> str:
+    script = test["script"]
+    calls_check = re.search(r"^check\s*\(", script, re.MULTILINE)
+    if not calls_check and re.search(r"^def check\s*\(", script, re.MULTILINE) and entry_point:
+        script += f"\n\ncheck({entry_point})\n"
+    return script
+
+
+def _first_result(text: str) -> dict | None:
+    try:
+        return json.JSONDecoder().raw_decode(text)[0] if text.strip() else None
+    except json.JSONDecodeError:
+        return None
+
+
+def run_test(sb: Sandbox, program: str, test: dict, entry_point: str | None, method: str | None,
+             float_tol: float = 0.0, timeout_s: float | None = None) -> tuple[str, dict]:
+    """One test → ('pass'|'wrong'|'timeout'|'error'|'sandbox_error', info)."""
+    kind = test["testtype"]
+    if kind == "functional":
+        if not method:
+            return "sandbox_error", {"reason": "functional test but no method name in starter_code"}
+        args = [json.loads(line) for line in str(test["input"]).split("\n") if line.strip()]
+        r = sb.run(program, call={"method": method, "args": args}, timeout_s=timeout_s)
+    elif kind == "script":
+        r = sb.run(program, script=_script(test, entry_point), timeout_s=timeout_s)
+    else:
+        r = sb.run(program, stdin=str(test.get("input") or ""), timeout_s=timeout_s)
+    info = {"stderr": (r.get("stderr") or "")[-_SHOW:], "isolation": r.get("isolation")}
+    if r.get("reason") == "sandbox_error":
+        return "sandbox_error", {**info, "reason": r.get("error")}
+    if r.get("reason") == "timeout":
+        return "timeout", {**info, "reason": f"wall limit {timeout_s or sb.limits.timeout_s:g} s"}
+    if r.get("reason") == "output_limit":
+        return "error", {**info, "reason": "output limit exceeded"}
+    if r.get("exit_code") != 0:
+        why = f"exit code {r.get('exit_code')}" if r.get("signal") is None else f"killed by signal {r['signal']}"
+        res = _first_result(r.get("result") or "")
+        if res and not res.get("ok"):
+            why = res.get("error") or why
+        return "error", {**info, "reason": f"runtime error: {why}"}
+    if kind == "functional":
+        res = _first_result(r.get("result") or "")
+        expected = json.loads(test["output"]) if isinstance(test["output"], str) else test["output"]
+        if not res or "value" not in res:
+            return "wrong", {**info, "reason": "result is not JSON", "got": (res or {}).get("repr", "")[:_SHOW]}
+        if not _same_value(res["value"], expected, float_tol):
+            return "wrong", {**info, "reason": "wrong result", "expected": json.dumps(expected)[:_SHOW],
+                             "got": json.dumps(res["value"])[:_SHOW]}
+        return "pass", info
+    if kind == "script":
+        return "pass", info
+    if not same_stdout(r.get("stdout") or "", str(test.get("output") or ""), float_tol):
+        return "wrong", {**info, "reason": "wrong output", "expected": str(test.get("output"))[:_SHOW],
+                         "got": (r.get("stdout") or "")[:_SHOW]}
+    return "pass", info
+
+
+def grade_code(sb: Sandbox, program: str | None, tests: Any, starter_code: str | None = None,
+               entry_point: str | None = None, float_tol: float = 0.0, stop_at_first_failure: bool = True,
+               timeout_s: float | None = None) -> dict:
+    """Grade one program against its tests; returns the verdict fields (status, correct, tests_*, detail)."""
+    try:
+        cases = parse_tests(tests)
+    except (ValueError, TypeError) as e:
+        return _verdict("error", None, 0, 0, {"reason": f"unreadable tests: {e}"})
+    if not cases:
+        return _verdict("error", None, 0, 0, {"reason": "question has no tests"})
+    if program is None or not program.strip():
+        return _verdict("no_answer", False, 0, len(cases), {"reason": "no code extracted"})
+    method = method_name(starter_code)
+    passed, first, worst, isolation = 0, None, None, None
+    for i, t in enumerate(cases):
+        try:
+            outcome, info = run_test(sb, program, t, entry_point, method, float_tol, timeout_s)
+        except SandboxError as e:
+            outcome, info = "sandbox_error", {"reason": str(e)}
+        except (ValueError, KeyError) as e:  # a malformed test (bad JSON arguments): undecidable
+            outcome, info = "sandbox_error", {"reason": f"malformed test {i}: {e}"}
+        isolation = info.pop("isolation", None) or isolation
+        if outcome == "pass":
+            passed += 1
+            continue
+        if first is None:
+            first, worst = {"test": i, "kind": t["testtype"], **info}, outcome
+        if stop_at_first_failure or outcome in ("timeout", "sandbox_error"):
+            break
+    detail = {"first_failure": first, "isolation": isolation}
+    if worst is None:
+        return _verdict("correct", True, passed, len(cases), detail)
+    if worst == "sandbox_error":
+        return _verdict("error", None, passed, len(cases), detail)
+    return _verdict(worst, False, passed, len(cases), detail)
+
+
+def _verdict(status: str, correct: bool | None, passed: int, total: int, detail: dict) -> dict:
+    return {"status": status, "correct": correct, "tests_passed": passed, "tests_total": total,
+            "detail": json.dumps(detail, ensure_ascii=False)}

@@ -1,0 +1,266 @@
+"""Math answers: fast exact paths in the parent, math-verify in worker processes under a parent-enforced wall limit.
+
+Why processes, never threads: math-verify guards parsing and comparison with `signal.alarm`, which
+only works in a main thread; in a thread it raises, and with its timeouts disabled a pathological
+expression (`9^{9^{9^{9}}}`) hangs forever. So workers run math-verify with its own timeouts off
+(`parsing_timeout=None, timeout_seconds=None`) and the parent kills a worker that overruns the
+per-item limit, replaces it, and records `status=timeout, correct=None` for that item only.
+
+Decisions, in order (`grade_math_pairs`):
+1. no extracted answer → `no_answer`, False; a multiple-choice gold (one letter A–J) compares letters;
+2. integer gold and numeric answer → compared as numbers (AIME `"025"` = `25`), no sympy;
+3. identical after `normalize_math` → correct, no sympy;
+4. otherwise math-verify on `\\boxed{gold}` and `\\boxed{answer}`: gold unparseable → `error`, None
+   (undecidable, never a silent False); answer unparseable → `parse_error`, False.
+Results are cached on (normalized gold, normalized answer), so each distinct pair is checked once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from multiprocessing.connection import wait
+
+VERSION = "math-1"  # bump when a change can alter a verdict; `ded verify` redoes older versions
+DEFAULT_TIMEOUT_S = 10.0  # math-verify's own defaults: 5 s parse + 5 s verify (math_verify.parse/verify)
+
+Result = tuple[str, bool | None, str]  # (status, correct, detail)
+
+_WS = re.compile(r"\s+")
+_SPACING = re.compile(r"\\[,;:! ]|\\q?quad|\\left|\\right|\\displaystyle|\$")
+_INT = re.compile(r"^[+-]?\d+$")
+_NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_LETTER = re.compile(r"^\(?([A-J])\)?$")
+_LETTER_IN = re.compile(r"^(?:\\text\{)?\s*\(?([A-J])\)?\s*\}?(?:[.:)]|\s|$)")
+
+
+def normalize_math(s: str | None) -> str:
+    """A conservative normal form (cache key, exact-match shortcut): spacing, `$`, `\\left`/`\\right`,
+    `\\dfrac`/`\\tfrac` and a trailing period go; nothing that could change the value."""
+    s = (s or "").strip()
+    s = _SPACING.sub("", s)
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = _WS.sub("", s).rstrip(".")
+    return s
+
+
+def _number(s: str) -> float | None:
+    t = normalize_math(s).replace("{,}", "").replace("\\!", "")
+    t = re.sub(r"^\\text\{(.*)\}$", r"\1", t)
+    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", t):
+        t = t.replace(",", "")
+    if _NUM.match(t):
+        return float(t)
+    return None
+
+
+def _balanced(s: str) -> bool:
+    depth = 0
+    for c in re.sub(r"\\[{}]", "", s):
+        depth += (c == "{") - (c == "}")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def quick_check(gold: str, pred: str | None) -> Result | None:
+    """Decide without sympy when it is safe; None means 'ask math-verify'."""
+    if pred is None or not str(pred).strip():
+        return ("no_answer", False, "no answer extracted")
+    if not _balanced(gold):  # math-verify would guess at a prefix; a broken reference is undecidable
+        return ("error", None, f"unparseable reference answer {gold[:80]!r} (unbalanced braces)")
+    if not _balanced(pred):
+        return ("parse_error", False, f"unparseable answer {pred[:80]!r} (unbalanced braces)")
+    g, p = normalize_math(gold), normalize_math(pred)
+    m = _LETTER.match(g)
+    if m:  # multiple choice (GPQA-style gold 'C')
+        pm = _LETTER_IN.match(p) or _LETTER_IN.match(str(pred).strip())
+        if not pm:
+            return ("parse_error", False, f"multiple-choice gold {m.group(1)}; answer is not a letter")
+        ok = pm.group(1) == m.group(1)
+        return ("correct" if ok else "wrong", ok, "letter compare")
+    if _INT.match(g):
+        pv = _number(pred)
+        if pv is not None:
+            ok = pv == int(g)
+            return ("correct" if ok else "wrong", ok, "integer compare")
+    if g == p:
+        return ("correct", True, "exact match")
+    return None
+
+
+# -- worker side -------------------------------------------------------------------------------
+def _verify_pair(parse, verify, gold: str, pred: str) -> Result:
+    g = parse("$\\boxed{" + gold + "}$", parsing_timeout=None)
+    if not g:
+        return ("error", None, f"unparseable reference answer {gold[:80]!r}")
+    p = parse("$\\boxed{" + pred + "}$", parsing_timeout=None)
+    if not p:
+        return ("parse_error", False, f"unparseable answer {pred[:80]!r}")
+    try:
+        ok = bool(verify(g, p, timeout_seconds=None, raise_on_error=True))
+    except Exception as e:  # sympy failures on exotic input: undecidable, not wrong
+        return ("error", None, f"math-verify raised {type(e).__name__}: {str(e)[:120]}")
+    return ("correct" if ok else "wrong", ok, "math-verify")
+
+
+def _worker(conn) -> None:
+    import logging
+
+    logging.disable(logging.WARNING)  # math-verify warns on every call with timeouts off
+    from math_verify import parse, verify
+
+    conn.send("ready")
+    while True:
+        batch = conn.recv()
+        if batch is None:
+            return
+        for key, gold, pred in batch:
+            try:
+                res = _verify_pair(parse, verify, gold, pred)
+            except Exception as e:
+                res = ("error", None, f"{type(e).__name__}: {str(e)[:120]}")
+            conn.send((key, res))
+
+
+class _Slot:
+    def __init__(self, ctx):
+        self.parent, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(child,), daemon=True)
+        self.proc.start()
+        child.close()
+        self.ready = False
+        self.batch: deque = deque()
+        self.started = 0.0
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.join(5)
+        self.parent.close()
+
+
+class MathPool:
+    """Worker processes running math-verify; the parent enforces `timeout_s` per item.
+
+    `check(pairs)` takes {key: (gold, pred)} and returns {key: Result}. Use as a context manager.
+    """
+
+    def __init__(self, workers: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S, batch: int = 16):
+        self.n = max(1, workers or os.cpu_count() or 1)
+        self.timeout_s, self.batch = timeout_s, batch
+        self.ctx = mp.get_context("spawn")  # fork would copy the engine's threads and locks
+        self.slots: list[_Slot] = []
+        self.restarts = 0
+
+    def __enter__(self) -> MathPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for s in self.slots:
+            try:
+                s.parent.send(None)
+            except (OSError, ValueError):
+                pass
+        for s in self.slots:
+            s.proc.join(2)
+            if s.proc.is_alive():
+                s.proc.kill()
+        self.slots = []
+
+    def check(self, pairs: dict, on_result: Callable[[object], None] | None = None) -> dict:
+        """{key: (gold, pred)} → {key: Result}; `on_result(key)` is called as each key is decided."""
+        results: dict = {}
+        todo = deque((k, g, p) for k, (g, p) in pairs.items())
+        if not todo:
+            return results
+        while len(self.slots) < min(self.n, len(todo)):
+            self.slots.append(_Slot(self.ctx))
+        while todo or any(s.batch for s in self.slots):
+            now = time.monotonic()
+            for s in self.slots:
+                if s.ready and not s.batch and todo:
+                    items = [todo.popleft() for _ in range(min(self.batch, len(todo)))]
+                    s.batch.extend(items)
+                    s.parent.send(items)
+                    s.started = now
+            timeouts = [s.started + self.timeout_s - now for s in self.slots if s.batch]
+            ready = wait([s.parent for s in self.slots], timeout=max(0.0, min(timeouts)) if timeouts else 1.0)
+            now = time.monotonic()
+            for i, s in enumerate(self.slots):
+                if s.parent in ready:
+                    try:
+                        msg = s.parent.recv()
+                    except (EOFError, OSError):  # the worker died (OOM killer, segfault in a C extension)
+                        self._replace(i, results, todo, ("error", None, "verifier worker died"), on_result)
+                        continue
+                    if msg == "ready":
+                        s.ready = True
+                        continue
+                    key, res = msg
+                    results[key] = res
+                    s.batch.popleft()
+                    s.started = now
+                    if on_result:
+                        on_result(key)
+                elif s.batch and now - s.started > self.timeout_s:
+                    self._replace(i, results, todo, ("timeout", None, f"math-verify exceeded {self.timeout_s:g} s"),
+                                  on_result)
+        return results
+
+    def _replace(self, i: int, results: dict, todo: deque, res: Result, on_result) -> None:
+        """Kill slot i, give its current item `res`, requeue the rest of its batch, start a fresh worker."""
+        s = self.slots[i]
+        s.kill()
+        if not s.ready:  # died while importing: restarting would loop forever
+            raise RuntimeError("a math-verify worker died while starting; check that `python -c 'import math_verify'` "
+                               "works in this environment (pip install math-verify)")
+        if s.batch:
+            key = s.batch.popleft()[0]
+            results[key] = res
+            if on_result:
+                on_result(key)
+            todo.extendleft(reversed(s.batch))
+        self.slots[i] = _Slot(self.ctx)
+        self.restarts += 1
+
+
+def grade_math_pairs(pairs: Iterable[tuple[str, str | None]], pool: MathPool | None = None,
+                     workers: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+                     on_done: Callable[[int], None] | None = None) -> list[Result]:
+    """Grade (gold, extracted) pairs; a result per pair, in order. Repeated pairs are checked once."""
+    pairs = list(pairs)
+    out: list[Result | None] = [None] * len(pairs)
+    slow: dict[tuple[str, str], tuple[str, str]] = {}
+    where: dict[tuple[str, str], list[int]] = {}
+    for i, (gold, pred) in enumerate(pairs):
+        if gold is None or not str(gold).strip():
+            out[i] = ("error", None, "no reference answer")
+            continue
+        quick = quick_check(str(gold), pred)
+        if quick is not None:
+            out[i] = quick
+            continue
+        key = (normalize_math(gold), normalize_math(pred))
+        slow.setdefault(key, (str(gold), str(pred)))
+        where.setdefault(key, []).append(i)
+    if on_done:
+        on_done(len(pairs) - sum(len(v) for v in where.values()))
+    if slow:
+        own = pool is None
+        pool = pool or MathPool(workers, timeout_s)
+        try:
+            res = pool.check(slow, on_result=(lambda key: on_done(len(where[key]))) if on_done else None)
+        finally:
+            if own:
+                pool.close()
+        for key, idx in where.items():
+            for i in idx:
+                out[i] = res[key]
+    return out  # type: ignore[return-value]

@@ -1,0 +1,328 @@
+"""The sandbox server: a separate, pre-started process that forks one jail per program run.
+
+Started by `ded.verifiers.sandbox.Sandbox` as `python -I sandbox_server.py`; stdlib only, so it
+starts fast and imports nothing of the engine. It pre-imports the modules LiveCodeBench prepends to
+every program, so a fork is ready to run at once (a fork costs ~1 ms where a fresh interpreter costs
+~20 ms: that is how the sandbox meets bench/sandbox.py's per-test overhead target).
+
+Per request (length-prefixed JSON on stdin → the same on stdout), in a forked *supervisor*:
+1. `setsid`; `unshare` new mount, network and PID namespaces (plus a user namespace when not root);
+   mounts made private, the root remounted read-only, fresh tmpfs on /tmp, /var/tmp, /dev/shm,
+   /run/lock (the world-writable places), a working directory /tmp/work. Whatever the OS refuses is
+   left out and the `isolation` string says what was in force.
+2. fork the *jail* (PID 1 of the new namespace: when it exits, every process it forked dies too):
+   rlimits (CPU, address space, processes, file size, open files, no core), then — when the server
+   runs as root — `setgroups([])`, `setgid`/`setuid` to an unprivileged uid, then the program runs in
+   a fresh `__main__` namespace with the test's stdin; stdout/stderr and a result channel go back
+   through pipes, read by the server with a cap and a wall-clock deadline.
+Without namespaces (an OS that refuses them) it still uses a fresh host temp dir, rlimits and the
+uid drop, and kills everything the jail's uid owns after each run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import time
+import traceback
+
+# LiveCodeBench's `import_string` (lcb_runner/evaluation/testing_util.py), prepended to every program.
+PRELUDE = (
+    "from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
+    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\nfrom random import *\n"
+    "from statistics import *\nfrom itertools import *\nfrom functools import *\nfrom operator import *\n"
+    "from io import *\nfrom sys import *\nfrom json import *\nfrom builtins import *\nfrom typing import *\n"
+    "import string\nimport re\nimport datetime\nimport collections\nimport heapq\nimport bisect\nimport copy\n"
+    "import math\nimport random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
+    "import io\nimport sys\nimport json\nsys.setrecursionlimit(50000)\n"
+)
+PRELUDE_LINES = PRELUDE.count("\n")
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
+_libc = ctypes.CDLL(None, use_errno=True)
+WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+
+
+def _mount(src, target, fstype, flags, data) -> bool:
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    return _libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) == 0
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _isolate(uid: int | None) -> list[str]:
+    """Enter new namespaces and build the filesystem view; return what is in force."""
+    root = os.geteuid() == 0
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | (0 if root else CLONE_NEWUSER)
+    got: list[str] = []
+    if _libc.unshare(flags) != 0:
+        if _libc.unshare(CLONE_NEWNET | (0 if root else CLONE_NEWUSER)) == 0:
+            got.append("netns")
+        return got
+    if not root:
+        ruid, rgid = os.getuid(), os.getgid()
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{ruid} {ruid} 1")
+        _write("/proc/self/gid_map", f"{rgid} {rgid} 1")
+        got.append("userns")
+    got += ["netns", "pidns", "mountns"]
+    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)  # nothing below propagates to the host
+    if _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None):
+        got.append("ro-root")
+    for d in WRITABLE:
+        if os.path.isdir(d) and _mount("tmpfs", d, "tmpfs", 0, "size=256m,mode=1777"):
+            got.append(f"tmpfs:{d}")
+    if uid is not None and "tmpfs:/tmp" in got:
+        _expose_python()
+    return got
+
+
+def _traversable(path: str) -> bool:
+    """Can any user reach `path`? (o+x on every directory above it)."""
+    p = os.path.abspath(path)
+    while p != "/":
+        p = os.path.dirname(p)
+        if not os.stat(p).st_mode & 0o001:
+            return False
+    return True
+
+
+def _expose_python() -> None:
+    """The interpreter may live under a private home (/root/.pyenv): bind it, read-only, at a path the
+    jail's uid can reach and point sys.path there, so programs can import the rest of the stdlib."""
+    for i, prefix in enumerate(dict.fromkeys([sys.base_prefix, sys.prefix])):
+        if _traversable(prefix):
+            continue
+        target = f"/tmp/.python{i}"
+        os.mkdir(target, 0o755)
+        if _mount(prefix, target, None, MS_BIND | MS_REC, None):
+            _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+            sys.path[:] = [target + e[len(prefix):] if e.startswith(prefix) else e for e in sys.path]
+
+
+def _limits(req: dict) -> None:
+    cpu = int(req["timeout_s"]) + 1
+    mem = int(req.get("memory_mb", 4096)) << 20
+    for res, val in ((resource.RLIMIT_CPU, cpu), (resource.RLIMIT_AS, mem),
+                     (resource.RLIMIT_FSIZE, int(req.get("file_size_mb", 16)) << 20),
+                     (resource.RLIMIT_NOFILE, int(req.get("max_open_files", 128))),
+                     (resource.RLIMIT_NPROC, int(req.get("max_procs", 32))),
+                     (resource.RLIMIT_CORE, 0), (resource.RLIMIT_STACK, 256 << 20)):
+        hard = resource.getrlimit(res)[1]
+        val = val if hard == resource.RLIM_INFINITY else min(val, hard)
+        resource.setrlimit(res, (val, val))
+
+
+def _run_program(req: dict, res_w: int) -> None:
+    """In the jail, after limits and the uid drop: run the program (and the call or script) and exit."""
+    sys.stdin = open(0, "r", closefd=False)
+    sys.stdout = open(1, "w", closefd=False)
+    sys.stderr = open(2, "w", closefd=False)
+    ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
+    code = 0
+    try:
+        exec(compile(PRELUDE + req["program"], "<solution>", "exec"), ns)
+        call = req.get("call")
+        if call is not None:
+            if "Solution" in ns and isinstance(ns["Solution"], type):
+                fn = getattr(ns["Solution"](), call["method"])
+            else:
+                fn = ns[call["method"]]
+            out = fn(*call["args"])
+            try:
+                payload = json.dumps({"ok": True, "value": out})
+            except (TypeError, ValueError):
+                payload = json.dumps({"ok": True, "repr": repr(out)[:10000]})
+            os.write(res_w, payload.encode())
+        if req.get("script"):
+            exec(compile(req["script"], "<test>", "exec"), ns)
+    except SystemExit as e:
+        code = 0 if e.code in (None, 0) else 1
+    except BaseException as e:  # the program's failure is the result, reported with its traceback
+        traceback.print_exc()
+        try:
+            os.write(res_w, json.dumps({"ok": False, "error": f"{type(e).__name__}: {str(e)[:500]}"}).encode())
+        except OSError:
+            pass
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        code = code or 1
+    os._exit(code)
+
+
+def _supervise(req: dict, stdin_fd: int, out_w: int, err_w: int, res_w: int, st_w: int, workdir: str) -> None:
+    os.setsid()
+    uid = req.get("uid")
+    got = _isolate(uid) if req.get("namespaces", True) else []
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(stdin_fd, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            keep = {0, 1, 2, res_w}
+            for fd in range(3, 256):
+                if fd not in keep:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            if "tmpfs:/tmp" in got:
+                workdir = "/tmp/work"
+                os.mkdir(workdir, 0o700)
+            if uid is not None:
+                os.chown(workdir, uid, uid)
+            os.chdir(workdir)
+            os.environ.clear()
+            os.environ.update({"PATH": "/usr/bin:/bin", "HOME": workdir or "/", "LANG": "C.UTF-8",
+                               "PYTHONHASHSEED": "0"})
+            _limits(req)
+            if uid is not None:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+        except BaseException as e:
+            os.write(2, f"sandbox setup failed: {e!r}\n".encode())
+            os._exit(71)
+        _run_program(req, res_w)
+    os.write(st_w, json.dumps({"pid": pid, "isolation": got}).encode() + b"\n")
+    _, status = os.waitpid(pid, 0)
+    os.write(st_w, json.dumps({"status": status}).encode() + b"\n")
+    os._exit(0)
+
+
+def _kill_uid(uid: int) -> None:
+    """Kill every process owned by `uid` (a fork that escaped its group): kill(-1) sent as that uid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def run_one(req: dict) -> dict:
+    """Run one program in a fresh jail; never raises for the program's sake."""
+    t0 = time.monotonic()
+    limit, cap = float(req["timeout_s"]), int(req.get("max_output_bytes", 8 << 20))
+    stdin_fd = os.memfd_create("stdin")
+    os.write(stdin_fd, (req.get("stdin") or "").encode())
+    os.lseek(stdin_fd, 0, os.SEEK_SET)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    res_r, res_w = os.pipe()
+    st_r, st_w = os.pipe()
+    uid = req.get("uid")
+    workdir = tempfile.mkdtemp(prefix="ded-sandbox-")  # used when no mount namespace hides the host /tmp
+    sup = os.fork()
+    if sup == 0:
+        for fd in (out_r, err_r, res_r, st_r):
+            os.close(fd)
+        try:
+            _supervise(req, stdin_fd, out_w, err_w, res_w, st_w, workdir)
+        finally:
+            os._exit(70)
+    for fd in (stdin_fd, out_w, err_w, res_w, st_w):
+        os.close(fd)
+    bufs = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray(), st_r: bytearray()}
+    caps = {out_r: cap, err_r: 64 << 10, res_r: cap, st_r: 1 << 16}
+    open_fds, reason = set(bufs), None
+    while open_fds:
+        left = t0 + limit - time.monotonic()
+        if left <= 0:
+            reason = "timeout"
+            break
+        ready, _, _ = select.select(list(open_fds), [], [], left)
+        for fd in ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                open_fds.discard(fd)
+                continue
+            buf = bufs[fd]
+            if len(buf) + len(chunk) > caps[fd]:
+                buf += chunk[: caps[fd] - len(buf)]
+                if fd in (out_r, res_r):
+                    reason = "output_limit"
+            else:
+                buf += chunk
+        if reason:
+            break
+    wall = time.monotonic() - t0
+    lines = [json.loads(x) for x in bufs[st_r].decode(errors="replace").splitlines() if x.strip()]
+    info = {k: v for d in lines for k, v in d.items()}
+    if reason or "status" not in info:
+        if "pid" in info:
+            try:
+                os.kill(info["pid"], signal.SIGKILL)  # PID 1 of the jail: its death ends the namespace
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(sup, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os.waitpid(sup, 0)
+    if uid is not None and "pidns" not in info.get("isolation", []):
+        _kill_uid(uid)
+    for fd in bufs:
+        os.close(fd)
+    shutil.rmtree(workdir, ignore_errors=True)
+    status = info.get("status")
+    exit_code = signal_no = None
+    if status is not None:
+        if os.WIFEXITED(status):
+            exit_code = os.WEXITSTATUS(status)
+        elif os.WIFSIGNALED(status):
+            signal_no = os.WTERMSIG(status)
+    iso = info.get("isolation", [])
+    iso_s = ",".join(([f"uid={uid}"] if uid is not None else ["same-uid"]) + iso + ["rlimits"])
+    return {"reason": reason, "exit_code": exit_code, "signal": signal_no, "wall_s": wall,
+            "stdout": bufs[out_r].decode(errors="replace"), "stderr": bufs[err_r].decode(errors="replace")[-4000:],
+            "result": bufs[res_r].decode(errors="replace"), "isolation": iso_s}
+
+
+def _read_msg(f) -> dict | None:
+    head = f.read(4)
+    if len(head) < 4:
+        return None
+    (n,) = struct.unpack("!I", head)
+    return json.loads(f.read(n))
+
+
+def serve() -> None:
+    import builtins, collections, copy, datetime, functools, heapq, io, itertools, math, operator, random, re  # noqa: F401,E401,I001
+    import statistics, string, typing, bisect  # noqa: F401,E401  (pre-imported: forks start warm)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the engine, which closes us
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        req = _read_msg(inp)
+        if req is None:
+            return
+        try:
+            resp = run_one(req)
+        except Exception as e:  # a sandbox failure (not the program's): reported, the server lives on
+            resp = {"reason": "sandbox_error", "error": f"{type(e).__name__}: {e}", "isolation": ""}
+        body = json.dumps(resp).encode()
+        out.write(struct.pack("!I", len(body)) + body)
+        out.flush()
+
+
+if __name__ == "__main__":
+    serve()
