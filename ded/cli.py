@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "ded.commands.lake",
     "ded.commands.demo",
     "ded.commands.sft",
+    "ded.commands.smoke",
+    "ded.commands.profile",
     "ded.commands.report",
     "ded.commands.score",
     "ded.commands.select",

@@ -258,8 +258,27 @@ class SftParams(Section):
     tiny_base_text: str | None = Field(None, description="Demo only: a text file; the base model (a local path) is built there as a tiny random Qwen2 model with a tokenizer trained on this text (ded.tiny; cached, deterministic).")
 
 
-class SmokeParams(OpenSection):
-    """Owned by the smoke stage."""
+class SmokeParams(Section):
+    """`ded smoke`: DED's teacher smoke tests (arXiv 2508.09883, Sec. 3.1; docs/pipeline.md).
+
+    For each candidate teacher: one of its trajectories per question of the smoke set → a short SFT of
+    the student → `ded evaluate` on the smoke benchmarks → `smoke_results`, which `ded score` joins into
+    `model_scores.smoke_score` and `select.teacher: auto` ranks by. Everything of a teacher lives under
+    `<out_dir>/<teacher>/` (corpus, model, metrics, receipt). dvc.yaml runs one stage per teacher
+    (`foreach: ${smoke.teachers}`).
+    """
+
+    teachers: list[str] = Field(default_factory=list, description="Candidate teachers: `trajectories.model` names (DED: DeepSeek-R1, QwQ-32B, Qwen3-32B, Qwen3-235B-A22B).")
+    questions: str | None = Field(None, description="SQL predicate over `questions` for the smoke set, e.g. \"domain = 'math'\"; null: every question.")
+    limit: int | None = Field(1000, gt=0, description="Questions in the smoke set, the first N by question_id among those every teacher answered (DED: ~1,000).")
+    sample_idx: int = Field(0, ge=0, description="Which sample of each teacher to train on (one trajectory per question, as DED's smoke tests).")
+    require_finished: bool = Field(False, description="Leave out trajectories cut off inside <think> (DED trains on the raw answers: off).")
+    benchmarks: list[str] = Field(default_factory=list, description="Names from `benchmarks` to evaluate on (default: evaluate.benchmarks).")
+    n: int = Field(4, ge=1, description="Samples per benchmark item in the smoke evaluation (avg@n).")
+    eval_limit: int | None = Field(None, gt=0, description="Only the first N items of each benchmark.")
+    max_tokens: int | None = Field(None, gt=0, description="Generation budget per sample (default: evaluate's).")
+    sft: dict[str, Any] = Field(default_factory=lambda: {"epochs": 3}, description="Overrides of the `sft` section for the short runs (e.g. {epochs: 3, max_steps: 200}).")
+    out_dir: str = Field("smoke", description="Root of the per-teacher folders.")
 
 
 class EvaluateParams(Section):

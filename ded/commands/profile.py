@@ -1,0 +1,69 @@
+"""`ded profile [NAME]`: list the recipe profiles in pipelines/, or make one the active params.yaml."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+PROFILE_DIR = Path("pipelines")
+
+
+def profiles(directory: Path = PROFILE_DIR) -> dict[str, Path]:
+    """Profile name → file: every pipelines/*.yaml that is a params file (has a `profile:` key)."""
+    import yaml
+
+    out = {}
+    for p in sorted(directory.glob("*.yaml")):
+        data = yaml.safe_load(p.read_text()) or {}
+        if isinstance(data, dict) and "profile" in data:
+            out[p.stem] = p
+    return out
+
+
+def switch(name: str, target: Path = Path("params.yaml"), directory: Path = PROFILE_DIR) -> Path | None:
+    """Copy pipelines/NAME.yaml over `target` after validating it; returns the backup made, if any.
+
+    A `target` that matches no profile byte for byte (hand edits) is kept as `<target>.bak` first.
+    """
+    from ded.errors import DedError
+    from ded.params import load_params
+
+    found = profiles(directory)
+    if name not in found:
+        raise DedError(f"no profile {name!r} in {directory}/ (have: {', '.join(found) or 'none'})")
+    load_params(found[name])  # a broken profile fails here, before params.yaml is touched
+    backup = None
+    if target.exists() and all(target.read_bytes() != p.read_bytes() for p in found.values()):
+        backup = target.with_name(target.name + ".bak")
+        shutil.copyfile(target, backup)
+    shutil.copyfile(found[name], target)
+    return backup
+
+
+def profile(
+    ctx: typer.Context,
+    name: Optional[str] = typer.Argument(None, help="Profile to activate (demo, ded-paper, limo, s1k, ...); omit to list them."),
+) -> None:
+    """Switch params.yaml to a recipe profile from pipelines/ (then `dvc repro` reruns what changed).
+
+    Example: ded profile ded-paper && dvc repro
+    """
+    target = Path(ctx.find_root().obj.params_path)
+    if name is None:
+        current = target.read_bytes() if target.exists() else None
+        for n, p in profiles().items():
+            mark = "*" if current == p.read_bytes() else " "
+            first = p.read_text().splitlines()[0].lstrip("# ").strip()
+            typer.echo(f"{mark} {n:<12} {first}")
+        return
+    backup = switch(name, target)
+    if backup:
+        typer.echo(f"kept your edited {target} as {backup}")
+    typer.echo(f"{target} is now profile {name} (from {PROFILE_DIR / (name + '.yaml')}); run `dvc repro`")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile")(profile)

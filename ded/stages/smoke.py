@@ -1,0 +1,135 @@
+"""`ded smoke`: DED's teacher smoke tests (arXiv 2508.09883, Sec. 3.1).
+
+Benchmark scores do not pick the best teacher; fine-tuning the student on each teacher's answers does.
+For one candidate teacher: its trajectory (one per question, `smoke.sample_idx`) for every question of
+the smoke set (`sql/smoke/smoke_set.sql`: the questions all candidates answered) → a short SFT of the
+student (`sft` settings with `smoke.sft` on top) → `ded evaluate` on the smoke benchmarks →
+`smoke_results` (model, benchmark, score = avg@n, n, corpus_size, plus the run's loss and the student's
+token entropy on the corpus, the paper's explanation of the winner). Everything of a teacher is under
+`smoke/<teacher>/`: train.jsonl, model/, metrics/, receipt.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ded.errors import DedError
+
+
+def smoke_rows(lake, smoke, teacher: str) -> list[dict[str, Any]]:
+    """The teacher's smoke-set trajectories joined to their questions (sql/smoke/smoke_set.sql)."""
+    from ded.sql import check_predicate, connect, query, run_sql_file
+
+    teachers = list(dict.fromkeys(smoke.teachers or [teacher]))
+    if teacher not in teachers:
+        raise DedError(f"{teacher!r} is not in smoke.teachers {teachers}")
+    if not lake.exists("trajectories"):
+        raise DedError(f"no trajectories in lake {lake.root!r}: run `ded ingest` / `ded generate` first")
+    con = connect(lake)
+    ids = None
+    if smoke.questions:
+        ids = query(con, f"SELECT question_id FROM questions WHERE {check_predicate(smoke.questions)}"
+                    ).column("question_id").to_pylist()
+    rows = run_sql_file(con, "smoke/smoke_set", teachers=teachers, sample_idx=smoke.sample_idx,
+                        limit=smoke.limit or 2**62, require_finished=smoke.require_finished,
+                        question_ids=ids).to_pylist()
+    mine = [r for r in rows if r["model"] == teacher]
+    if not mine:
+        have = query(con, "SELECT DISTINCT model FROM trajectories ORDER BY 1").column("model").to_pylist()
+        raise DedError(f"no smoke set for {teacher!r}: the teachers {teachers} share no question at sample "
+                       f"{smoke.sample_idx} (models in the lake: {have})")
+    return mine
+
+
+def corpus_rows(rows: list[dict[str, Any]], params) -> list[dict[str, Any]]:
+    """Chat rows as `ded select` writes them; a cut-off response is kept verbatim (no invented `</think>`)."""
+    from ded.prompts import render_assistant, render_messages
+    from ded.text import split_reasoning
+
+    out = []
+    for r in rows:
+        reasoning, final, closed = split_reasoning(r["response"])
+        content = render_assistant(reasoning, final) if closed else r["response"]
+        out.append({"messages": render_messages(r, params) + [{"role": "assistant", "content": content}],
+                    "question_id": r["question_id"], "trajectory_id": r["trajectory_id"]})
+    return out
+
+
+def evaluate_student(params, lake, model_dir: Path, metrics_dir: Path) -> dict[str, dict]:
+    """Run the evaluate stage on the smoke student; {benchmark: summary dict}."""
+    try:
+        from ded.stages import evaluate
+    except ImportError as e:
+        raise DedError(f"the smoke test evaluates through `ded evaluate`, which is not available ({e})") from None
+    s, ev = params.smoke, params.evaluate
+    student = params.student.model if params.student else (ev.models[:1] or [None])[0]
+    eparams = params.model_copy(deep=True)
+    eparams.evaluate = ev.model_copy(update={
+        "models": [student] if student else ev.models, "model_path": str(model_dir),
+        "benchmarks": s.benchmarks or ev.benchmarks, "n": s.n, "limit": s.eval_limit,
+        "max_tokens": s.max_tokens or ev.max_tokens, "metrics_dir": str(metrics_dir)})
+    evaluate.main(eparams, lake)
+    out = {}
+    for name in eparams.evaluate.benchmarks or list(params.benchmarks):
+        p = metrics_dir / f"{name}.json"
+        if p.exists():
+            out[name] = json.loads(p.read_text())
+    if not out:
+        raise DedError(f"`ded evaluate` wrote no metrics under {metrics_dir}: check smoke.benchmarks / benchmarks")
+    return out
+
+
+def _score(summary: dict) -> tuple[float | None, int | None]:
+    """(avg@n, items) from an evaluate metrics file, whatever its nesting."""
+    for d in (summary, summary.get("summary") or {}, summary.get("metrics") or {}):
+        if "avg_at_n" in d:
+            v = d["avg_at_n"]
+            return (None if v is None or v != v else float(v)), d.get("items")
+    return None, None
+
+
+def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -> dict[str, Any]:
+    """Smoke-test one teacher (or, with teacher=None, each of smoke.teachers in turn)."""
+    from ded.lake import Lake
+    from ded.receipts import write_receipt
+    from ded.stages.sft import sft_params
+    from ded.training.base import base_model
+    from ded.training.run import train
+
+    lake = lake or Lake(params.lake.root)
+    s = params.smoke
+    if teacher is None:
+        if not s.teachers:
+            raise DedError("smoke.teachers is empty: list the candidate teachers (trajectories.model names)")
+        return {t: main(params, lake, t, evaluate) for t in s.teachers}
+    out = Path(s.out_dir) / teacher
+    rows = corpus_rows(smoke_rows(lake, s, teacher), params)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = out / "train.jsonl"
+    corpus.write_text("".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows))
+    sft = sft_params(params, **{**s.sft, "corpus": str(corpus), "output_dir": str(out / "model"),
+                                "metrics_dir": str(out / "metrics"), "checkpoint_dir": "checkpoints/smoke"})
+    train_metrics = train(sft, base_model(params, sft), desc=f"smoke {teacher}")
+    curve = [r for r in _read_csv(out / "metrics" / "loss.csv")]
+    entropy = float(curve[0]["entropy"]) if curve and curve[0].get("entropy") else None
+    results = []
+    if evaluate:
+        for bench, summary in evaluate_student(params, lake, out / "model", out / "metrics").items():
+            score, items = _score(summary)
+            results.append({"model": teacher, "benchmark": bench, "score": score, "n": items,
+                            "corpus_size": len(rows), "train_loss": train_metrics.get("final_loss"),
+                            "student_entropy": entropy})
+        lake.merge("smoke_results", results, update=True)
+    receipt = write_receipt("receipt", lake, ["smoke_results"] if results else [], params, directory=out,
+                            extra={"teacher": teacher, "corpus_size": len(rows), "results": results,
+                                   "train": {k: train_metrics.get(k) for k in ("final_loss", "steps", "run_key")}})
+    return {"teacher": teacher, "corpus_size": len(rows), "results": results, "receipt": str(receipt),
+            "final_loss": train_metrics.get("final_loss"), "student_entropy": entropy}
+
+
+def _read_csv(path: Path) -> list[dict]:
+    from ded.training.callbacks import read_curve
+
+    return read_curve(path)
