@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "ded.commands.select",
     "ded.commands.embed",
     "ded.commands.search",
+    "ded.commands.verify",
 ]
 
 app = typer.Typer(

@@ -105,8 +105,33 @@ class GenerateParams(Section):
     replace_stale: bool = Field(False, description="Regenerate samples made earlier with another prompt or sampling (same trajectory_id, other fingerprint) and replace them; off: keep them and report.")
 
 
-class VerifyParams(OpenSection):
-    """Owned by the verify stage."""
+class JudgeParams(Section):
+    enabled: bool = Field(False, description="Also grade with an LLM judge (verifier 'judge'); off by default: rules first.")
+    model: str | None = Field(None, description="Judge model: a name from `models` (any backend).")
+    template: str = Field("prompts/judge.jinja", description="Jinja template of the judge's user turn (problem, reference, response).")
+    domains: list[Domain] = Field(default_factory=lambda: ["math", "science", "other"], description="Domains the judge grades.")
+    max_tokens: int = Field(1024, gt=0, description="Token budget of the judge's answer.")
+    max_response_chars: int = Field(4000, gt=0, description="Only the last N characters of the final answer are shown to the judge.")
+
+
+class VerifyParams(Section):
+    """`ded verify`: rule verdicts (math, code), format columns and an optional LLM judge."""
+
+    workers: int | None = Field(None, ge=1, description="Worker processes for math-verify and sandbox servers (default: all cores).")
+    math_timeout_s: float = Field(10.0, gt=0, description="Wall-clock limit per math item, enforced by the parent (math-verify's own defaults: 5 s parse + 5 s verify).")
+    code_timeout_s: float = Field(6.0, gt=0, description="Wall-clock limit per code test (LiveCodeBench's default, 6 s).")
+    memory_mb: int = Field(4096, gt=0, description="Address-space limit of a sandboxed program (MiB).")
+    max_procs: int = Field(32, gt=0, description="Process limit of a sandboxed program's uid (stops fork bombs).")
+    file_size_mb: int = Field(16, gt=0, description="Largest file a sandboxed program may write (MiB).")
+    max_output_mb: int = Field(8, gt=0, description="Stdout cap per test (MiB); more ends the run as an error.")
+    namespaces: bool = Field(True, description="Isolate programs in mount/network/PID namespaces where the OS allows (detail records what was in force).")
+    sandbox_uid_base: int = Field(61000, gt=0, description="When run as root, sandbox slot i runs programs as uid base+i (unprivileged, owns no files).")
+    float_tol: float = Field(0.0, ge=0, description="Relative/absolute tolerance for numeric tokens in stdout and functional results (0 = numerically equal).")
+    stop_at_first_failure: bool = Field(True, description="Stop a program's tests at the first failure (LiveCodeBench does); tests_passed counts tests run.")
+    tokenizer: str | None = Field(None, description="Tokenizer for n_tokens (hub id or path, loaded offline). Null: the student's model's when it loads offline, else ceil(chars/4).")
+    implicit_think_open: bool = Field(False, description="Count a lone `</think>` as paired (templates that put `<think>` in the prompt).")
+    batch_rows: int = Field(5000, gt=0, description="Trajectories graded per lake commit (an interrupted run keeps finished batches).")
+    judge: JudgeParams = Field(default_factory=JudgeParams)
 
 
 class DedupParams(Section):

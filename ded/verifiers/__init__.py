@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 
 from ded.progress import progress
@@ -47,13 +48,14 @@ def _math_extract(item: dict) -> tuple[str | None, str]:
 def grade_many(items: Iterable[dict], workers: int | None = None, timeout_s: float | None = None,
                show_progress: bool = True, code_timeout_s: float | None = None, float_tol: float = 0.0,
                stop_at_first_failure: bool = True, limits=None, uid_base: int = 61000,
-               math_pool=None) -> list[dict]:
+               math_pool=None, on_done: Callable[[int], None] | None = None) -> list[dict]:
     """Grade items; one result dict per item, in order.
 
     item: domain, response, answer, tests, starter_code, entry_point (choices optional, unused: the
     gold letter is the answer). result: status, correct, extracted, tests_passed, tests_total,
     detail, verifier, verifier_version. `timeout_s` is the math per-item limit (default 10 s);
-    `code_timeout_s` the per-test wall limit (default 6 s, LiveCodeBench's).
+    `code_timeout_s` the per-test wall limit (default 6 s, LiveCodeBench's). `on_done(n)` reports
+    progress to a caller's bar instead of showing one here; `math_pool` reuses a caller's MathPool.
     """
     from ded.verifiers.code import grade_code
     from ded.verifiers.math import grade_math_pairs
@@ -64,9 +66,9 @@ def grade_many(items: Iterable[dict], workers: int | None = None, timeout_s: flo
     out: list[dict | None] = [None] * len(items)
     math_idx = [i for i, it in enumerate(items) if verifier_for(it.get("domain")) == "math"]
     code_idx = [i for i, it in enumerate(items) if verifier_for(it.get("domain")) == "code"]
-    desc = "verify" if show_progress else ""
-    with progress(total=len(items), desc=desc, unit="items") as bar:
-        adv = bar.advance if show_progress else None
+    own_bar = show_progress and on_done is None
+    with (progress(total=len(items), desc="verify", unit="items") if own_bar else nullcontext()) as bar:
+        adv = bar.advance if own_bar else on_done
         if math_idx:
             extracted = [_math_extract(items[i]) for i in math_idx]
             pairs = [(items[i].get("answer"), ex) for i, (ex, _how) in zip(math_idx, extracted)]

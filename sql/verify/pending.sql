@@ -1,0 +1,25 @@
+-- produces: pending, the trajectories `ded verify` still has to grade by rule, with their question
+-- grain: one row per trajectory_id
+-- reads: trajectories, questions, verdicts
+-- params: $math_version, $code_version (current verifier versions), $force (true: every trajectory)
+-- A trajectory is pending when it has no verdict of its rule verifier ('code' for code questions,
+-- 'math' for every other domain) at the current version. No ORDER BY: the result streams in
+-- batches, and sorting would hold every response in memory.
+WITH todo AS (
+    SELECT
+        t.trajectory_id, t.response, t.finish_reason, t.n_tokens,
+        TRY_CAST(json_extract_string(t.gen_params, '$.max_tokens') AS INTEGER) AS max_tokens,
+        q.domain, q.answer, q.tests, q.starter_code, q.entry_point,
+        CASE WHEN q.domain = 'code' THEN 'code' ELSE 'math' END AS verifier,
+        CASE WHEN q.domain = 'code' THEN $code_version ELSE $math_version END AS verifier_version
+    FROM trajectories AS t
+    JOIN questions AS q USING (question_id)
+)
+SELECT todo.*
+FROM todo
+WHERE $force OR NOT EXISTS (
+    SELECT 1 FROM verdicts AS v
+    WHERE v.trajectory_id = todo.trajectory_id
+      AND v.verifier = todo.verifier
+      AND v.verifier_version = todo.verifier_version
+)
