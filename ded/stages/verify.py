@@ -58,7 +58,7 @@ def _stream(con, name: str, params: dict, batch_rows: int):
 
     text = sql_path(name).read_text()
     bound = {k: params[k] for k in referenced_params(text)}
-    total = con.execute(f"SELECT count(*) FROM ({text})", bound).fetchone()[0]
+    total = con.execute(f"SELECT count(*) FROM ({text})", bound).fetchall()[0][0]
     return total, con.sql(text, params=bound).to_arrow_reader(batch_rows)
 
 
