@@ -108,7 +108,7 @@ def extract_math(text: str | None) -> tuple[str | None, str]:
     m = list(_ANSWER_IS.finditer(final))
     if m:
         line = m[-1].group(1).splitlines()[0]
-        ans = _clean_inline(re.split(r"(?<![\d\\])\.(?:\s|$)", line)[0])
+        ans = _clean_inline(re.split(r"(?<!\\)\.(?:\s|$)", line)[0])
         if ans:
             return ans, "answer_is"
     boxed = last_boxed(reasoning or "")
