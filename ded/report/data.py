@@ -249,12 +249,15 @@ def _evaluation(has, q, metrics_dir: Path) -> Section:
     if mrows:
         for r in mrows:
             m = r["metrics"]
-            lo, hi = m["avg_at_n_ci"]
+            lo, hi = m.get("avg_at_n_ci") or (None, None)
+            lo, hi = (None, None) if lo is None or hi is None or math.isnan(lo) else (lo, hi)
             ks = m.get("pass_at_k") or {}
             top = max(ks, key=int) if ks else None
+            avg = m.get("avg_at_n")
             s.rows.append({
                 "benchmark": r["benchmark"], "model": r["model"], "items": m["items"], "n": m["samples_per_item"],
-                "avg@n": round(m["avg_at_n"], 4), "95% CI": f"[{lo:.3f}, {hi:.3f}]" if not math.isnan(lo) else "–",
+                "avg@n": round(avg, 4) if avg is not None else None,
+                "95% CI": f"[{lo:.3f}, {hi:.3f}]" if lo is not None else "–",
                 "pass@k": f"pass@{top} {ks[top]:.3f}" if top else "–", "note": "; ".join(r.get("notes") or []),
                 "_lo": lo, "_hi": hi,
             })
@@ -271,7 +274,7 @@ def _evaluation(has, q, metrics_dir: Path) -> Section:
                            "_lo": None, "_hi": None})
         s.text = "From eval_samples (no metrics/*.json found: intervals come with `ded evaluate`)."
     labels = [f"{r['benchmark']} · {r['model']}" for r in s.rows]
-    s.charts.append(svg.hbar(labels, [r["avg@n"] for r in s.rows], title="Evaluation: avg@n", xlabel="avg@n",
+    s.charts.append(svg.hbar(labels, [r["avg@n"] or 0 for r in s.rows], title="Evaluation: avg@n", xlabel="avg@n",
                              lo=[r["_lo"] for r in s.rows], hi=[r["_hi"] for r in s.rows], xmax=1.0,
-                             annotations=[f"{r['avg@n']:.3f}" for r in s.rows]))
+                             annotations=["–" if r["avg@n"] is None else f"{r['avg@n']:.3f}" for r in s.rows]))
     return s
