@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "ded.commands.sft",
     "ded.commands.smoke",
     "ded.commands.profile",
+    "ded.commands.evaluate",
     "ded.commands.report",
     "ded.commands.score",
     "ded.commands.select",
