@@ -150,8 +150,10 @@ class DecontamParams(Section):
     enabled: bool = Field(True, description="Run decontamination in `ded embed` (needs `benchmarks`).")
     benchmarks: list[str] | None = Field(None, description="Benchmarks of `benchmarks` to check against (default: all).")
     ngram: int = Field(8, ge=1, description="Word n-gram size: 8 as s1 and open-r1; 13 (GPT-3, lm-eval) and 32 for stricter matching.")
-    min_coverage: float = Field(0.5, ge=0, le=1, description="Flag when the question contains this share of the item's n-grams (0 = any shared n-gram, as open-r1).")
-    embedding_threshold: float | None = Field(0.9, gt=0, le=1, description="Flag when question-item cosine reaches this (catches paraphrases); null disables.")
+    min_coverage: float = Field(0.6, ge=0, le=1, description="Flag when the question contains this share of the item's n-grams (0 = any shared n-gram, as open-r1; that flags 10% of MATH train against MATH-500, 0.6 flags 0.5%).")
+    embedding_threshold: float | None = Field(0.92, gt=0, le=1, description="Flag when question-item cosine reaches this; null disables embedding decontamination.")
+    paraphrase_threshold: float | None = Field(0.65, gt=0, le=1, description="Also flag from this cosine up when question and item state the same numbers (a paraphrase keeps them); null disables.")
+    paraphrase_min_digits: int = Field(3, ge=1, description="The shared numbers must carry at least this many digits in all (so '2' and '6' alone do not count).")
 
 
 class EmbedParams(Section):

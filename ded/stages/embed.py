@@ -82,6 +82,7 @@ def main(params: Any, lake: Lake | None = None, encoder: Any = None, **overrides
         summary["benchmarks"] = load_benchmarks(lake, params, dc.benchmarks)
         summary["contamination"] = decontaminate(
             lake, n=dc.ngram, min_coverage=dc.min_coverage, embedding_threshold=dc.embedding_threshold,
+            paraphrase_threshold=dc.paraphrase_threshold, paraphrase_min_digits=dc.paraphrase_min_digits,
             encoder=encoder, benchmarks=dc.benchmarks,
             embed_kwargs=dict(batch_size=cfg.batch_size, overlap=cfg.chunk_overlap, max_chunks=cfg.max_chunks))
     else:
