@@ -193,3 +193,22 @@ def test_student_scorer_chunked_equals_whole(tiny_model_dir):
     assert whole["student_rsr"] == pytest.approx(ref["student_rsr"], rel=1e-4)
     sc.max_tokens = 5
     assert sc.score(msgs, answer)["student_tokens"] == 5
+
+
+def test_farthest_p_step_process_pool_equals_serial():
+    from ded.selectors.farthest import POOL_MIN_QUESTIONS, farthest_p_step
+
+    rng = random.Random(1)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+    rows, texts = [], {}
+    for q in range(POOL_MIN_QUESTIONS + 6):
+        for j in range(6):
+            tid = f"t{q:03d}_{j}"
+            rows.append({"trajectory_id": tid, "question_id": f"q{q:03d}"})
+            texts[tid] = " ".join(rng.choice(words) for _ in range(40))
+    frame = pl.DataFrame(rows)
+    ctx = {"texts": lambda ids: {i: texts[i] for i in ids}}
+    serial = farthest_p_step(3, None, 1).fn(frame, dict(ctx)).sort("trajectory_id")
+    pooled = farthest_p_step(3, None, 2).fn(frame, dict(ctx)).sort("trajectory_id")
+    assert serial.height == (POOL_MIN_QUESTIONS + 6) * 3
+    assert serial.equals(pooled)

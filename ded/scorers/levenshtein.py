@@ -74,3 +74,14 @@ def distance_matrix(texts: Sequence[str | None], max_tokens: int | None = None,
                 m[i, j] = m[j, i] = Levenshtein.normalized_distance(seqs[i], seqs[j])
     np.fill_diagonal(m, 0.0)
     return m
+
+
+def farthest_p_texts(texts: Sequence[str | None], p: int, max_tokens: int | None = None) -> tuple[list[int], list[float]]:
+    """Farthest-P over `texts` by token-level distance: (picked indices, each pick's max-min distance).
+
+    A top-level function of plain arguments, so process pools can run it per question.
+    """
+    from ded.scorers.diversity import farthest_p
+
+    picks = farthest_p(distance_matrix(texts, max_tokens=max_tokens), p)
+    return picks.order, picks.min_dist

@@ -7,6 +7,7 @@ Questions with at most P survivors keep them all without reading any text.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
@@ -14,11 +15,35 @@ import polars as pl
 from ded.selectors.blocks import SetStep
 
 
+# Below this many questions a process pool costs more (spawn + imports, ~1 s) than it saves.
+POOL_MIN_QUESTIONS = 64
+
+
+def _job(args: tuple) -> tuple[list[int], list[float]]:
+    from ded.scorers.levenshtein import farthest_p_texts
+
+    return farthest_p_texts(*args)
+
+
+def _map(jobs: Iterator[tuple], workers: int, n: int) -> Iterator[tuple[list[int], list[float]]]:
+    """Results in job order (deterministic), on `workers` processes when the work is large enough.
+
+    Processes, not threads: rapidfuzz's single-pair calls hold the GIL. "spawn", not fork: the
+    parent runs DuckDB and Polars thread pools, which fork does not copy safely.
+    """
+    if workers <= 1 or n < POOL_MIN_QUESTIONS:
+        yield from map(_job, jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        yield from ex.map(_job, jobs, chunksize=max(1, min(64, n // (workers * 16))))
+
+
 def farthest_p_step(p: int, max_tokens: int | None, workers: int) -> SetStep:
     def fn(alive: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
         from ded.progress import progress
-        from ded.scorers.diversity import farthest_p
-        from ded.scorers.levenshtein import distance_matrix
 
         alive = alive.sort(["question_id", "trajectory_id"])
         sizes = alive.group_by("question_id").len()
@@ -31,12 +56,11 @@ def farthest_p_step(p: int, max_tokens: int | None, workers: int) -> SetStep:
         if big:
             todo = alive.filter(pl.col("question_id").is_in(list(big)))
             texts: dict[str, str] = ctx["texts"](todo["trajectory_id"].to_list())
-            groups = todo.group_by("question_id", maintain_order=True).agg(pl.col("trajectory_id"))
-            with progress(total=groups.height, desc=f"select: farthest-{p} (Levenshtein)", unit="q") as bar:
-                for qid, ids in groups.iter_rows():
-                    d = distance_matrix([texts.get(t) for t in ids], max_tokens=max_tokens, workers=workers)
-                    picks = farthest_p(d, p)
-                    for k, (i, md) in enumerate(zip(picks.order, picks.min_dist)):
+            groups = todo.group_by("question_id", maintain_order=True).agg(pl.col("trajectory_id")).rows()
+            jobs = (([texts.get(t) for t in ids], p, max_tokens) for _, ids in groups)
+            with progress(total=len(groups), desc=f"select: farthest-{p} (Levenshtein)", unit="q") as bar:
+                for (qid, ids), (order, near) in zip(groups, _map(jobs, workers, len(groups))):
+                    for k, (i, md) in enumerate(zip(order, near)):
                         rows.append({"trajectory_id": ids[i], "pick": k + 1,
                                      "lev_min_dist": None if md != md else md})
                     bar.advance(1)

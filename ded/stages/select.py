@@ -88,15 +88,24 @@ def add_s1k_domain(cand: pl.DataFrame, key: str) -> pl.DataFrame:
 
 
 def vectors_loader(lake: Lake):
+    """ids → {question_id: vector}; a question embedded in several chunks gets the mean of its chunks."""
     def load(ids: list[str]) -> dict[str, np.ndarray]:
         if not lake.exists("question_vectors"):
             return {}
-        t = pl.from_arrow(lake.read("question_vectors", columns=["id", "chunk", "vector"]))
-        t = t.filter(pl.col("id").is_in(ids)).sort(["id", "chunk"])
-        out: dict[str, list[np.ndarray]] = {}
-        for qid, vec in t.select("id", "vector").iter_rows():
-            out.setdefault(qid, []).append(np.asarray(vec, dtype=np.float32))
-        return {q: np.mean(v, axis=0) for q, v in out.items()}  # chunked questions: mean of chunks
+        import pyarrow.compute as pc
+
+        t = lake.read("question_vectors", columns=["id", "chunk", "vector"])
+        t = t.filter(pc.is_in(t.column("id"), value_set=pa.array(ids, pa.string())))
+        if t.num_rows == 0:
+            return {}
+        t = t.sort_by([("id", "ascending"), ("chunk", "ascending")])
+        flat = t.column("vector").combine_chunks()
+        mat = np.asarray(flat.flatten(), dtype=np.float32).reshape(t.num_rows, -1)
+        qids = t.column("id").to_pylist()
+        out: dict[str, np.ndarray] = {}
+        for i, q in enumerate(qids):  # chunks of one id are adjacent after the sort
+            out[q] = mat[i] if q not in out else np.vstack([out[q], mat[i]])
+        return {q: (v.mean(axis=0) if v.ndim == 2 else v) for q, v in out.items()}
     return load
 
 
