@@ -243,7 +243,7 @@ class SelectParams(Section):
     p: int = Field(4, ge=1, description="Trajectories per question kept by farthest-P (DED: P≈4).")
     levenshtein_max_tokens: int | None = Field(None, gt=0, description="Cap each trace at this many word tokens for the distance (None = whole trace).")
     diversity: Literal["kcenter", "none"] = Field("kcenter", description="Order questions by k-center over question embeddings (needs `ded embed`), or by difficulty only.")
-    workers: int = Field(2, ge=1, description="Processes for the Levenshtein distances of farthest-P (used from 64 questions up).")
+    workers: int = Field(2, ge=1, description="Threads for the Levenshtein distances.")
     limo: LimoSelectParams = Field(default_factory=LimoSelectParams)
     s1k: S1kSelectParams = Field(default_factory=S1kSelectParams)
     export: ExportParams = Field(default_factory=ExportParams)
@@ -341,7 +341,7 @@ class ReportParams(Section):
     title: str = Field("ded corpus report", description="Report title.")
     selection_run: str | None = Field(None, description="selection.run_id to report (default: the run of the latest selection commit).")
     bins: int = Field(20, ge=2, le=200, description="Bins of the difficulty and length histograms.")
-    metrics_dir: str = Field("metrics", description="Where `ded evaluate` wrote metrics/<benchmark>.json.")
+    metrics_dir: str | None = Field(None, description="Where `ded evaluate` wrote <benchmark>.json files (default: evaluate.metrics_dir).")
 
 
 class Params(Section):

@@ -41,7 +41,10 @@ def build_lake(root, n_q=40, per_q=4):
             else:
                 dropped = None
             sel.append({"run_id": RUN, "trajectory_id": tid, "recipe": "ded", "question_id": qid,
-                        "kept": dropped is None, "dropped_by": dropped, "rank": j, "reasons": "{}"})
+                        "kept": dropped is None, "dropped_by": dropped, "rank": j,
+                        # the recipe's steps in order (ded/selectors write reasons.filters ordered)
+                        "reasons": json.dumps({"filters": {"correct": j != 3, "student_pass_rate": student <= 0.5,
+                                                           "farthest_p": j != 2}, "scores": {}})})
     lake.append("questions", questions)
     lake.append("trajectories", trajs)
     lake.append("question_scores", qs)
@@ -68,10 +71,11 @@ def test_sections_carry_the_planted_numbers(tmp_path):
     write_metrics(tmp_path / "metrics")
     assert latest_selection_run(lake) == RUN
     data = gather(lake, metrics_dir=tmp_path / "metrics")
-    funnel = {r["step"]: r["rows"] for r in data.section("funnel").rows}
+    funnel = [(r["step"], r["dropped"], r["remaining"]) for r in data.section("funnel").rows]
     # 40 questions x 4: one 'correct' drop each (40); student_pass_rate > .5 for i%5 in {3,4}: 16 questions x 3;
-    # the other 24 questions: one farthest_p drop and two kept
-    assert funnel == {"correct": 40, "student_pass_rate": 48, "farthest_p": 24, "kept": 48}
+    # the other 24 questions: one farthest_p drop and two kept. Steps come in the recipe's order, not by size.
+    assert funnel == [("correct", 40, 120), ("student_pass_rate", 48, 72), ("farthest_p", 24, 48),
+                      ("kept", None, 48)]
     mix = data.section("mix")
     assert sum(r["trajectories"] for r in mix.rows if r["domain"] == "math") == 2 * 15  # i<24 with i%5<3
     assert "math 30 (62%)" in mix.text and "code 18 (38%)" in mix.text
@@ -96,7 +100,8 @@ def test_html_is_self_contained_and_card_has_the_tables(tmp_path):
     assert not re.search(r"""(src|href)\s*=\s*["'](?!#)""", html), "external reference in the report"
     assert "<script" not in html and "@import" not in html and "url(" not in html
     card = paths["card"].read_text()
-    assert "| recipe | step | rows | share |" in card and "| ded | kept | 48 | 30.0% |" in card
+    assert "| recipe | step | dropped | remaining | share dropped |" in card
+    assert "| ded | correct | 40 | 120 | 25.0% |" in card and "| ded | kept |  | 48 | kept 30.0% |" in card
     assert "| aime24 | student | 30 | 16 | 0.4125 | [0.300, 0.520] |" in card
 
 

@@ -43,7 +43,12 @@ class ReportData:
 
 
 def _missing(tables: list[str], command: str) -> str:
-    return f"not yet computed: run `ded {command}` (the lake has no {', '.join(tables)} table)"
+    noun = "table" if len(tables) == 1 else "tables"
+    return f"not yet computed: run `ded {command}` (the lake has no {' or '.join(tables)} {noun})"
+
+
+def _columns(q, table: str) -> list[str]:
+    return [r["column_name"] for r in q("table_columns", table=table)]
 
 
 def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -64,7 +69,8 @@ def gather(lake: Lake, params: Any = None, metrics_dir: str | Path | None = None
 
     rp = getattr(params, "report", None)
     bins = getattr(rp, "bins", 20)
-    metrics_dir = Path(metrics_dir or getattr(rp, "metrics_dir", "metrics"))
+    ev = getattr(params, "evaluate", None)
+    metrics_dir = Path(metrics_dir or getattr(rp, "metrics_dir", None) or getattr(ev, "metrics_dir", None) or "metrics")
     run = selection_run or getattr(rp, "selection_run", None) or latest_selection_run(lake)
     con = connect(lake)
     has = set(lake.table_names())
@@ -91,23 +97,45 @@ def _overview(lake: Lake) -> Section:
     return s
 
 
+def filter_order(q, run) -> list[str]:
+    """Step names in recipe order from reasons.filters (an ordered JSON object), [] when not recorded."""
+    rows = q("selection_filter_order", run_id=run)
+    try:
+        filters = json.loads(rows[0]["reasons"]).get("filters") if rows else None
+    except (json.JSONDecodeError, AttributeError):
+        return []
+    return list(filters) if isinstance(filters, dict) else []
+
+
 def _funnel(has, q, run) -> Section:
-    s = Section("funnel", "Selection funnel", columns=["recipe", "step", "rows", "share"])
+    s = Section("funnel", "Selection funnel", columns=["recipe", "step", "dropped", "remaining", "share dropped"])
     if "selection" not in has:
         s.missing = _missing(["selection"], "select")
         return s
     rows = q("selection_funnel", run_id=run)
-    s.text = f"Selection run `{run}`: rows kept and dropped by each filter (dropped_by is the first filter to drop a row)."
-    s.rows = [{**r, "share": f"{r['share']:.1%}"} for r in rows]
+    order = filter_order(q, run)
+    pos = lambda step: (step == "kept", order.index(step) if step in order else len(order))  # noqa: E731
+    s.text = (f"Selection run `{run}`: candidates left after each filter, in the order the recipe applies them "
+              "(a row counts against the first filter that dropped it).")
     for recipe in dict.fromkeys(r["recipe"] for r in rows):
-        rr = [r for r in rows if r["recipe"] == recipe]
+        rr = sorted((r for r in rows if r["recipe"] == recipe), key=lambda r: pos(r["step"]))
         total = rr[0]["candidates"]
-        labels = ["candidates"] + [("kept" if r["step"] == "kept" else f"dropped by {r['step']}") for r in rr]
-        values = [total] + [r["rows"] for r in rr]
-        colors = [svg.PALETTE[4]] + [svg.PALETTE[2] if r["step"] == "kept" else svg.PALETTE[5] for r in rr]
-        notes = [f"{total:,}"] + [f"{r['rows']:,} ({r['share']:.1%})" for r in rr]
+        labels, values, notes, left = ["candidates"], [total], [f"{total:,}"], total
+        for r in rr:
+            if r["step"] == "kept":
+                continue
+            left -= r["rows"]
+            labels.append(f"after {r['step']}")
+            values.append(left)
+            notes.append(f"{left:,} (−{r['rows']:,})")
+            s.rows.append({"recipe": recipe, "step": r["step"], "dropped": r["rows"], "remaining": left,
+                           "share dropped": f"{r['share']:.1%}"})
+        kept = sum(r["rows"] for r in rr if r["step"] == "kept")
+        s.rows.append({"recipe": recipe, "step": "kept", "dropped": None, "remaining": kept,
+                       "share dropped": f"kept {kept / total:.1%}"})
+        colors = [svg.PALETTE[4]] + [svg.PALETTE[0]] * (len(values) - 2) + [svg.PALETTE[2]]
         s.charts.append(svg.hbar(labels, values, title=f"Selection funnel: {recipe}", xlabel="trajectories",
-                                 colors=colors, annotations=notes))
+                                 colors=colors[: len(values)], annotations=notes))
     return s
 
 
@@ -120,14 +148,21 @@ def _leaderboard(has, q) -> Section:
     if not rows:
         s.missing = "not yet computed: run `ded score` (model_scores has no domain='all', band='all' rows)"
         return s
+    for r in rows:  # the student is scored like any model; say which row it is
+        if "is_student" in r:
+            r["role"] = "student" if r.pop("is_student") else "teacher"
     cols = [c for c in rows[0] if c not in ("domain", "band") and any(r[c] is not None for r in rows)]
-    s.columns, s.rows = cols, rows
+    if "role" in cols:
+        cols.insert(1, cols.pop(cols.index("role")))
     metric = _pick(cols, ("smoke_score", "accuracy", "pass_rate", "acc"))
     if metric:
+        rows = sorted(rows, key=lambda r: -(r[metric] if r[metric] is not None else -1))
         s.text = f"Ranked by {metric}" + (" (the teacher smoke tests)" if metric == "smoke_score" else "") + "."
-        ranked = sorted(rows, key=lambda r: -(r[metric] if r[metric] is not None else -1))
-        s.charts.append(svg.hbar([r["model"] for r in ranked], [r[metric] or 0 for r in ranked],
-                                 title=f"Teachers by {metric}", xlabel=metric))
+        s.charts.append(svg.hbar([r["model"] for r in rows], [r[metric] or 0 for r in rows],
+                                 title=f"Models by {metric}", xlabel=metric,
+                                 colors=[svg.PALETTE[1] if r.get("role") == "student" else svg.PALETTE[0]
+                                         for r in rows]))
+    s.columns, s.rows = cols, rows
     return s
 
 
@@ -162,7 +197,8 @@ def _lengths(has, q, run, bins) -> Section:
     if "trajectories" not in has:
         s.missing = _missing(["trajectories"], "ingest` or `ded generate")
         return s
-    rows = q("trajectory_lengths", run_id=run)
+    scored = "trajectory_scores" in has and "n_tokens" in _columns(q, "trajectory_scores")
+    rows = q("trajectory_lengths_scored" if scored else "trajectory_lengths", run_id=run)
     with_tokens = sum(r["n_tokens"] is not None for r in rows)
     key, unit = ("n_tokens", "tokens") if with_tokens >= len(rows) / 2 else ("n_chars", "characters")
     vals = [r for r in rows if r[key] is not None]

@@ -18,7 +18,7 @@ h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;border-bottom:1px solid #c
 .meta{color:#666;font-size:13px}.missing{background:#fff4e5;border-left:4px solid #E69F00;padding:8px 12px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}.chart{margin:12px 0}
-nav a{margin-right:12px;font-size:13px}
+nav a{margin-right:12px;font-size:13px}.wide{overflow-x:auto}
 """
 
 _MD_CODE = re.compile(r"`([^`]+)`")
@@ -30,6 +30,8 @@ def _inline(text: str) -> str:
 
 
 def _cell(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, int):
@@ -45,11 +47,12 @@ def _html_table(s: Section, limit: int = 60) -> str:
     body = []
     for r in s.rows[:limit]:
         tds = "".join(
-            f'<td class="num">{escape(_cell(r.get(c)))}</td>' if isinstance(r.get(c), (int, float))
+            f'<td class="num">{escape(_cell(r.get(c)))}</td>' if isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool)
             else f"<td>{escape(_cell(r.get(c)))}</td>" for c in cols)
         body.append(f"<tr>{tds}</tr>")
     more = f'<p class="meta">{len(s.rows) - limit:,} more rows not shown.</p>' if len(s.rows) > limit else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+    return (f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+            f"{more}")
 
 
 def to_html(data: ReportData, generated_at: datetime | None = None) -> str:

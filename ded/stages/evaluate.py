@@ -78,9 +78,17 @@ def main(params: Any, lake: Lake | None = None, models: list[str] | None = None,
         raise ValueError("no benchmarks to evaluate: add them under `benchmarks` in params.yaml")
     out: dict[str, dict] = {}
     for spec in evaluated_specs(params, models):
-        for b in names:
-            out.setdefault(b, {})[spec.name] = evaluate_model(params, lake, spec, b, backend=backend,
-                                                              regrade=regrade)
+        # one backend per model for all benchmarks: the weights load once (lazily, only if a sample is missing)
+        from ded.backends import get_backend
+
+        be = backend or get_backend(spec)
+        try:
+            for b in names:
+                out.setdefault(b, {})[spec.name] = evaluate_model(params, lake, spec, b, backend=be,
+                                                                  regrade=regrade)
+        finally:
+            if backend is None:
+                be.close()
     write_receipt("evaluate", lake, ["eval_samples", "benchmark_items"], params,
                   extra={"metrics": {b: {m: e["metrics"]["avg_at_n"] for m, e in ms.items()} for b, ms in out.items()}})
     return out
