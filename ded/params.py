@@ -243,7 +243,7 @@ class SelectParams(Section):
     p: int = Field(4, ge=1, description="Trajectories per question kept by farthest-P (DED: P≈4).")
     levenshtein_max_tokens: int | None = Field(None, gt=0, description="Cap each trace at this many word tokens for the distance (None = whole trace).")
     diversity: Literal["kcenter", "none"] = Field("kcenter", description="Order questions by k-center over question embeddings (needs `ded embed`), or by difficulty only.")
-    workers: int = Field(2, ge=1, description="Threads for the Levenshtein distances.")
+    workers: int = Field(2, ge=1, description="Processes for the Levenshtein distances of farthest-P (used from 64 questions up).")
     limo: LimoSelectParams = Field(default_factory=LimoSelectParams)
     s1k: S1kSelectParams = Field(default_factory=S1kSelectParams)
     export: ExportParams = Field(default_factory=ExportParams)
