@@ -165,3 +165,35 @@ def test_real_transformers_backend_tiny_model(tiny_model_dir, tmp_path, monkeypa
     e2 = main(params, lake)["mini"]["tiny"]
     assert e2["this_run"] == {"generated": 0, "skipped": 6, "errors": 0, "graded": 0, "tokens_per_s": None}
     assert lake.version("eval_samples") == v
+
+
+def test_cli_import_grades_outside_outputs_and_report_shows_them(tmp_path, monkeypatch):
+    """`ded evaluate --import` grades a JSONL of responses; `ded report` then shows the run with its interval."""
+    from typer.testing import CliRunner
+
+    from ded.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bench.jsonl").write_text("".join(
+        json.dumps({"id": f"q{i}", "problem": f"What is {i} times 3?", "answer": str(3 * i)}) + "\n" for i in range(4)))
+    (tmp_path / "p.yaml").write_text(json.dumps({
+        "benchmarks": {"mini": {"path_or_hub": "bench.jsonl"}},
+        "evaluate": {"metrics_dir": "metrics", "bootstrap": 200, "grade_workers": 1}}))
+    # two samples per item by problem text; item q3 has one unclosed think (no answer) and one wrong answer
+    recs = [{"problem": f"What is {i} times 3?", "response": f"<think>x</think>\\boxed{{{3 * i}}}"}
+            for i in range(3) for _ in range(2)]
+    recs += [{"item_id": "q3", "response": "<think>never closed \\boxed{9}"},
+             {"item_id": "q3", "response": "\\boxed{10}"}]
+    (tmp_path / "out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    base = ["--lake", "lake", "--params", "p.yaml"]
+    res = CliRunner().invoke(app, base + ["evaluate", "--import", "out.jsonl", "-m", "outside", "-b", "mini"])
+    assert res.exit_code == 0, res.output
+    assert "0.7500" in res.output and "mini" in res.output
+    doc = json.loads((tmp_path / "metrics" / "mini.json").read_text())["models"]["outside"]
+    assert doc["metrics"]["avg_at_n"] == 0.75 and doc["grading"]["no_answer"]["unclosed_reasoning"] == 1
+    res = CliRunner().invoke(app, base + ["report", "-o", "rep"])
+    assert res.exit_code == 0, res.output
+    card = (tmp_path / "rep" / "corpus_card.md").read_text()
+    assert "| mini | outside | 4 | 2 | 0.75 |" in card
+    res = CliRunner().invoke(app, base + ["evaluate", "--import", "out.jsonl", "-m", "outside"])
+    assert res.exit_code != 0 and "exactly one --benchmark" in res.output
