@@ -33,9 +33,9 @@ def build(out: Path, tiny: bool, vocab: int) -> Path:
 
     tok = train_tokenizer([], vocab_size=384, max_length=1 << 20)
     if tiny:
-        cfg = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+        cfg = {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}
     else:  # Qwen2.5-1.5B-Instruct's shape (config.json of the hub model)
-        cfg = dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2)
+        cfg = {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28, "num_attention_heads": 12, "num_key_value_heads": 2}
     config = Qwen2Config(vocab_size=max(vocab, len(tok)), max_position_embeddings=32768, tie_word_embeddings=True,
                          eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **cfg)
     torch.manual_seed(0)
@@ -88,7 +88,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         path = build(Path(d), a.tiny, vocab)
         sc = StudentScorer(str(path), device=device, chunk_tokens=a.chunk).load()
-        words = "let me verify the sum again so the answer is 42 wait perhaps another approach works ".split()
+        words = ["let", "me", "verify", "the", "sum", "again", "so", "the", "answer", "is", "42", "wait", "perhaps", "another", "approach", "works"]
         text = " ".join(words[i % len(words)] for i in range(n))
         ids, start = sc.encode([{"role": "user", "content": "What is 6 x 7?"}], text)
         ids = ids[: start + n]

@@ -82,7 +82,7 @@ def test_student_scores_rsr_teacher_and_recipe(lake, tmp_path, tiny_model_dir, m
     vals = [r["value"] for r in m["teacher"]["ranking"]]
     assert vals == sorted(vals)  # lower RSR ranks first
     sel = pl.from_arrow(lake.read("selection", filter=f"run_id = '{m['run_id']}'")).filter(pl.col("kept"))
-    ok = teach.filter(pl.col("correct") == True)  # noqa: E712
+    ok = teach.filter(pl.col("correct") == True)
     best = ok.sort(["student_rsr", "trajectory_id"]).group_by("question_id", maintain_order=True).first()
     assert set(sel["trajectory_id"]) == set(best["trajectory_id"]) and sel.height == 3
     from datasets import load_from_disk

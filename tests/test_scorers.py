@@ -13,7 +13,12 @@ import polars as pl
 import pytest
 
 from ded.scorers.diversity import farthest_p, kcenter
-from ded.scorers.levenshtein import distance_matrix, exact_distance, token_distance, tokenize
+from ded.scorers.levenshtein import (
+    distance_matrix,
+    exact_distance,
+    token_distance,
+    tokenize,
+)
 from ded.scorers.limo import limo_features, limo_score
 from ded.scorers.student import StudentScorer, summarize, token_stats
 
@@ -199,7 +204,7 @@ def test_farthest_p_step_process_pool_equals_serial():
     from ded.selectors.farthest import POOL_MIN_QUESTIONS, farthest_p_step
 
     rng = random.Random(1)
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
     rows, texts = [], {}
     for q in range(POOL_MIN_QUESTIONS + 6):
         for j in range(6):

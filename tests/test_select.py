@@ -115,7 +115,7 @@ def test_ded_recipe_planted_facts(planted, tmp_path, caplog):
 
 
 def test_domain_mix_and_shortfall(planted, tmp_path, caplog):
-    lake, facts = planted
+    lake, _facts = planted
     m = select.main(params_for(tmp_path, domain_mix={"math": 0.7, "code": 0.3}), lake)
     assert m["rows"] == 10 and m["by_domain"] == {"code": 3, "math": 7}
     with caplog.at_level(logging.WARNING):
@@ -126,7 +126,7 @@ def test_domain_mix_and_shortfall(planted, tmp_path, caplog):
 
 
 def test_reproducible_and_idempotent(planted, tmp_path):
-    lake, facts = planted
+    lake, _facts = planted
     p1 = params_for(tmp_path / "a")
     m1 = select.main(p1, lake)
     m2 = select.main(params_for(tmp_path / "b"), lake)
@@ -162,7 +162,7 @@ def test_explain(planted, tmp_path):
 def test_teacher_choice_by_name_and_all(planted, tmp_path):
     from ded.selectors.teacher import TeacherError
 
-    lake, facts = planted
+    lake, _facts = planted
     m = select.main(params_for(tmp_path, teacher="bad", diversity="none"), lake)
     assert m["teacher"]["chosen"] == ["bad"] and set(m["by_model"]) == {"bad"}
     m = select.main(params_for(tmp_path, teacher="all", diversity="none"), lake)
@@ -185,9 +185,9 @@ def test_limo_recipe(planted, tmp_path):
 
 def test_s1k_recipe_samples_reproducibly(planted, tmp_path):
     lake, facts = planted
-    p = dict(recipe="s1k", teacher="good", budget=6, s1k={"solver_models": ["stu"]})
+    p = {"recipe": "s1k", "teacher": "good", "budget": 6, "s1k": {"solver_models": ["stu"]}}
     m1 = select.main(params_for(tmp_path / "a", **p), lake)
-    m2 = select.main(params_for(tmp_path / "b", **p), lake)
+    select.main(params_for(tmp_path / "b", **p), lake)
     assert (tmp_path / "a/corpus/train.jsonl").read_bytes() == (tmp_path / "b/corpus/train.jsonl").read_bytes()
     sel = _sel(lake, m1["run_id"])
     solved = set(sel.filter(pl.col("dropped_by") == "not_solved_by_solvers")["question_id"].unique().to_list())

@@ -93,7 +93,7 @@ def test_farthest_p_on_real_trajectories(panel):
     from ded.scorers.diversity import farthest_p
     from ded.scorers.levenshtein import distance_matrix
 
-    lake, p, d = panel
+    lake, p, _d = panel
     m = select.main(p, lake)
     sel = pl.from_arrow(lake.read("selection", filter=f"run_id = '{m['run_id']}'"))
     step = next(s for s in m["steps"] if s["step"] == "farthest_p")
@@ -111,7 +111,7 @@ def test_farthest_p_on_real_trajectories(panel):
         greedy = {ids[i] for i in farthest_p(dist, 4).order}
         assert chosen == greedy, qid
         # greedy max-min is a 2-approximation of the best 4-subset's smallest pairwise distance
-        def spread(sub):
+        def spread(sub, dist=dist):
             return min(dist[i, j] for i, j in itertools.combinations(sub, 2))
         best = max(spread(s) for s in itertools.combinations(range(len(ids)), 4))
         assert spread([ids.index(t) for t in chosen]) >= best / 2 - 1e-12

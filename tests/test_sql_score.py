@@ -65,7 +65,7 @@ def fx(lake):
 
 
 def test_trusted_verdicts(fx):
-    lake, q1, q2, t = fx
+    lake, _q1, _q2, t = fx
     con = connect(lake, read_only=False)
     tv = {r["trajectory_id"]: r for r in _chain(con, "trusted_verdicts").to_dicts()}
     assert tv[t["a"]]["verifier"] == "math" and tv[t["a"]]["correct"] is True  # preferred verifier decided
@@ -77,7 +77,7 @@ def test_trusted_verdicts(fx):
 
 
 def test_trajectory_scores(fx):
-    lake, q1, q2, t = fx
+    lake, _q1, _q2, t = fx
     con = connect(lake, read_only=False)
     ts = {r["trajectory_id"]: r for r in _chain(con, "trajectory_scores").to_dicts()}
     assert len(ts) == 9
@@ -112,7 +112,7 @@ def test_format_and_finished_from_text(lake, response, fmt, finished):
 
 
 def test_answer_clusters(fx):
-    lake, q1, q2, t = fx
+    lake, q1, _q2, _t = fx
     ac = _chain(connect(lake, read_only=False), "answer_clusters").filter(pl.col("question_id") == q1).sort("rank")
     # teachers' answered attempts of q1: a, b, c, f correct (one cluster), d, e = "7"; student left out
     assert ac.select("answer_key", "size", "is_correct", "rank").rows() == [("=gold", 4, True, 1), ("7", 2, False, 2)]
@@ -121,7 +121,7 @@ def test_answer_clusters(fx):
 
 
 def test_question_scores(fx):
-    lake, q1, q2, t = fx
+    lake, q1, q2, _t = fx
     qs = {r["question_id"]: r for r in _chain(connect(lake, read_only=False), "question_scores").to_dicts()}
     a = qs[q1]
     assert a["attempts"] == 8 and a["teacher_attempts"] == 6
@@ -151,7 +151,7 @@ def test_question_scores_undecided_left_out(lake):
 
 
 def test_model_scores(fx):
-    lake, q1, q2, t = fx
+    lake, _q1, _q2, _t = fx
     ms = _chain(connect(lake, read_only=False), "model_scores")
     m1 = {(r["domain"], r["band"]): r for r in ms.filter(pl.col("model") == "m1").to_dicts()}
     assert set(m1) == {("all", "all"), ("math", "all"), ("code", "all"), ("all", "medium"), ("all", "hard"),
@@ -168,7 +168,7 @@ def test_model_scores(fx):
 
 
 def test_select_sql_files(fx):
-    lake, q1, q2, t = fx
+    lake, q1, _q2, t = fx
     con = connect(lake, read_only=False)
     _chain(con, "question_scores")
     cand = pl.from_arrow(run_sql_file(con, "select/candidates", ref_models=["m1"], solver_models=["m3"]))

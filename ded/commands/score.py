@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 
 def score(
     ctx: typer.Context,
     verifier: list[str] = typer.Option([], "--verifier", help="Trusted verifier, in order (repeatable); overrides score.verifiers, e.g. --verifier imported."),
-    student_scores: Optional[bool] = typer.Option(None, "--student-scores/--no-student-scores", help="Override score.student_scores.enabled (entropy and RSR under the student)."),
+    student_scores: bool | None = typer.Option(None, "--student-scores/--no-student-scores", help="Override score.student_scores.enabled (entropy and RSR under the student)."),
 ) -> None:
     """Score questions (pass rates, agreement, answer clusters, contamination, duplicates), trajectories
     (correct, format, length, LIMO rule score, student entropy/RSR) and models (accuracy by domain and band).
@@ -35,8 +33,9 @@ def score(
                    f"{s['format_from_text']} format checks read from the text (no verdict carried one)")
     typer.echo(f"score: {s['contaminated']} contaminated and {s['duplicates']} duplicate questions; "
                f"{s['with_student_rollouts']} questions have student rollouts")
-    from ded.selectors.teacher import rank_teachers
     import polars as pl
+
+    from ded.selectors.teacher import rank_teachers
 
     metric, ranking = rank_teachers(pl.from_arrow(lake.read("model_scores")), params.select.teacher_metric)
     if ranking:

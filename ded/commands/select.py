@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 
 def select(
     ctx: typer.Context,
-    recipe: Optional[str] = typer.Option(None, "--recipe", help="ded, limo, s1k or rsr (overrides select.recipe)."),
-    budget: Optional[int] = typer.Option(None, "--budget", help="Rows in the corpus (overrides select.budget)."),
-    teacher: Optional[str] = typer.Option(None, "--teacher", help="auto, all or a model name (overrides select.teacher)."),
-    explain: Optional[str] = typer.Option(None, "--explain", help="Say why this trajectory or question id was kept or dropped (selects nothing)."),
-    run_id: Optional[str] = typer.Option(None, "--run-id", help="With --explain: the selection run (default: the latest)."),
+    recipe: str | None = typer.Option(None, "--recipe", help="ded, limo, s1k or rsr (overrides select.recipe)."),
+    budget: int | None = typer.Option(None, "--budget", help="Rows in the corpus (overrides select.budget)."),
+    teacher: str | None = typer.Option(None, "--teacher", help="auto, all or a model name (overrides select.teacher)."),
+    explain: str | None = typer.Option(None, "--explain", help="Say why this trajectory or question id was kept or dropped (selects nothing)."),
+    run_id: str | None = typer.Option(None, "--run-id", help="With --explain: the selection run (default: the latest)."),
 ) -> None:
     """Pick the corpus with a recipe, record why every candidate was kept or dropped, export it.
 
@@ -29,7 +27,7 @@ def select(
         return
     from ded.stages import select as stage
 
-    overrides = {k: v for k, v in dict(recipe=recipe, budget=budget, teacher=teacher).items() if v is not None}
+    overrides = {k: v for k, v in {"recipe": recipe, "budget": budget, "teacher": teacher}.items() if v is not None}
     m = stage.main(params, lake, **overrides)
     t = m["teacher"]
     echo_table(t["ranking"], ["rank", "model", "value", "accuracy", "n"], title=f"teachers by {t['metric']} (chosen: {', '.join(t['chosen'])})")

@@ -103,7 +103,7 @@ class StudentScorer:
     _lm: Any = field(default=None, init=False, repr=False)
     _tok: Any = field(default=None, init=False, repr=False)
 
-    def load(self) -> "StudentScorer":
+    def load(self) -> StudentScorer:
         if self._lm is not None:
             return self
         try:

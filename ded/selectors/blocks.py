@@ -101,11 +101,11 @@ def base_filters(sp: Any, teachers: list[str] | None) -> list[Step]:
     if teachers is not None:
         steps.append(RowFilter("teacher", pl.col("model").is_in(teachers), f"model is a chosen teacher {teachers}"))
     if sp.require_correct:
-        steps.append(RowFilter("correct", pl.col("correct") == True, "trusted verdict is correct"))  # noqa: E712
+        steps.append(RowFilter("correct", pl.col("correct") == True, "trusted verdict is correct"))
     if sp.require_format:
-        steps.append(RowFilter("format_ok", pl.col("format_ok") == True, "strictly paired <think>…</think>"))  # noqa: E712
+        steps.append(RowFilter("format_ok", pl.col("format_ok") == True, "strictly paired <think>…</think>"))
     if sp.require_finished:
-        steps.append(RowFilter("finished", pl.col("finished") == True, "not cut off, no open reasoning block"))  # noqa: E712
+        steps.append(RowFilter("finished", pl.col("finished") == True, "not cut off, no open reasoning block"))
     steps.append(RowFilter("max_tokens", pl.col("n_tokens") <= sp.max_tokens, f"n_tokens <= {sp.max_tokens}"))
     if sp.drop_contaminated:
         steps.append(RowFilter("not_contaminated", ~pl.col("contaminated"), "question not matched against a benchmark"))

@@ -7,13 +7,13 @@ Questions with at most P survivors keep them all without reading any text.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 
 from ded.selectors.blocks import SetStep
-
 
 # Below this many questions a process pool costs more (spawn + imports, ~1 s) than it saves.
 POOL_MIN_QUESTIONS = 64
@@ -62,7 +62,7 @@ def farthest_p_step(p: int, max_tokens: int | None, workers: int) -> SetStep:
                 for (qid, ids), (order, near) in zip(groups, _map(jobs, workers, len(groups))):
                     for k, (i, md) in enumerate(zip(order, near)):
                         rows.append({"trajectory_id": ids[i], "pick": k + 1,
-                                     "lev_min_dist": None if md != md else md})
+                                     "lev_min_dist": None if math.isnan(md) else md})
                     bar.advance(1)
         ctx["farthest_p"] = {"p": p, "questions_over_p": len(big), "questions": sizes.height}
         chosen = pl.DataFrame(rows, schema={"trajectory_id": pl.Utf8, "pick": pl.Int64, "lev_min_dist": pl.Float64})

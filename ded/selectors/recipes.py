@@ -20,7 +20,14 @@ import numpy as np
 import polars as pl
 
 from ded.errors import DedError
-from ded.selectors.blocks import RowFilter, SetStep, Step, base_filters, best_per_question, domain_filter
+from ded.selectors.blocks import (
+    RowFilter,
+    SetStep,
+    Step,
+    base_filters,
+    best_per_question,
+    domain_filter,
+)
 from ded.selectors.budget import budget_step, kcenter_order, order_by
 from ded.selectors.farthest import farthest_p_step
 

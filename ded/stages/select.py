@@ -160,7 +160,7 @@ def selection_table(sel: Selection) -> pa.Table:
 
 def manifest(sel: Selection, params: Any, kept: pl.DataFrame) -> dict[str, Any]:
     budget = sel.ctx.get("budget", {})
-    by = lambda col: dict(sorted(kept.group_by(col).len().iter_rows())) if kept.height else {}  # noqa: E731
+    by = lambda col: dict(sorted(kept.group_by(col).len().iter_rows())) if kept.height else {}
     sources = []
     if kept.height:
         s = kept.group_by(["source", "license"]).len().sort(["source", "license"], nulls_last=True)
