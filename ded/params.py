@@ -45,6 +45,7 @@ class PromptsParams(Section):
 class SamplingParams(Section):
     temperature: float = Field(0.6, ge=0, description="Sampling temperature (0 = greedy).")
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
+    top_k: int = Field(0, ge=0, description="Keep only the k most likely tokens before top_p (0 = off; QwQ's card suggests 20-40).")
     max_tokens: int = Field(16384, gt=0, description="Generation budget in new tokens.")
     n: int = Field(1, ge=1, description="Samples per question.")
     seed: int = Field(0, description="Base seed; sample i uses seed + i.")

@@ -30,13 +30,16 @@ class Sampling:
     top_p: float = 0.95
     max_tokens: int = 16384
     seed: int = 0
+    top_k: int = 0  # 0 = off
 
     def as_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "top_p": self.top_p,
-                "max_tokens": self.max_tokens, "seed": self.seed}
+        d = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": self.seed}
+        if self.top_k:  # only when set, so fingerprints made before top_k existed stay valid
+            d["top_k"] = self.top_k
+        return d
 
     def without_seed(self) -> tuple:
-        return (self.temperature, self.top_p, self.max_tokens)
+        return (self.temperature, self.top_p, self.max_tokens, self.top_k)
 
 
 @dataclass(frozen=True)

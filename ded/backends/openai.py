@@ -75,6 +75,8 @@ class OpenAIBackend(Backend):
         r, s = group[0], group[0].sampling
         b = {"model": self.spec.model, "temperature": s.temperature, "top_p": s.top_p,
              self.max_tokens_field: s.max_tokens, "seed": s.seed}
+        if s.top_k:
+            b["top_k"] = s.top_k  # a vLLM/SGLang extension; hosted OpenAI models reject it
         if len(group) > 1:
             b["n"] = len(group)
         if self._chat(r):

@@ -6,16 +6,20 @@ at the end of the assistant turn (the tokenizer's eos, the model's generation eo
 so a batch wastes little on padding; the longest batch runs first so an out-of-memory error shows
 at once (on GPU the batch is then halved and retried).
 
-Sampling is our own logits processor (`SeededSampler`): temperature, top-p, then an inverse-CDF
-draw whose uniform number is a hash of (the request's seed, the step). Each sample's randomness
-therefore depends on its own seed only, not on which other requests share its batch, so a resumed
-run that batches differently still draws the same sample for the same seed (up to the float
-differences that padding can cause). The model's own generation_config defaults (repetition
-penalty, top_k) are deliberately not applied: sampling is exactly what params say.
+Two engines run a batch: "generate" (`model.generate` with our seeded sampler as its logits
+processor) and "fast" (`ded.backends.fast_decode`: a preallocated KV cache and a short, sync-free
+decode step for Qwen2/Qwen3/Llama/Mistral models). "auto" picks fast when the architecture is
+supported, generate otherwise; tests check that both give the same tokens. Both draw tokens with `ded.backends.sampling`:
+temperature, top-k, top-p, then an inverse-CDF draw whose uniform number is a hash of (the
+request's seed, the step), so a sample depends on its own seed only, not on which requests
+share its batch. The model's generation_config defaults (repetition penalty, top_k) are not
+applied: sampling is exactly what params say.
 
-options (ModelSpec.options): batch_size (default 8 on CPU, 256 on GPU), device (auto, cpu, cuda),
-dtype (auto = bf16 on GPU, fp32 on CPU), attn_implementation (sdpa), cache_implementation
-(e.g. "static"), trust_remote_code (false).
+options (ModelSpec.options): engine (auto | generate | fast), batch_size (CPU: 8 with generate,
+32 with fast; GPU: 256 with generate, with fast as many as fit half the free memory, at most
+1024), device
+(auto, cpu, cuda), dtype (auto = bf16 on GPU, fp32 on CPU), attn_implementation (sdpa),
+cache_implementation (generate engine, e.g. "static"), trust_remote_code (false).
 """
 
 from __future__ import annotations
@@ -23,63 +27,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from ded.backends.base import Backend, GenRequest, GenResult, error_result
+from ded.backends.base import Backend, GenRequest, GenResult
+from ded.backends.sampling import SeededSampler, seed_key, seeded_uniform, uniforms
 from ded.errors import DedError
 
 log = logging.getLogger(__name__)
-_M32 = 0xFFFFFFFF
-
-
-def _mix32(x: int) -> int:
-    """lowbias32 (Chris Wellons' integer hash): a well-mixed 32-bit permutation."""
-    x &= _M32
-    x ^= x >> 16
-    x = (x * 0x7FEB352D) & _M32
-    x ^= x >> 15
-    x = (x * 0x846CA68B) & _M32
-    return x ^ (x >> 16)
-
-
-def seeded_uniform(seed: int, step: int) -> float:
-    """A uniform number in (0, 1) from (seed, step), the same on every device and batch."""
-    h = _mix32(_mix32(seed & _M32) ^ _mix32((seed >> 32) & _M32) ^ _mix32(step + 0x9E3779B9))
-    return ((h >> 8) + 0.5) / float(1 << 24)
-
-
-class SeededSampler:
-    """A transformers logits processor that draws the next token per row from its own seed.
-
-    It returns scores that are -inf everywhere but the drawn token, so it runs under greedy
-    decoding (do_sample=False) and the draw is exact: temperature, then top-p, then inverse CDF.
-    """
-
-    def __init__(self, seeds: list[int], temperature: float, top_p: float, prompt_len: int):
-        self.seeds, self.temperature, self.top_p, self.prompt_len = seeds, temperature, top_p, prompt_len
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        step = input_ids.shape[1] - self.prompt_len
-        u = torch.tensor([seeded_uniform(s, step) for s in self.seeds], device=scores.device,
-                         dtype=torch.float32)[:, None]
-        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
-        if self.top_p < 1.0:
-            probs, order = probs.sort(dim=-1, descending=True, stable=True)
-            # keep a token while the mass before it is below top_p (the first is always kept)
-            probs = probs * ((probs.cumsum(-1) - probs) < self.top_p)
-        cum = probs.cumsum(-1)
-        pick = torch.searchsorted(cum, u * cum[:, -1:], right=True).clamp_(max=cum.shape[1] - 1)
-        token = order.gather(1, pick) if self.top_p < 1.0 else pick
-        out = torch.full_like(scores, float("-inf"))
-        return out.scatter_(1, token, 0.0)
-
-
 class TransformersBackend(Backend):
     name = "transformers"
 
     def __init__(self, spec):
         super().__init__(spec)
         o = dict(spec.options or {})
+        self.engine_opt = o.get("engine", "auto")
+        if self.engine_opt not in ("auto", "generate", "fast"):
+            raise ValueError(f"{spec.name}: options.engine must be auto, generate or fast, got {self.engine_opt!r}")
         self.device_opt = o.get("device", "auto")
         self.dtype_opt = o.get("dtype", "auto")
         self.batch_size = o.get("batch_size")
@@ -113,10 +74,38 @@ class TransformersBackend(Backend):
                            f"set models[].model to a local path or a hub id (online)") from e
         self.tokenizer.padding_side = "left"
         self.device = device
+        self.engine = self._pick_engine()
         if self.batch_size is None:
-            self.batch_size = 256 if device.startswith("cuda") else 8
+            if device.startswith("cuda"):
+                self.batch_size = 256 if self.engine == "generate" else 0  # 0: fit to memory
+            else:
+                self.batch_size = 8 if self.engine == "generate" else 32
         self.eos_ids = self._eos_ids()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
+
+    def _pick_engine(self) -> str:
+        from ded.backends.fast_decode import unsupported_reason
+
+        reason = unsupported_reason(self.model)
+        if self.engine_opt == "fast" and reason:
+            raise DedError(f"{self.spec.name}: options.engine fast cannot run this model ({reason}); use generate")
+        if self.engine_opt == "auto":
+            return "fast" if reason is None else "generate"
+        return self.engine_opt
+
+    def _fast_batch_size(self, ids: list[list[int]], max_new: int) -> int:
+        """Rows whose KV cache fits half the free GPU memory (at most 1024), for the fast engine."""
+        import torch
+
+        if not self.device.startswith("cuda"):
+            return 64
+        cfg = self.model.config
+        heads = cfg.num_attention_heads
+        per_token = (2 * cfg.num_hidden_layers * (getattr(cfg, "num_key_value_heads", None) or heads)
+                     * (getattr(cfg, "head_dim", None) or cfg.hidden_size // heads) * self.model.dtype.itemsize)
+        per_row = per_token * (max(len(x) for x in ids) + max_new) + 16 * cfg.vocab_size  # + fp32 logits/sampling
+        free, _ = torch.cuda.mem_get_info()
+        return max(1, min(1024, int(free * 0.5 // per_row)))
 
     def _eos_ids(self) -> list[int]:
         ids: list[int] = []
@@ -148,7 +137,7 @@ class TransformersBackend(Backend):
             groups.setdefault(r.sampling.without_seed(), []).append(r)
         for members in groups.values():
             members.sort(key=lambda r: (-len(enc[r.key]), r.key))
-            i, bs = 0, self.batch_size
+            i, bs = 0, self.batch_size or self._fast_batch_size([enc[r.key] for r in members], members[0].sampling.max_tokens)
             while i < len(members):
                 batch = members[i:i + bs]
                 try:
@@ -164,7 +153,6 @@ class TransformersBackend(Backend):
 
     def _batch(self, batch: list[GenRequest], ids: list[list[int]]) -> Iterator[GenResult]:
         import torch
-        from transformers import GenerationConfig, LogitsProcessorList
 
         s = batch[0].sampling
         width = max(len(x) for x in ids)
@@ -180,6 +168,24 @@ class TransformersBackend(Backend):
             max_new = max(1, limit - width)
             log.warning("%s: max_tokens %d exceeds the context (%d); generating %d", self.spec.name,
                         s.max_tokens, limit, max_new)
+        if self.engine == "fast":
+            new = self._fast(batch, ids, max_new)
+        else:
+            new = self._generate(batch, input_ids, mask, width, max_new)
+        eos = set(self.eos_ids)
+        for r, x, toks in zip(batch, ids, new):
+            stop = next((j for j, t in enumerate(toks) if t in eos), None)
+            body = toks if stop is None else toks[:stop]
+            yield GenResult(key=r.key, text=self.tokenizer.decode(body, skip_special_tokens=False),
+                            finish_reason="stop" if stop is not None else "length",
+                            prompt_tokens=len(x), completion_tokens=len(body) + (stop is not None),
+                            sample_idx=r.sample_idx)
+
+    def _generate(self, batch, input_ids, mask, width: int, max_new: int) -> list[list[int]]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        s = batch[0].sampling
         # Unset fields are filled from the model's generation_config (transformers 5): pin the
         # ones that would change the distribution (Qwen ships repetition_penalty 1.05);
         # warpers (top_k, top_p) do not run under greedy decoding.
@@ -189,19 +195,27 @@ class TransformersBackend(Backend):
                                cache_implementation=self.cache_implementation)
         procs = LogitsProcessorList()
         if s.temperature > 0:
-            procs.append(SeededSampler([r.sampling.seed for r in batch], s.temperature, s.top_p, width))
+            procs.append(SeededSampler([r.sampling.seed for r in batch], s.temperature, s.top_p, width, s.top_k))
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
                                       generation_config=cfg, logits_processor=procs)
-        new = out[:, width:].tolist()
-        eos = set(self.eos_ids)
-        for r, x, toks in zip(batch, ids, new):
-            stop = next((j for j, t in enumerate(toks) if t in eos), None)
-            body = toks if stop is None else toks[:stop]
-            yield GenResult(key=r.key, text=self.tokenizer.decode(body, skip_special_tokens=False),
-                            finish_reason="stop" if stop is not None else "length",
-                            prompt_tokens=len(x), completion_tokens=len(body) + (stop is not None),
-                            sample_idx=r.sample_idx)
+        return out[:, width:].tolist()
+
+    def _fast(self, batch, ids, max_new: int) -> list[list[int]]:
+        import torch
+
+        from ded.backends.fast_decode import FastDecoder
+        from ded.backends.sampling import draw
+
+        s = batch[0].sampling
+        keys = torch.tensor([seed_key(r.sampling.seed) for r in batch], dtype=torch.int64, device=self.device)
+
+        def sampler(logits, step):
+            if s.temperature <= 0:
+                return logits.argmax(-1)
+            return draw(logits, uniforms(keys, step), s.temperature, s.top_p, s.top_k)[:, 0]
+
+        return FastDecoder(self.model).generate(ids, max_new, sampler, self.eos_ids, self.pad_id)
 
     def close(self) -> None:
         self.model = self.tokenizer = None
@@ -220,4 +234,4 @@ def _empty_cache() -> None:
         torch.cuda.empty_cache()
 
 
-__all__ = ["SeededSampler", "TransformersBackend", "error_result", "seeded_uniform"]
+__all__ = ["SeededSampler", "TransformersBackend", "seeded_uniform"]

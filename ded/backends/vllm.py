@@ -64,8 +64,11 @@ class VLLMBackend(Backend):
 
     def sampling_kwargs(self, group: list[GenRequest]) -> dict[str, Any]:
         s = group[0].sampling
-        return {"n": len(group), "temperature": s.temperature, "top_p": s.top_p,
-                "max_tokens": s.max_tokens, "seed": s.seed}
+        kw = {"n": len(group), "temperature": s.temperature, "top_p": s.top_p,
+              "max_tokens": s.max_tokens, "seed": s.seed}
+        if s.top_k:
+            kw["top_k"] = s.top_k
+        return kw
 
     @staticmethod
     def results(group: list[GenRequest], output: Any) -> list[GenResult]:

@@ -67,7 +67,8 @@ def build_requests(spec: Any, questions: list[dict[str, Any]], params: Any, samp
     for q in questions:
         messages = render_messages(q, params)
         for i in range(n):
-            sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=s.seed + i)
+            sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
+                                seed=s.seed + i, top_k=s.top_k)
             fp = fingerprint(f"{spec.name}|{spec.model}", messages, sampling, i)
             out.append(GenRequest(key=fp, messages=messages, sampling=sampling, sample_idx=i, meta={
                 "question_id": q["question_id"],
