@@ -22,7 +22,6 @@ Last line: the JSON object of ARCHITECTURE.md (ours and baseline in output token
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -32,9 +31,9 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # Qwen2.5-0.5B (config.json of Qwen/Qwen2.5-0.5B): 494M parameters with tied embeddings
-QWEN05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-               num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768, rope_theta=1_000_000.0,
-               tie_word_embeddings=True, rms_norm_eps=1e-6)
+QWEN05B = {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
+           "num_key_value_heads": 2, "vocab_size": 151936, "max_position_embeddings": 32768,
+           "rope_theta": 1_000_000.0, "tie_word_embeddings": True, "rms_norm_eps": 1e-6}
 
 
 def build_model(out: Path, tiny: bool) -> Path:
@@ -127,7 +126,7 @@ def baseline(model_dir: Path, items, max_tokens: int) -> dict:
     texts = [tok.apply_chat_template(render_messages({"problem": it["problem"], "domain": "math"}),
                                      tokenize=False, add_generation_prompt=True) for it in items]
     enc = tok(texts, return_tensors="pt", padding=True).to(dev)
-    kw = dict(do_sample=True, temperature=0.6, top_p=0.95, pad_token_id=tok.pad_token_id)
+    kw = {"do_sample": True, "temperature": 0.6, "top_p": 0.95, "pad_token_id": tok.pad_token_id}
     with torch.no_grad():
         model.generate(**{k: v[:2] for k, v in enc.items()}, max_new_tokens=8, **kw)  # warm-up
         sync()

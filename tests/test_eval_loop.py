@@ -41,8 +41,8 @@ def base_params(tmp_path, benchmarks, **evaluate):
 
 def test_math_avg_pass_resume_and_raising_n(shared_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # receipts/ goes here
-    golds = {json.loads(x)["problem"].strip(): str(int(json.loads(x)["answer"]))
-             for x in open(shared_data / "aime24" / "qwen25math_aime24_test.jsonl")}
+    lines = (shared_data / "aime24" / "qwen25math_aime24_test.jsonl").read_text().splitlines()
+    golds = {json.loads(x)["problem"].strip(): str(int(json.loads(x)["answer"])) for x in lines}
     order = {}
 
     def answer(text, i):
@@ -97,7 +97,7 @@ def test_gpqa_options_are_shuffled_in_the_prompt_and_letters_graded(tmp_path, mo
     shown = []
 
     def pick_right(text, _i):
-        opts = dict(re.findall(r"^([A-D])\) (.*)$", text, re.M))
+        opts = dict(re.findall(r"^([A-D])\) (.*)$", text, re.MULTILINE))
         shown.append(opts)
         return "<think>compare</think>\nAnswer: " + next(k for k, v in opts.items() if v.startswith("right"))
 

@@ -44,7 +44,8 @@ def panel_run(shared_data, tmp_path_factory):
     files = sorted((shared_data / "trajectories" / "skythought_evals" / "aime24").glob("*.jsonl.gz"))
     assert len(files) == 16
     for f in files:
-        rows = [json.loads(line) for line in gzip.open(f, "rt")]
+        with gzip.open(f, "rt") as fh:
+            rows = [json.loads(line) for line in fh]
         model = f.name.removesuffix(".jsonl.gz")
         records = [{"problem": r["question"], "response": r["code"][0]} for r in rows]
         entry = evaluate_responses(lake, params, "aime24", model, records, label=f"skythought:{f.name}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_report import RUN, build_lake, write_metrics  # noqa: E402
+from test_report import RUN, build_lake, write_metrics
 
 # Debian's /usr/bin/chromium is a wrapper that adds --enable-remote-extensions and Google API keys (both make
 # the browser phone home); its binary takes our flags alone.
@@ -89,7 +89,7 @@ def screenshot(page: Path, out: Path, proxy: LoggingProxy, tmp: Path) -> Path:
            f"--user-data-dir={profile}", f"--proxy-server=http://127.0.0.1:{proxy.port}",
            "--proxy-bypass-list=<-loopback>", "--hide-scrollbars", "--window-size=1100,3000",
            "--virtual-time-budget=3000", f"--screenshot={out}", page.resolve().as_uri()]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
     assert out.exists(), f"chromium wrote no screenshot (rc {r.returncode}): {r.stderr[-2000:]}"
     return out
 

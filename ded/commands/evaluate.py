@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 
 def evaluate(
     ctx: typer.Context,
-    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Model name from `models` (repeatable); default evaluate.models, else the student."),
-    benchmark: Optional[List[str]] = typer.Option(None, "--benchmark", "-b", help="Benchmark name from `benchmarks` (repeatable); default evaluate.benchmarks, else all."),
-    model_path: Optional[str] = typer.Option(None, "--model-path", help="Evaluate these weights (hub id or path, e.g. models/student) under the first model's name."),
-    n: Optional[int] = typer.Option(None, "-n", help="Samples per item (overrides evaluate.n)."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N items of each benchmark."),
+    model: list[str] | None = typer.Option(None, "--model", "-m", help="Model name from `models` (repeatable); default evaluate.models, else the student."),
+    benchmark: list[str] | None = typer.Option(None, "--benchmark", "-b", help="Benchmark name from `benchmarks` (repeatable); default evaluate.benchmarks, else all."),
+    model_path: str | None = typer.Option(None, "--model-path", help="Evaluate these weights (hub id or path, e.g. models/student) under the first model's name."),
+    n: int | None = typer.Option(None, "-n", help="Samples per item (overrides evaluate.n)."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N items of each benchmark."),
     regrade: bool = typer.Option(False, "--regrade", help="Grade every sample again (e.g. after a verifier fix)."),
-    import_file: Optional[str] = typer.Option(None, "--import", help="Grade outputs made elsewhere: a JSONL of {item_id or problem, response[, sample_idx]} as samples of --model on --benchmark."),
+    import_file: str | None = typer.Option(None, "--import", help="Grade outputs made elsewhere: a JSONL of {item_id or problem, response[, sample_idx]} as samples of --model on --benchmark."),
 ) -> None:
     """Sample, grade (reasoning stripped; an unclosed <think> is no answer) and score with bootstrap intervals.
 
@@ -42,6 +40,8 @@ def evaluate(
 
 
 def _print(results: dict) -> None:
+    import math
+
     from ded.commands.common import echo_table
 
     rows = []
@@ -53,7 +53,7 @@ def _print(results: dict) -> None:
             top = max(ks, key=int) if ks else None
             rows.append({"benchmark": b, "model": m, "items": s["items"], "n": s["samples_per_item"],
                          "avg@n": f"{s['avg_at_n']:.4f}",
-                         f"{s['ci_level']:.0%} CI": f"[{lo:.3f}, {hi:.3f}]" if lo == lo else "-",
+                         f"{s['ci_level']:.0%} CI": f"[{lo:.3f}, {hi:.3f}]" if lo is not None and not math.isnan(lo) else "-",
                          "pass@k": f"pass@{top}={ks[top]:.3f}" if top else "-",
                          "undecided": s["undecided_samples"], "notes": "; ".join(e.get("notes") or [])})
     echo_table(rows, title="evaluation (metrics/<benchmark>.json has the full record)")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 
@@ -11,9 +9,9 @@ def register(app: typer.Typer) -> None:
     @app.command("report")
     def report(
         ctx: typer.Context,
-        out: Optional[str] = typer.Option(None, "-o", "--out", help="Output directory (default: report.out_dir, `reports`)."),
-        metrics_dir: Optional[str] = typer.Option(None, "--metrics-dir", help="Where `ded evaluate` wrote metrics/*.json."),
-        run: Optional[str] = typer.Option(None, "--run", help="selection.run_id to report (default: the latest)."),
+        out: str | None = typer.Option(None, "-o", "--out", help="Output directory (default: report.out_dir, `reports`)."),
+        metrics_dir: str | None = typer.Option(None, "--metrics-dir", help="Where `ded evaluate` wrote metrics/*.json."),
+        run: str | None = typer.Option(None, "--run", help="selection.run_id to report (default: the latest)."),
     ) -> None:
         """Write index.html (offline, inline SVG charts) and corpus_card.md from the lake tables present.
 

@@ -9,6 +9,7 @@ model id, sampling, n, seed and the library versions that produced the numbers.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from importlib import metadata as importlib_metadata
@@ -90,7 +91,7 @@ def write_metrics(metrics_dir: str | Path, benchmark: str, model: str, entry: di
 
 def _finite(o: Any) -> Any:
     """NaN (no decided sample) becomes null: JSON has no NaN, and DVC and browsers reject it."""
-    if isinstance(o, float) and o != o:
+    if isinstance(o, float) and math.isnan(o):
         return None
     if isinstance(o, dict):
         return {k: _finite(v) for k, v in o.items()}

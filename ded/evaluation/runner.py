@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ded.backends.base import GenRequest, GenResult, Sampling, fingerprint
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # the lake (Lance) is imported by callers only: the GPU bench
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 GRADE_COLUMNS = ("extracted", "correct", "status", "detail", "verifier", "verifier_version", "tests_passed",
                  "tests_total", "graded_at")

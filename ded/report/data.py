@@ -74,7 +74,7 @@ def gather(lake: Lake, params: Any = None, metrics_dir: str | Path | None = None
     run = selection_run or getattr(rp, "selection_run", None) or latest_selection_run(lake)
     con = connect(lake)
     has = set(lake.table_names())
-    q = lambda name, **kw: run_sql_file(con, f"report/{name}", **kw).to_pylist()  # noqa: E731
+    q = lambda name, **kw: run_sql_file(con, f"report/{name}", **kw).to_pylist()
     sections = [
         _overview(lake),
         _funnel(has, q, run),
@@ -114,7 +114,7 @@ def _funnel(has, q, run) -> Section:
         return s
     rows = q("selection_funnel", run_id=run)
     order = filter_order(q, run)
-    pos = lambda step: (step == "kept", order.index(step) if step in order else len(order))  # noqa: E731
+    pos = lambda step: (step == "kept", order.index(step) if step in order else len(order))
     s.text = (f"Selection run `{run}`: candidates left after each filter, in the order the recipe applies them "
               "(a row counts against the first filter that dropped it).")
     for recipe in dict.fromkeys(r["recipe"] for r in rows):

@@ -47,8 +47,8 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 def _open(w: int, h: int, title: str) -> list[str]:
     return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
-        f'role="img" aria-label="{escape(title)}" {FONT} font-size="12">',
+        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+         f'role="img" aria-label="{escape(title)}" {FONT} font-size="12">'),
         f"<title>{escape(title)}</title>",
         f'<rect width="{w}" height="{h}" fill="#fff"/>',
         f'<text x="{w / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">{escape(title)}</text>',
@@ -67,7 +67,7 @@ def hbar(labels: Sequence[str], values: Sequence[float], *, title: str, xlabel: 
     ticks = nice_ticks(0, vmax)
     vmax = ticks[-1]
     pw = width - left - right
-    x = lambda v: left + pw * (v / vmax if vmax else 0)  # noqa: E731
+    x = lambda v: left + pw * (v / vmax if vmax else 0)
     out = _open(width, h, title)
     for t in ticks:
         out.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{top + n * row}" stroke="{GRID}"/>')
@@ -108,7 +108,7 @@ def histogram(edges: Sequence[float], series: dict[str, Sequence[float]], *, tit
         [max(series[s][i] for s in names) for i in range(nb)]
     ticks = nice_ticks(0, max(totals, default=0) or 1)
     ymax = ticks[-1]
-    y = lambda v: top + ph - ph * v / ymax  # noqa: E731
+    y = lambda v: top + ph - ph * v / ymax
     bw = pw / nb
     out = _open(width, height, title)
     for t in ticks:

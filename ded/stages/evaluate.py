@@ -14,8 +14,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from ded.evaluation.results import run_entry, write_metrics
-from ded.evaluation.runner import (EvalPlan, build_plan, grade_run, row_maker, run_filter, sample_row,
-                                   select_items)
+from ded.evaluation.runner import (
+    EvalPlan,
+    build_plan,
+    grade_run,
+    row_maker,
+    run_filter,
+    sample_row,
+    select_items,
+)
 from ded.ids import normalize_problem, stable_hash
 from ded.lake import Lake
 
