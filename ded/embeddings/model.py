@@ -121,6 +121,9 @@ def load_encoder(name: str = DEFAULT_MODEL, device: str = "auto") -> Encoder:
             return _CACHE[key]
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # "Loading weights" bars: noise next to our own progress
         except ImportError as e:  # pragma: no cover - a dependency
             raise EmbeddingModelError("sentence-transformers is missing: `pip install sentence-transformers`") from e
         if name.lower() in _ALIASES:

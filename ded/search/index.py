@@ -20,16 +20,10 @@ VECTOR_COLUMN = "vector"
 
 def _indices(lake: Lake, table: str) -> dict[str, dict]:
     """{column: {"name", "type"}} of a table's indexes."""
-    ds = lake.dataset(table)
     out = {}
-    for ix in ds.describe_indices() if hasattr(ds, "describe_indices") else []:
-        fields = [ds.schema.field(f).name if isinstance(f, int) else f for f in (ix.field_names or [])]
-        for f in fields:
+    for ix in lake.dataset(table).describe_indices():
+        for f in ix.field_names or []:
             out[f] = {"name": ix.name, "type": str(ix.index_type)}
-    if not out and hasattr(ds, "list_indices"):
-        for ix in ds.list_indices():
-            for f in ix.get("fields", []):
-                out[f] = {"name": ix["name"], "type": str(ix.get("type"))}
     return out
 
 

@@ -12,7 +12,9 @@ cosine of every fused hit.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -47,11 +49,31 @@ class Hit:
         return asdict(self)
 
 
-def _check(lake: Lake, table: str) -> tuple:
+_OPEN: dict[tuple, object] = {}
+
+
+def open_table(lake: Lake, name: str):
+    """A LanceDB handle, reused while the table's version is unchanged (opening costs ~1 ms a query)."""
+    import lancedb
+
+    key = (lake.root, name)
+    versions = None
+    if "://" not in lake.root or lake.root.startswith("file://"):
+        vdir = Path(lake.uri(name).removeprefix("file://")) / "_versions"
+        versions = len(os.listdir(vdir)) if vdir.is_dir() else None
+    hit = _OPEN.get(key)
+    if hit is not None and versions is not None and hit[0] == versions:
+        return hit[1]
+    tbl = lancedb.connect(lake.root).open_table(name)
+    _OPEN[key] = (versions, tbl)
+    return tbl
+
+
+def check_table(lake: Lake, table: str) -> tuple:
     if table not in TABLES:
         raise SearchError(f"--table must be one of {sorted(TABLES)}, got {table!r}")
     spec = TABLES[table]
-    if not lake.exists(spec[0]) or lake.count(spec[0]) == 0:
+    if not lake.exists(spec[0]):
         flag = " --trajectories" if table == "trajectories" else ""
         raise SearchError(f"no vectors in {spec[0]}: run `ded embed{flag}` first")
     return spec
@@ -80,16 +102,14 @@ def where_ids(lake: Lake, table: str, where: str) -> list[str]:
 def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10, allowed: list[str] | None = None,
                   nprobes: int = 32, refine_factor: int = 10, exclude: set[str] | None = None) -> list[tuple[str, int, float]]:
     """[(id, best chunk, cosine)] of the k nearest ids."""
-    import lancedb
-
-    vt = _check(lake, table)[0]
+    vt = check_table(lake, table)[0]
     exclude = exclude or set()
     fetch = (k + len(exclude)) * 4  # chunks of one id compete for slots; over-fetch, then group
     if allowed is not None and len(allowed) > PREFILTER_MAX_IDS:
         return _exact_search(lake, vt, vector, k, set(allowed) - exclude)
-    tbl = lancedb.connect(lake.root).open_table(vt)
+    tbl = open_table(lake, vt)
     q = tbl.search(np.asarray(vector, np.float32), vector_column_name="vector").distance_type("cosine")
-    q = q.nprobes(nprobes).refine_factor(refine_factor).select(["id", "chunk"]).limit(fetch)
+    q = q.nprobes(nprobes).refine_factor(refine_factor).select(["id", "chunk", "_distance"]).limit(fetch)
     if allowed is not None:
         if not allowed:
             return []
@@ -125,10 +145,8 @@ def _exact_search(lake: Lake, vt: str, vector: np.ndarray, k: int, allowed: set[
 
 def fts_search(lake: Lake, text: str, k: int, allowed: list[str] | None = None) -> list[str]:
     """Question ids ranked by BM25 on `questions.problem` (the FTS index; flat when not built)."""
-    import lancedb
-
-    tbl = lancedb.connect(lake.root).open_table("questions")
-    q = tbl.search(text, query_type="fts", fts_columns="problem").select(["question_id"]).limit(k)
+    tbl = open_table(lake, "questions")
+    q = tbl.search(text, query_type="fts", fts_columns="problem").select(["question_id", "_score"]).limit(k)
     if allowed is not None:
         q = q.where("question_id IN (" + ", ".join("'" + a.replace("'", "''") + "'" for a in allowed) + ")",
                     prefilter=True)
@@ -145,6 +163,8 @@ def rrf(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
 
 def _details(lake: Lake, table: str, ids: list[str]) -> dict[str, tuple[str | None, str]]:
     _, src, key, source_col, snippet_cols = TABLES[table]
+    if not ids:
+        return {}
     flt = f'{key} IN (' + ", ".join("'" + i.replace("'", "''") + "'" for i in ids) + ")"
     t = lake.read(src, columns=[key, source_col, *snippet_cols], filter=flt).to_pylist()
     out = {}
@@ -162,7 +182,7 @@ def search(lake: Lake, *, text: str | None = None, like: str | None = None, tabl
         raise SearchError("give a query TEXT or --like ID (one of them)")
     if k < 1:
         raise SearchError(f"-k must be at least 1, got {k}")
-    _check(lake, table)
+    check_table(lake, table)
     if hybrid and (table != "questions" or text is None):
         raise SearchError("--hybrid combines text and vector search over questions: use it with a TEXT query "
                           "and --table questions")

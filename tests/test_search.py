@@ -1,0 +1,117 @@
+"""Search: planted neighbours come first, --like, --where, hybrid, the IVF-PQ index, errors, the CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ded.embeddings import embed_into, load_encoder
+from ded.embeddings.store import _create, question_items, rows_table
+from ded.ids import question_id
+from ded.search import SearchError, ensure_fts_index, ensure_vector_index, has_vector_index, rrf, search, vector_search
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from planted import PARAPHRASED  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    return load_encoder("sentence-transformers/all-MiniLM-L6-v2", "cpu")
+
+
+HEXAGON = ("A regular hexagon can be divided into six equilateral triangles. If the perimeter of one of the "
+           "triangles is 21 inches, what is the perimeter, in inches, of the regular hexagon?")
+
+
+@pytest.fixture
+def pool(lake, shared_data, encoder):
+    """30 MATH train questions plus one hand paraphrase of the MATH-500 hexagon problem."""
+    train = json.loads((shared_data / "math_pool/rllm_math_train.json").read_text())[:30]
+    rows = [{"question_id": question_id(r["problem"]), "problem": r["problem"], "source": "math_train",
+             "domain": "math"} for r in train]
+    planted = PARAPHRASED[("math500", 5)]
+    rows.append({"question_id": question_id(planted), "problem": planted, "source": "planted", "domain": "math"})
+    lake.merge("questions", rows)
+    embed_into(lake, "question_vectors", question_items(lake), encoder)
+    ensure_fts_index(lake)
+    return lake, question_id(planted)
+
+
+def test_planted_neighbour_first(pool, encoder):
+    lake, planted = pool
+    hits = search(lake, text=HEXAGON, k=5, encoder=encoder)
+    assert hits[0].id == planted and hits[0].source == "planted"
+    assert hits[0].similarity > 0.9 > hits[1].similarity
+    assert [h.similarity for h in hits] == sorted((h.similarity for h in hits), reverse=True)
+    assert hits[0].snippet.startswith("Split a regular hexagon")
+    like = search(lake, like=planted, k=3)
+    assert planted not in [h.id for h in like] and len(like) == 3
+
+
+def test_where_prefilters(pool, encoder):
+    lake, planted = pool
+    hits = search(lake, text=HEXAGON, k=5, where="source = 'math_train'", encoder=encoder)
+    assert len(hits) == 5 and planted not in {h.id for h in hits} and {h.source for h in hits} == {"math_train"}
+    assert search(lake, text=HEXAGON, k=5, where="source = 'nothing'", encoder=encoder) == []
+    with pytest.raises(Exception, match="predicate"):
+        search(lake, text=HEXAGON, where="1; drop table questions", encoder=encoder)
+
+
+def test_hybrid_fuses_keyword_and_vector(pool, encoder):
+    lake, planted = pool
+    hits = search(lake, text="regular hexagon equilateral triangles perimeter", k=3, hybrid=True, encoder=encoder)
+    assert hits[0].id == planted and hits[0].rank_score == pytest.approx(2 / 61, abs=1e-4)  # first in both lists
+    assert all(h.similarity == h.similarity for h in hits)  # cosine filled in for every fused hit (no NaN)
+    assert rrf(["a", "b"], ["b", "c"])[0][0] == "b"
+    with pytest.raises(SearchError, match="--hybrid"):
+        search(lake, like=planted, hybrid=True)
+
+
+def test_errors_name_the_fix(lake, encoder):
+    with pytest.raises(SearchError, match="ded embed"):
+        search(lake, text="x", encoder=encoder)
+    with pytest.raises(SearchError, match="--table"):
+        search(lake, text="x", table="verdicts", encoder=encoder)
+    with pytest.raises(SearchError, match="one of them"):
+        search(lake, text="x", like="q_1")
+
+
+def test_ivf_pq_index_built_past_threshold_and_used(lake):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(20, 32)).astype(np.float32)
+    v = centres[rng.integers(0, 20, 1200)] + rng.normal(scale=0.2, size=(1200, 32)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    ids = [f"q_{i:05d}" for i in range(1200)]
+    _create(lake, "question_vectors", 32, "create")
+    lake.append("question_vectors", rows_table(ids[:600], [0] * 600, v[:600], "synthetic", ["h"] * 600))
+    assert ensure_vector_index(lake, "question_vectors", threshold=1000).startswith("flat")
+    assert not has_vector_index(lake, "question_vectors")
+    lake.append("question_vectors", rows_table(ids[600:], [0] * 600, v[600:], "synthetic", ["h"] * 600))
+    assert ensure_vector_index(lake, "question_vectors", threshold=1000).startswith("built IVF_PQ")
+    assert has_vector_index(lake, "question_vectors")
+    recall = []
+    for qi in range(0, 1200, 60):
+        exact = set(np.argsort(-(v @ v[qi]))[:10])
+        got = vector_search(lake, "questions", v[qi], k=10, nprobes=8, refine_factor=10)
+        recall.append(len({int(i[2:]) for i, _, _ in got} & exact) / 10)
+    assert np.mean(recall) >= 0.9
+    assert ensure_vector_index(lake, "question_vectors", threshold=1000) == "updated"
+
+
+def test_cli_search_json(pool, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ded.cli import app
+
+    lake, planted = pool
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["--lake", lake.root, "search", HEXAGON, "-k", "2", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output[res.output.index("["):])
+    assert rows[0]["id"] == planted and set(rows[0]) >= {"id", "similarity", "source", "snippet"}
+    res = CliRunner().invoke(app, ["--lake", lake.root, "search", "--like", planted, "-k", "1"])
+    assert res.exit_code == 0 and "nearest questions" in res.output
