@@ -34,7 +34,7 @@ PINNED = {
 def graded(shared_data):
     items, meta = [], []
     for f in sorted((shared_data / "trajectories" / "skythought_evals" / "aime24").glob("*.jsonl.gz")):
-        for line in gzip.open(f, "rt"):
+        for line in gzip.open(f, "rt"):  # noqa: SIM115
             r = json.loads(line)
             items.append({"domain": "math", "response": _lit(r["code"])[0], "answer": r["gt"]})
             meta.append((("aime24", f.name.removesuffix(".jsonl.gz"), str(r["idx"])), bool(_lit(r["score"])[0])))

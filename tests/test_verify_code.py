@@ -68,7 +68,7 @@ def test_real_lcb_problems_pass_and_wrong_variants_fail(shared_data):
 
 
 def test_real_humaneval_canonical_solutions_pass(shared_data, sb):
-    rows = [json.loads(line) for line in gzip.open(shared_data / "code_tests" / "HumanEval.jsonl.gz", "rt")][:12]
+    rows = [json.loads(line) for line in gzip.open(shared_data / "code_tests" / "HumanEval.jsonl.gz", "rt")][:12]  # noqa: SIM115
     for r in rows:
         program = r["prompt"] + r["canonical_solution"]
         tests = [{"script": r["test"], "testtype": "script"}]  # check(candidate) without a call: we add it
@@ -140,7 +140,7 @@ def test_hostile_programs_get_their_status_and_nothing_escapes(sb, tmp_path):
         "loop": ("while True:\n    pass\n", "timeout"),
         "memory": ("x = bytearray(8 << 30)\nprint('ok')\n", "error"),
         "forkbomb": ("import os\nwhile True:\n    os.fork()\n", ("error", "timeout")),
-        "files": (f"for p in [{marker!r}, {str(repo_marker)!r}, {str(home_marker)!r}]:\n"
+        "files": (f"for p in [{marker!r}, {str(repo_marker)!r}, {str(home_marker)!r}]:\n"  # noqa: ISC004
                   "    try:\n        open(p, 'w').write('x')\n    except OSError:\n        pass\n"
                   "open('inside.txt', 'w').write('fine')\nprint(open('inside.txt').read())\n", "wrong"),
         "network": (f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=1)\nprint('ok')\n",

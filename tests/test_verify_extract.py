@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ded.verifiers.extract import extract_code, extract_math, extract_math_answer, last_boxed
+from ded.verifiers.extract import (
+    extract_code,
+    extract_math,
+    extract_math_answer,
+    last_boxed,
+)
 
 
 def test_last_boxed_balances_nested_braces():

@@ -94,7 +94,8 @@ def test_repeated_pairs_are_checked_once():
             seen.append(len(pairs))
             return super().check(pairs, on_result)
 
-    pairs = [(r"\frac{1}{2}", "0.5"), (r"\frac{1}{2}", " 0.5 "), (r"\dfrac{1}{2}", "0.5")] * 20
+    pairs = [(r"\frac{\sqrt{2}}{2}", r"\sqrt{2}/2"), (r"\frac{\sqrt{2}}{2}", r" \sqrt{2} / 2 "),
+             (r"\dfrac{\sqrt{2}}{2}", r"\sqrt{2}/2")] * 20
     with CountingPool(workers=1) as p:
         res = grade_math_pairs(pairs, pool=p)
     assert seen == [1] and all(r[1] is True for r in res)
@@ -105,4 +106,6 @@ def test_quick_paths_need_no_sympy():
     assert quick_check("1000", "1,000")[:2] == ("correct", True)
     assert quick_check("7", None)[:2] == ("no_answer", False)
     assert quick_check(r"\frac{1}{2}", r"\dfrac{1}{2}")[:2] == ("correct", True)
-    assert quick_check(r"\frac{1}{2}", "0.5") is None  # needs math-verify
+    assert quick_check(r"\frac{1}{2}", "0.5")[:2] == ("correct", True)  # exact rationals
+    assert quick_check(r"\frac{1}{3}", "0.333333") is None  # a rounding: math-verify decides
+    assert quick_check(r"\frac{\sqrt{2}}{2}", r"\sqrt{2}/2") is None  # needs sympy

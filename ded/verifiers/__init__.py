@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 from ded.progress import progress
 from ded.verifiers.code import VERSION as CODE_VERSION

@@ -53,7 +53,7 @@ def parse_tests(tests: Any) -> list[dict]:
     out = []
     for t in tests:
         if not isinstance(t, dict):
-            raise ValueError(f"a test must be an object, got {type(t).__name__}")
+            raise ValueError(f"a test must be an object, got {type(t).__name__}")  # noqa: TRY004
         kind = t.get("testtype") or ("script" if "script" in t else "stdin")
         if kind not in ("stdin", "functional", "script"):
             raise ValueError(f"unknown testtype {kind!r} (expected stdin, functional or script)")
@@ -95,7 +95,7 @@ def same_stdout(got: str, expected: str, float_tol: float = 0.0) -> bool:
 
 
 def _same_value(got: Any, expected: Any, float_tol: float) -> bool:
-    if isinstance(got, float) or isinstance(expected, float):
+    if isinstance(got, float) or isinstance(expected, float):  # noqa: SIM102
         if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
             return math.isclose(got, expected, rel_tol=float_tol, abs_tol=float_tol) if float_tol else got == expected
     if isinstance(got, list) and isinstance(expected, list):

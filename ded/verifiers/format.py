@@ -34,7 +34,7 @@ class TokenCounter:
                 from transformers import AutoTokenizer
 
                 self._tok = AutoTokenizer.from_pretrained(tokenizer, local_files_only=True)
-            except Exception as e:  # noqa: BLE001 - the message says what to do
+            except Exception as e:
                 raise ValueError(f"cannot load tokenizer {tokenizer!r} offline ({type(e).__name__}); download it "
                                  f"first (`hf download {tokenizer}`) or set verify.tokenizer: null to approximate") from e
 

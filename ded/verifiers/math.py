@@ -21,6 +21,7 @@ import multiprocessing as mp
 import os
 import re
 import time
+from fractions import Fraction
 from collections import deque
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import wait
@@ -31,8 +32,9 @@ DEFAULT_TIMEOUT_S = 10.0  # math-verify's own defaults: 5 s parse + 5 s verify (
 Result = tuple[str, bool | None, str]  # (status, correct, detail)
 
 _WS = re.compile(r"\s+")
-_SPACING = re.compile(r"\\[,;:! ]|\\q?quad|\\left|\\right|\\displaystyle|\$")
-_INT = re.compile(r"^[+-]?\d+$")
+_CTRL_WS = re.compile(r"(\\[A-Za-z]+)\s+(?=[A-Za-z])")
+_SPACING = re.compile(r"\\[,;:! ]|\\(?:q?quad|left|right|displaystyle)(?![A-Za-z])|\$")
+_FRAC = re.compile(r"\\frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+)")
 _NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _LETTER = re.compile(r"^\(?([A-J])\)?$")
 _LETTER_IN = re.compile(r"^(?:\\text\{)?\s*\(?([A-J])\)?\s*\}?(?:[.:)]|\s|$)")
@@ -44,18 +46,9 @@ def normalize_math(s: str | None) -> str:
     s = (s or "").strip()
     s = _SPACING.sub("", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    s = _WS.sub("", s).rstrip(".")
+    s = _CTRL_WS.sub("\\1\x00", s)  # `\sin x` keeps its space: `\sinx` would be another command
+    s = _WS.sub("", s).replace("\x00", " ").rstrip(".")
     return s
-
-
-def _number(s: str) -> float | None:
-    t = normalize_math(s).replace("{,}", "").replace("\\!", "")
-    t = re.sub(r"^\\text\{(.*)\}$", r"\1", t)
-    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", t):
-        t = t.replace(",", "")
-    if _NUM.match(t):
-        return float(t)
-    return None
 
 
 def _balanced(s: str) -> bool:
@@ -83,13 +76,36 @@ def quick_check(gold: str, pred: str | None) -> Result | None:
             return ("parse_error", False, f"multiple-choice gold {m.group(1)}; answer is not a letter")
         ok = pm.group(1) == m.group(1)
         return ("correct" if ok else "wrong", ok, "letter compare")
-    if _INT.match(g):
-        pv = _number(pred)
-        if pv is not None:
-            ok = pv == int(g)
-            return ("correct" if ok else "wrong", ok, "integer compare")
     if g == p:
         return ("correct", True, "exact match")
+    gv, pv = _rational(gold), _rational(pred)
+    if gv is not None and pv is not None:
+        if gv[0] == pv[0]:
+            return ("correct", True, "exact rational compare")
+        # a decimal may be a rounding (0.333333 for 1/3, math-verify rounds to 6 places): only a gap far
+        # beyond any rounding is decided here, the rest goes to math-verify
+        gap = abs(gv[0] - pv[0])
+        if not (gv[1] or pv[1]) or (gap > Fraction(1, 10**4) and gap > abs(gv[0]) / 10**4):
+            return ("wrong", False, "exact rational compare")
+    return None
+
+
+def _rational(s: str) -> tuple[Fraction, bool] | None:
+    """(exact value, written as a decimal?) for integers, decimals, a/b and \\frac{a}{b}; else None.
+
+    So AIME's "025" equals 25 and "\\frac{6}{4}" equals "3/2" without sympy."""
+    t = normalize_math(s).replace("{,}", "")
+    t = re.sub(r"^\\text\{(.*)\}$", r"\1", t)
+    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", t):
+        t = t.replace(",", "")
+    sign = -1 if t.startswith("-") else 1
+    t = t.lstrip("+-")
+    m = _FRAC.fullmatch(t)
+    if m:
+        num, den = int(m.group(1) or m.group(3)), int(m.group(2) or m.group(4))
+        return (sign * Fraction(num, den), False) if den else None
+    if _NUM.fullmatch(t):
+        return sign * Fraction(t), "." in t
     return None
 
 
@@ -103,7 +119,7 @@ def _verify_pair(parse, verify, gold: str, pred: str) -> Result:
         return ("parse_error", False, f"unparseable answer {pred[:80]!r}")
     try:
         ok = bool(verify(g, p, timeout_seconds=None, raise_on_error=True))
-    except Exception as e:  # sympy failures on exotic input: undecidable, not wrong
+    except Exception as e:  # sympy failures on exotic input: undecidable, not wrong  # noqa: BLE001
         return ("error", None, f"math-verify raised {type(e).__name__}: {str(e)[:120]}")
     return ("correct" if ok else "wrong", ok, "math-verify")
 
@@ -114,6 +130,10 @@ def _worker(conn) -> None:
     logging.disable(logging.WARNING)  # math-verify warns on every call with timeouts off
     from math_verify import parse, verify
 
+    from functools import lru_cache
+
+    parse = lru_cache(maxsize=4096)(parse)  # a gold is compared with several answers: parse it once
+    _verify_pair(parse, verify, "\\frac{1}{2}", "0.5")  # warm the LaTeX parser before taking work
     conn.send("ready")
     while True:
         batch = conn.recv()
@@ -122,7 +142,7 @@ def _worker(conn) -> None:
         for key, gold, pred in batch:
             try:
                 res = _verify_pair(parse, verify, gold, pred)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001
                 res = ("error", None, f"{type(e).__name__}: {str(e)[:120]}")
             conn.send((key, res))
 
@@ -156,7 +176,7 @@ class MathPool:
         self.slots: list[_Slot] = []
         self.restarts = 0
 
-    def __enter__(self) -> MathPool:
+    def __enter__(self) -> MathPool:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:
@@ -169,9 +189,10 @@ class MathPool:
             except (OSError, ValueError):
                 pass
         for s in self.slots:
-            s.proc.join(2)
-            if s.proc.is_alive():
+            s.proc.join(0.5)
+            if s.proc.is_alive():  # stateless workers: no need to wait for interpreter teardown
                 s.proc.kill()
+                s.proc.join()
         self.slots = []
 
     def check(self, pairs: dict, on_result: Callable[[object], None] | None = None) -> dict:

@@ -49,7 +49,7 @@ class Sandbox:
         self.uid = uid_base + slot if os.geteuid() == 0 else None
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> Sandbox:
+    def __enter__(self) -> Sandbox:  # noqa: PYI034
         self.start()
         return self
 
@@ -110,7 +110,7 @@ class SandboxPool:
         for sb in self.all:
             self.free.put(sb)
 
-    def __enter__(self) -> SandboxPool:
+    def __enter__(self) -> SandboxPool:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:

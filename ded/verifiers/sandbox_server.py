@@ -53,7 +53,7 @@ WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 
 
 def _mount(src, target, fstype, flags, data) -> bool:
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    enc = lambda s: None if s is None else s.encode()
     return _libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) == 0
 
 
@@ -127,13 +127,13 @@ def _limits(req: dict) -> None:
 
 def _run_program(req: dict, res_w: int) -> None:
     """In the jail, after limits and the uid drop: run the program (and the call or script) and exit."""
-    sys.stdin = open(0, "r", closefd=False)
-    sys.stdout = open(1, "w", closefd=False)
-    sys.stderr = open(2, "w", closefd=False)
+    sys.stdin = open(0, "r", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
     ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     code = 0
     try:
-        exec(compile(PRELUDE + req["program"], "<solution>", "exec"), ns)
+        exec(compile(PRELUDE + req["program"], "<solution>", "exec"), ns)  # noqa: S102
         call = req.get("call")
         if call is not None:
             if "Solution" in ns and isinstance(ns["Solution"], type):
@@ -147,10 +147,10 @@ def _run_program(req: dict, res_w: int) -> None:
                 payload = json.dumps({"ok": True, "repr": repr(out)[:10000]})
             os.write(res_w, payload.encode())
         if req.get("script"):
-            exec(compile(req["script"], "<test>", "exec"), ns)
+            exec(compile(req["script"], "<test>", "exec"), ns)  # noqa: S102
     except SystemExit as e:
         code = 0 if e.code in (None, 0) else 1
-    except BaseException as e:  # the program's failure is the result, reported with its traceback
+    except BaseException as e:  # the program's failure is the result, reported with its traceback  # noqa: BLE001
         traceback.print_exc()
         try:
             os.write(res_w, json.dumps({"ok": False, "error": f"{type(e).__name__}: {str(e)[:500]}"}).encode())
@@ -160,7 +160,7 @@ def _run_program(req: dict, res_w: int) -> None:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except BaseException:
+    except BaseException:  # noqa: BLE001
         code = code or 1
     os._exit(code)
 
@@ -196,7 +196,7 @@ def _supervise(req: dict, stdin_fd: int, out_w: int, err_w: int, res_w: int, st_
                 os.setgroups([])
                 os.setgid(uid)
                 os.setuid(uid)
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001
             os.write(2, f"sandbox setup failed: {e!r}\n".encode())
             os._exit(71)
         _run_program(req, res_w)
@@ -307,8 +307,8 @@ def _read_msg(f) -> dict | None:
 
 
 def serve() -> None:
-    import builtins, collections, copy, datetime, functools, heapq, io, itertools, math, operator, random, re  # noqa: F401,E401,I001
-    import statistics, string, typing, bisect  # noqa: F401,E401  (pre-imported: forks start warm)
+    import builtins, collections, copy, datetime, functools, heapq, io, itertools, math, operator, random, re  # noqa: F401, I001
+    import statistics, string, typing, bisect  # noqa: F401  (pre-imported: forks start warm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the engine, which closes us
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     while True:
@@ -317,7 +317,7 @@ def serve() -> None:
             return
         try:
             resp = run_one(req)
-        except Exception as e:  # a sandbox failure (not the program's): reported, the server lives on
+        except Exception as e:  # a sandbox failure (not the program's): reported, the server lives on  # noqa: BLE001
             resp = {"reason": "sandbox_error", "error": f"{type(e).__name__}: {e}", "isolation": ""}
         body = json.dumps(resp).encode()
         out.write(struct.pack("!I", len(body)) + body)
