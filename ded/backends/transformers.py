@@ -72,8 +72,13 @@ class TransformersBackend(Backend):
         except OSError as e:
             raise DedError(f"cannot load model {self.spec.model!r} for {self.spec.name!r}: {e}; "
                            f"set models[].model to a local path or a hub id (online)") from e
+        self.attach(self.model, self.tokenizer)
+
+    def attach(self, model, tokenizer) -> "TransformersBackend":
+        """Use an already loaded model and tokenizer (a model trained in this process, a bench)."""
+        self.model, self.tokenizer = model.eval(), tokenizer
         self.tokenizer.padding_side = "left"
-        self.device = device
+        device = self.device = str(next(model.parameters()).device)
         self.engine = self._pick_engine()
         if self.batch_size is None:
             if device.startswith("cuda"):
@@ -82,6 +87,7 @@ class TransformersBackend(Backend):
                 self.batch_size = 8 if self.engine == "generate" else 32
         self.eos_ids = self._eos_ids()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
+        return self
 
     def _pick_engine(self) -> str:
         from ded.backends.fast_decode import unsupported_reason
