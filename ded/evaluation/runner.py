@@ -85,18 +85,30 @@ def sampling_of(spec: Any, ep: Any) -> dict[str, Any]:
 
 
 def select_items(lake: Lake, params: Any, benchmark: str) -> tuple[list[dict], Counter, list[str]]:
-    """The benchmark's items (loaded into benchmark_items first when absent), LCB-filtered, limited."""
-    from ded.benchmarks import load_benchmarks
+    """The benchmark's items, LCB-filtered and limited.
+
+    The shared loader runs first so benchmark_items matches the benchmark's params (an edited path or date
+    window takes effect; merging unchanged items writes nothing new). When the source cannot be read (a hub
+    dataset while offline) and items are already in the lake, those are used and a note says so.
+    """
+    from ded.benchmarks import BenchmarkError, load_benchmarks
 
     ep, spec = params.evaluate, params.benchmarks[benchmark]
     flt = "benchmark = '" + benchmark.replace("'", "''") + "'"
-    if lake.count("benchmark_items", flt) == 0:
+    stale_note = None
+    try:
         load_benchmarks(lake, params, [benchmark])
+    except BenchmarkError as e:
+        if lake.count("benchmark_items", flt) == 0:
+            raise
+        stale_note = f"items from the lake's benchmark_items: the source could not be reread ({str(e)[:160]})"
     items = sorted(lake.read("benchmark_items", filter=flt).to_pylist(), key=lambda r: r["item_id"])
     dropped, notes = Counter(), []
     if lcb.is_livecodebench(benchmark, spec):
         items, dropped = lcb.filter_items(items, ep.lcb_start, ep.lcb_end, ep.lcb_difficulties)
         notes = lcb.notes(items, spec)
+    if stale_note:
+        notes.append(stale_note)
     if ep.limit:
         dropped["over evaluate.limit"] += max(0, len(items) - ep.limit)
         items = items[: ep.limit]

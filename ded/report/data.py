@@ -55,6 +55,19 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
     return next((n for n in names if n in columns), None)
 
 
+class _Queries:
+    """`q("name", **params)` runs sql/report/name.sql and returns rows; `q.arrow(...)` returns Arrow."""
+
+    def __init__(self, con, run_sql_file):
+        self.con, self.run = con, run_sql_file
+
+    def arrow(self, name: str, **params):
+        return self.run(self.con, f"report/{name}", **params)
+
+    def __call__(self, name: str, **params) -> list[dict]:
+        return self.arrow(name, **params).to_pylist()
+
+
 def latest_selection_run(lake: Lake) -> str | None:
     """The run_id of the last row written to `selection` (runs are appended whole, one commit each)."""
     if not lake.exists("selection"):
@@ -74,7 +87,7 @@ def gather(lake: Lake, params: Any = None, metrics_dir: str | Path | None = None
     run = selection_run or getattr(rp, "selection_run", None) or latest_selection_run(lake)
     con = connect(lake)
     has = set(lake.table_names())
-    q = lambda name, **kw: run_sql_file(con, f"report/{name}", **kw).to_pylist()
+    q = _Queries(con, run_sql_file)
     sections = [
         _overview(lake),
         _funnel(has, q, run),
@@ -197,21 +210,27 @@ def _lengths(has, q, run, bins) -> Section:
     if "trajectories" not in has:
         s.missing = _missing(["trajectories"], "ingest` or `ded generate")
         return s
+    import numpy as np
+
     scored = "trajectory_scores" in has and "n_tokens" in _columns(q, "trajectory_scores")
-    rows = q("trajectory_lengths_scored" if scored else "trajectory_lengths", run_id=run)
-    with_tokens = sum(r["n_tokens"] is not None for r in rows)
-    key, unit = ("n_tokens", "tokens") if with_tokens >= len(rows) / 2 else ("n_chars", "characters")
-    vals = [r for r in rows if r[key] is not None]
-    if not vals:
+    # Arrow columns, not Python rows: a million trajectories stay a few MB here
+    t = q.arrow("trajectory_lengths_scored" if scored else "trajectory_lengths", run_id=run)
+    tokens = t.column("n_tokens")
+    key, unit = ("n_tokens", "tokens") if tokens.null_count <= len(tokens) / 2 else ("n_chars", "characters")
+    col = t.column(key)
+    ok = np.asarray(col.is_valid())
+    vals = np.asarray(col.fill_null(0), dtype=float)[ok]
+    kept_mask = np.asarray(t.column("kept").fill_null(False))[ok]
+    if not vals.size:
         s.missing = "no trajectory has a length yet: run `ded verify` (it counts tokens)"
         return s
-    hi = svg.nice_upper(0, max(r[key] for r in vals), bins)
-    edges, dropped = svg.histogram_bins([r[key] for r in vals if not r["kept"]], bins=bins, lo=0, hi=hi)
-    _, kept = svg.histogram_bins([r[key] for r in vals if r["kept"]], bins=bins, lo=0, hi=hi)
+    edges = np.linspace(0, svg.nice_upper(0, float(vals.max()), bins), bins + 1)
+    dropped = np.histogram(vals[~kept_mask], edges)[0].tolist()
+    kept = np.histogram(vals[kept_mask], edges)[0].tolist()
+    edges = edges.tolist()
     series = {"not selected": dropped, "selected": kept} if run else {"all trajectories": dropped}
-    lens = sorted(r[key] for r in vals)
-    s.text = (f"{len(vals):,} trajectories; median {lens[len(lens) // 2]:,} {unit}, "
-              f"max {lens[-1]:,}" + (f"; {sum(kept):,} selected" if run else "") + ".")
+    s.text = (f"{vals.size:,} trajectories; median {np.median(vals):,.0f} {unit}, "
+              f"max {vals.max():,.0f}" + (f"; {int(kept_mask.sum()):,} selected" if run else "") + ".")
     s.charts.append(svg.histogram(edges, series, title="Trajectory length", xlabel=unit, ylabel="trajectories"))
     return s
 

@@ -1,10 +1,8 @@
 -- produces: the length of every trajectory with whether the selection run kept it
--- grain: one row per trajectory_id
+-- grain: one row per trajectory (ids left out: 10^6 rows come back as three narrow Arrow columns)
 -- reads: trajectories, selection
 -- params: $run_id (an unknown run marks every row as not kept)
 SELECT
-    t.trajectory_id,
-    t.model,
     t.n_tokens,
     length(t.response) AS n_chars,
     coalesce(s.kept, false) AS kept

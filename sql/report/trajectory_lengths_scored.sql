@@ -1,11 +1,9 @@
 -- produces: the length of every trajectory with whether the selection run kept it, taking n_tokens from
 --           trajectory_scores when the trajectory row has none (score estimates it; see score.chars_per_token)
--- grain: one row per trajectory_id
+-- grain: one row per trajectory (ids left out: 10^6 rows come back as three narrow Arrow columns)
 -- reads: trajectories, trajectory_scores, selection
 -- params: $run_id (an unknown run marks every row as not kept)
 SELECT
-    t.trajectory_id,
-    t.model,
     coalesce(t.n_tokens, ts.n_tokens) AS n_tokens,
     length(t.response) AS n_chars,
     coalesce(s.kept, false) AS kept
