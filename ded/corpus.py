@@ -69,12 +69,18 @@ def write_corpus(rows: list[dict[str, Any]], params: Any, out_dir: str | os.Path
     table = pa.Table.from_pylist(examples, schema=schema)
     pq.write_table(table, out / "train.parquet")
     if hf_dataset:
-        from datasets import Dataset
+        import datasets
 
         hf = out / "hf"
         if hf.exists():
             shutil.rmtree(hf)
-        Dataset(table).save_to_disk(str(hf))
+        was_off = datasets.are_progress_bars_disabled()
+        datasets.disable_progress_bars()  # a few hundred rows: no bar worth showing
+        try:
+            datasets.Dataset(table).save_to_disk(str(hf))
+        finally:
+            if not was_off:
+                datasets.enable_progress_bars()
     manifest = {**manifest, "rows": len(examples), "train_jsonl_sha256": hashlib.sha256(blob).hexdigest(),
                 "files": ["train.jsonl", "train.parquet"] + (["hf"] if hf_dataset else [])}
     _atomic_write(out / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n").encode())

@@ -101,10 +101,11 @@ def kcenter_order(vectors: Callable[[list[str]], dict[str, np.ndarray]], seed_or
                   limit: Callable[[str, dict[str, Any]], int]) -> OrderFn:
     """k-center over question embeddings, seeded with the first question of `seed_order`.
 
-    Only the first `limit(domain)` centers are computed (each question brings >= 1 row, so the
-    quota bounds the questions needed); the rest follow in `seed_order`.
+    Centers are drawn lazily until their questions bring `limit(domain)` rows (the domain's quota):
+    with P rows per question that is ~quota / P centers, not one per row. The rest of the questions
+    follow in `seed_order` (the budget cut never reaches them).
     """
-    from ded.scorers.diversity import kcenter
+    from ded.scorers.diversity import kcenter_iter
 
     def fn(sub: pl.DataFrame, domain: str, ctx: dict[str, Any]) -> list[str]:
         base = seed_order(sub, domain, ctx)
@@ -113,11 +114,18 @@ def kcenter_order(vectors: Callable[[list[str]], dict[str, np.ndarray]], seed_or
         if missing:
             raise LookupError(f"{len(missing)} of {len(base)} candidate {domain} questions have no embedding "
                               f"(e.g. {missing[:3]}); run `ded embed` first or set select.diversity: none")
+        rows = dict(sub.group_by("question_id").len().iter_rows())
+        need = limit(domain, ctx)
         mat = np.stack([vecs[q] for q in base])
-        picks = kcenter(mat, limit(domain, ctx), first=0)
-        head = [base[i] for i in picks.order]
+        head, got, radius = [], 0, None
+        for i, d in kcenter_iter(mat, first=0):
+            head.append(base[i])
+            got += rows[base[i]]
+            radius = d
+            if got >= need:
+                break
         chosen = set(head)
-        ctx.setdefault("kcenter", {})[domain] = {"centers": len(head), "radius": picks.min_dist[-1] if len(head) > 1 else None}
+        ctx.setdefault("kcenter", {})[domain] = {"centers": len(head), "radius": radius if len(head) > 1 else None}
         return head + [q for q in base if q not in chosen]
 
     return fn

@@ -112,6 +112,7 @@ def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, A
                          f"(or trust imported labels with score.verifiers: [imported])")
     input_versions = lake.versions(INPUTS)
     con = connect(lake, read_only=False)
+    con.execute("SET enable_progress_bar = false")  # our own bars report progress
     run_sql_scores(con, params)
     ts = pl.from_arrow(con.sql("SELECT * FROM trajectory_scores ORDER BY trajectory_id").to_arrow_table())
 

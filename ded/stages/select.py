@@ -126,6 +126,7 @@ def select(params: Any, lake: Lake) -> Selection:
     versions = lake.versions(INPUTS)
     run_id, phash = run_id_for(params, versions)
     con = connect(lake, read_only=False)
+    con.execute("SET enable_progress_bar = false")  # our own bars report progress
     cand = load_candidates(con, sp)
     if sp.recipe == "s1k":
         cand = add_s1k_domain(cand, sp.s1k.domain_key)
@@ -199,6 +200,7 @@ def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, A
     kept = sel.result.kept
     written = write_selection(lake, sel)
     con = connect(lake, read_only=False)
+    con.execute("SET enable_progress_bar = false")  # our own bars report progress
     con.register("kept", pa.table({"trajectory_id": kept["trajectory_id"].to_arrow(), "rank": kept["rank"].to_arrow()}))
     rows = run_sql_file(con, "select/corpus_rows").to_pylist()
     ex = params.select.export
