@@ -59,6 +59,12 @@ def build_lake(root, n_q=40, per_q=4):
 
 def write_metrics(d):
     d.mkdir()
+    lcb = {"benchmark": "lcb", "models": {"student": {
+        "metrics": {"items": 3, "samples": 3, "samples_per_item": 1, "avg_at_n": 1 / 3, "avg_at_n_ci": [0.0, 1.0],
+                    "pass_at_k": {"1": 1 / 3}, "ci_level": 0.95},
+        "by_difficulty": {"easy": {"items": 2, "avg_at_n": 0.5}, "hard": {"items": 1, "avg_at_n": 0.0}},
+        "notes": ["graded on public tests only (2.7 per problem on average)"]}}}
+    (d / "lcb.json").write_text(json.dumps(lcb))
     doc = {"benchmark": "aime24", "models": {"student": {
         "metrics": {"items": 30, "samples": 480, "samples_per_item": 16, "avg_at_n": 0.4125,
                     "avg_at_n_ci": [0.30, 0.52], "pass_at_k": {"1": 0.4125, "16": 0.7}, "ci_level": 0.95},
@@ -86,6 +92,7 @@ def test_sections_carry_the_planted_numbers(tmp_path):
     assert pvs["not selected"]["mean student_pass_rate"] == pytest.approx((0.75 + 1.0) / 2)
     ev = data.section("evaluation").rows
     assert ev[0]["benchmark"] == "aime24" and ev[0]["95% CI"] == "[0.300, 0.520]"
+    assert ev[1]["note"] == "by difficulty: easy 0.500 (2), hard 0.000 (1); graded on public tests only (2.7 per problem on average)"
     assert "160 trajectories" in data.section("lengths").text and "48 selected" in data.section("lengths").text
     assert all(s.missing is None for s in data.sections), [s.missing for s in data.sections if s.missing]
 

@@ -294,6 +294,13 @@ def read_metrics(metrics_dir: Path) -> list[dict]:
     return rows
 
 
+def _notes(r: dict) -> list[str]:
+    """A result's caveats, with its per-difficulty scores first (LiveCodeBench reports easy/medium/hard)."""
+    by = r.get("by_difficulty") or {}
+    split = [f"{d} {v['avg_at_n']:.3f} ({v['items']})" for d, v in by.items() if v.get("avg_at_n") is not None]
+    return (["by difficulty: " + ", ".join(split)] if split else []) + list(r.get("notes") or [])
+
+
 def _evaluation(has, q, metrics_dir: Path) -> Section:
     s = Section("evaluation", "Evaluation",
                 columns=["benchmark", "model", "items", "n", "avg@n", "95% CI", "pass@k", "note"])
@@ -313,7 +320,7 @@ def _evaluation(has, q, metrics_dir: Path) -> Section:
                 "benchmark": r["benchmark"], "model": r["model"], "items": m["items"], "n": m["samples_per_item"],
                 "avg@n": round(avg, 4) if avg is not None else None,
                 "95% CI": f"[{lo:.3f}, {hi:.3f}]" if lo is not None else "–",
-                "pass@k": f"pass@{top} {ks[top]:.3f}" if top else "–", "note": "; ".join(r.get("notes") or []),
+                "pass@k": f"pass@{top} {ks[top]:.3f}" if top else "–", "note": "; ".join(_notes(r)),
                 "_lo": lo, "_hi": hi,
             })
         s.text = (f"avg@n with a {mrows[0]['metrics'].get('ci_level', 0.95):.0%} bootstrap interval over items "
