@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the lake (Lance) is imported by callers only: the GPU bench
 def now() -> datetime:
     return datetime.now(UTC)
 
+GRADE_CHUNK = 1024  # samples graded per commit
 GRADE_COLUMNS = ("extracted", "correct", "status", "detail", "verifier", "verifier_version", "tests_passed",
                  "tests_total", "graded_at")
 
@@ -179,14 +180,22 @@ def grade_run(lake: Lake, plan: EvalPlan, workers: int | None = None, force: boo
             todo.append((r, gold))
     if not todo:
         return 0
-    results = grade_many([{**{k: v for k, v in g.items() if k != "options"}, "response": r["response"]}
-                          for r, g in todo], workers=workers, show_progress=True)
-    out = []
-    for (r, _gold), v in zip(todo, results):
-        r.update({k: v.get(k) for k in GRADE_COLUMNS if k in v})
-        if v.get("extracted") is not None:
-            r["extracted"] = str(v["extracted"])
-        r["graded_at"] = now()
-        out.append(r)
-    lake.merge("eval_samples", out, update=True)
-    return len(out)
+    from ded.progress import progress
+    from ded.verifiers.math import MathPool
+
+    # chunks commit as they finish (an interrupted grading keeps what it graded); one math-verify pool for all
+    with MathPool(workers) as pool, progress(total=len(todo), desc=f"grade {plan.benchmark}", unit="samples") as bar:
+        for start in range(0, len(todo), GRADE_CHUNK):
+            chunk = todo[start:start + GRADE_CHUNK]
+            results = grade_many([{**{k: v for k, v in g.items() if k != "options"}, "response": r["response"]}
+                                  for r, g in chunk], workers=workers, show_progress=False, math_pool=pool)
+            out = []
+            for (r, _gold), v in zip(chunk, results):
+                r.update({k: v.get(k) for k in GRADE_COLUMNS if k in v})
+                if v.get("extracted") is not None:
+                    r["extracted"] = str(v["extracted"])
+                r["graded_at"] = now()
+                out.append(r)
+            lake.merge("eval_samples", out, update=True)
+            bar.advance(len(out))
+    return len(todo)
