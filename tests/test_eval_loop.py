@@ -77,6 +77,13 @@ def test_math_avg_pass_resume_and_raising_n(shared_data, tmp_path, monkeypatch):
     assert entry["grading"]["no_answer"]["unclosed_reasoning"] == 4 and entry["this_run"]["generated"] == 0
     assert entry["sampling"] == {"temperature": 0.6, "top_p": 0.95, "max_tokens": 16384} and entry["seed"] == 0
     assert json.loads((tmp_path / "receipts" / "evaluate.json").read_text())["tables"]["eval_samples"]["rows"] == 16
+    # a verifier fix bumps its version: the next run regrades every sample and generates nothing
+    import ded.verifiers
+
+    monkeypatch.setitem(ded.verifiers.VERIFIER_VERSIONS, "math", "math-next")
+    regraded = main(base_params(tmp_path, bench, n=4, limit=4), lake, backend=be)["aime24"]["student"]
+    assert regraded["this_run"]["graded"] == 16 and regraded["this_run"]["generated"] == 0 and len(be.calls) == 16
+    assert {r["verifier_version"] for r in lake.read("eval_samples").to_pylist()} == {"math-next"}
 
 
 GPQA_ROWS = [
