@@ -208,3 +208,27 @@ def test_missing_scores_say_what_to_run(lake, tmp_path):
     score.main(params_for(tmp_path), lake)
     with pytest.raises(SelectError, match="ded embed"):
         select.main(params_for(tmp_path), lake)  # kcenter without question vectors
+
+
+def test_cli_score_select_explain(planted, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from ded.cli import app
+
+    lake, facts = planted
+    pf = tmp_path / "params.yaml"
+    p = params_for(tmp_path).model_dump(mode="json")
+    pf.write_text(yaml.safe_dump(p))
+    run = CliRunner()
+    base = ["--lake", lake.root, "--params", str(pf)]
+    r = run.invoke(app, [*base, "score"])
+    assert r.exit_code == 0, r.output
+    assert "score: 180 trajectories of 12 questions by 3 models" in r.output and "teachers by smoke" in r.output
+    r = run.invoke(app, [*base, "select", "--budget", "12"])
+    assert r.exit_code == 0, r.output
+    assert "select: 12 rows" in r.output and "compression" in r.output
+    r = run.invoke(app, [*base, "select", "--explain", facts["qid"]["C0"]])
+    assert r.exit_code == 0 and "DROPPED by compression" in r.output
+    r = run.invoke(app, [*base, "select", "--budget", "500"])
+    assert r.exit_code == 0 and "WARNING: recipe ded found only 27 rows" in r.output

@@ -35,6 +35,10 @@ def select(
     typer.echo(f"select: {m['rows']} rows from {m['questions']} questions; by domain {m['by_domain']}; by model {m['by_model']}")
     typer.echo(f"select: wrote {params.select.export.out_dir}/train.jsonl (sha256 {m['train_jsonl_sha256'][:16]}…)"
                + ("" if m["written"] else "; selection rows for this run already in the lake"))
+    if m["recipe"] == "ded" and m.get("kept_without_student_pass_rate"):
+        typer.secho(f"note: {m['kept_without_student_pass_rate']} kept questions have no decided student rollout, so "
+                    f"compression could not judge them (generate student rollouts, or select.missing_student: drop)",
+                    fg="yellow", err=True)
     if m.get("shortfall"):
         typer.secho(f"WARNING: recipe {m['recipe']} found only {m['rows']} rows, {m['shortfall']} short of the budget "
                     f"of {m['budget']} (available by domain: {m['allocation'].get('available')})", fg="red", bold=True, err=True)

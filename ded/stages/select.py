@@ -171,6 +171,10 @@ def manifest(sel: Selection, params: Any, kept: pl.DataFrame) -> dict[str, Any]:
         "budget": params.select.budget, "shortfall": budget.get("shortfall"), "allocation": budget,
         "steps": sel.result.counts, "by_domain": by("domain"), "by_model": by("model"),
         "questions": kept["question_id"].n_unique() if kept.height else 0,
+        # kept although the student's pass rate is unknown (no decided student rollout): compression
+        # could not judge them (select.missing_student: keep)
+        "kept_without_student_pass_rate": kept.filter(pl.col("student_pass_rate").is_null())["question_id"].n_unique()
+        if kept.height else 0,
         "teacher": {"setting": params.select.teacher, "metric": sel.teacher_metric, "chosen": sel.teachers,
                     "ranking": sel.ranking},
         "input_versions": sel.input_versions, "sources": sources,
