@@ -38,7 +38,13 @@ def previous(lake: Lake, model: str) -> pl.DataFrame:
     return old.filter(pl.col("student_model") == model)
 
 
+def _sql_list(values: list[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
 def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
+    """Student scores for the configured models' trajectories, streamed from the lake in batches
+    (memory bounded by one batch of texts); earlier results for the same text are reused."""
     from ded.progress import progress
     from ded.prompts import render_assistant, render_messages
     from ded.scorers.student import StudentScorer
@@ -46,37 +52,33 @@ def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
 
     cfg = params.score.student_scores
     name, path = scoring_model(params)
-    wanted = ts.filter(pl.col("model").is_in(cfg.models) if cfg.models else ~pl.col("is_student"))
-    ids = wanted["trajectory_id"].to_list()
-    if not ids:
+    models = sorted(set(cfg.models) if cfg.models else set(ts.filter(~pl.col("is_student"))["model"].to_list()))
+    total = ts.filter(pl.col("model").is_in(models)).height
+    if not models or total == 0:
         return STUDENT_SCHEMA.empty_table()
-    traj = pl.from_arrow(lake.read("trajectories", columns=["trajectory_id", "question_id", "reasoning", "final", "response"]))
-    traj = traj.filter(pl.col("trajectory_id").is_in(ids)).sort("trajectory_id")
     qcols = ["question_id", "domain", "problem", "starter_code", "entry_point"]
     questions = {r["question_id"]: r for r in lake.read("questions", columns=qcols).to_pylist()}
     think = params.select.export.think
-
-    old = previous(lake, name)
-    old_by_id = {r["trajectory_id"]: r for r in old.to_dicts()}
-    rows, todo = [], []
-    for r in traj.iter_rows(named=True):
-        final = r["final"] if r["final"] is not None else (r["response"] or "")
-        assistant = render_assistant(r["reasoning"], final, think=think)
-        h = text_hash(assistant)
-        prev = old_by_id.get(r["trajectory_id"])
-        if prev and prev["student_text_hash"] == h and prev.get("student_rsr") is not None:
-            rows.append(prev)
-        else:
-            todo.append((r, assistant, h))
-    if cfg.limit is not None:
-        todo = todo[: cfg.limit]
-    if todo:
-        scorer = StudentScorer(path, device=cfg.device, chunk_tokens=cfg.chunk_tokens, max_tokens=cfg.max_tokens,
-                               rank_cap=cfg.rank_cap).load()
-        with progress(total=len(todo), desc=f"score: student entropy/RSR ({name})", unit="traj") as bar:
-            for r, assistant, h in todo:
-                q = questions.get(r["question_id"]) or {"problem": "", "domain": None}
-                res = scorer.score(render_messages(q, params), assistant)
-                rows.append({"trajectory_id": r["trajectory_id"], "student_model": name, "student_text_hash": h, **res})
+    old_by_id = {r["trajectory_id"]: r for r in previous(lake, name).to_dicts()}
+    scorer = StudentScorer(path, device=cfg.device, chunk_tokens=cfg.chunk_tokens, max_tokens=cfg.max_tokens,
+                           rank_cap=cfg.rank_cap)
+    rows, new = [], 0
+    cols = ["trajectory_id", "question_id", "reasoning", "final", "response"]
+    batches = lake.scan("trajectories", columns=cols, filter=f"model IN ({_sql_list(models)})", batch_size=256)
+    with progress(total=total, desc=f"score: student entropy/RSR ({name})", unit="traj") as bar:
+        for batch in batches:
+            for r in batch.to_pylist():
+                final = r["final"] if r["final"] is not None else (r["response"] or "")
+                assistant = render_assistant(r["reasoning"], final, think=think)
+                h = text_hash(assistant)
+                prev = old_by_id.get(r["trajectory_id"])
+                if prev and prev["student_text_hash"] == h and prev.get("student_rsr") is not None:
+                    rows.append(prev)
+                elif cfg.limit is None or new < cfg.limit:
+                    q = questions.get(r["question_id"]) or {"problem": "", "domain": None}
+                    res = scorer.score(render_messages(q, params), assistant)
+                    rows.append({"trajectory_id": r["trajectory_id"], "student_model": name, "student_text_hash": h, **res})
+                    new += 1
                 bar.advance(1)
+    rows.sort(key=lambda r: r["trajectory_id"])
     return pa.Table.from_pylist(rows, schema=STUDENT_SCHEMA)
