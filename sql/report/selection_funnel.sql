@@ -2,11 +2,10 @@
 -- grain: one row per (recipe, step); step is a dropped_by value, or 'kept'
 -- reads: selection (core columns only)
 -- params: $run_id (selection.run_id)
--- Filters apply in order and dropped_by names the first one that dropped a row, so the rows reaching step i
--- are the candidates minus everything dropped before it; `step_order` orders filters by where they cut, using
--- the order the recipe recorded in reasons.filters when present (ded/selectors), else by descending count.
+-- Filters apply in order and dropped_by names the first one that dropped a row; ded/report/data.py orders the
+-- steps by the recipe's own order (sql/report/selection_filter_order.sql) and derives the rows left after each.
 WITH run AS (
-    SELECT recipe, kept, dropped_by, reasons
+    SELECT recipe, kept, dropped_by
     FROM selection
     WHERE run_id = $run_id
 ),
