@@ -57,37 +57,34 @@ def corpus_rows(rows: list[dict[str, Any]], params) -> list[dict[str, Any]]:
     return out
 
 
-def evaluate_student(params, lake, model_dir: Path, metrics_dir: Path) -> dict[str, dict]:
-    """Run the evaluate stage on the smoke student; {benchmark: summary dict}."""
+def evaluate_student(params, lake, model_dir: Path, metrics_dir: Path, label: str) -> dict[str, dict]:
+    """Evaluate the smoke student through the evaluate stage's per-benchmark path; {benchmark: metrics entry}.
+
+    The student is evaluated under the name `label` (e.g. `smoke:qwq-32b:<run key>`): eval_samples of smoke
+    runs stay apart from the final student's, and a retrained model never reuses a stale run's samples
+    (evaluate's run_id hashes the model name and path, not the weights).
+    """
     try:
-        from ded.stages import evaluate
+        from ded.stages.evaluate import evaluate_model, evaluated_specs
     except ImportError as e:
         raise DedError(f"the smoke test evaluates through `ded evaluate`, which is not available ({e})") from None
     s, ev = params.smoke, params.evaluate
-    student = params.student.model if params.student else (ev.models[:1] or [None])[0]
     eparams = params.model_copy(deep=True)
     eparams.evaluate = ev.model_copy(update={
-        "models": [student] if student else ev.models, "model_path": str(model_dir),
-        "benchmarks": s.benchmarks or ev.benchmarks, "n": s.n, "limit": s.eval_limit,
+        "model_path": str(model_dir), "n": s.n, "limit": s.eval_limit,
         "max_tokens": s.max_tokens or ev.max_tokens, "metrics_dir": str(metrics_dir)})
-    evaluate.main(eparams, lake)
-    out = {}
-    for name in eparams.evaluate.benchmarks or list(params.benchmarks):
-        p = metrics_dir / f"{name}.json"
-        if p.exists():
-            out[name] = json.loads(p.read_text())
-    if not out:
-        raise DedError(f"`ded evaluate` wrote no metrics under {metrics_dir}: check smoke.benchmarks / benchmarks")
-    return out
+    spec = evaluated_specs(eparams)[0].model_copy(update={"name": label})
+    names = s.benchmarks or ev.benchmarks or list(params.benchmarks)
+    if not names:
+        raise DedError("no smoke benchmarks: set smoke.benchmarks (or evaluate.benchmarks) to names in `benchmarks`")
+    return {b: evaluate_model(eparams, lake, spec, b) for b in names}
 
 
-def _score(summary: dict) -> tuple[float | None, int | None]:
-    """(avg@n, items) from an evaluate metrics file, whatever its nesting."""
-    for d in (summary, summary.get("summary") or {}, summary.get("metrics") or {}):
-        if "avg_at_n" in d:
-            v = d["avg_at_n"]
-            return (None if v is None or v != v else float(v)), d.get("items")
-    return None, None
+def _score(entry: dict) -> tuple[float | None, int | None]:
+    """(avg@n, items) of an evaluate metrics entry; None when no sample was decided."""
+    m = entry.get("metrics") or {}
+    v = m.get("avg_at_n")
+    return (None if v is None or v != v else float(v)), m.get("items")
 
 
 def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -> dict[str, Any]:
@@ -116,8 +113,9 @@ def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -
     entropy = float(curve[0]["entropy"]) if curve and curve[0].get("entropy") else None
     results = []
     if evaluate:
-        for bench, summary in evaluate_student(params, lake, out / "model", out / "metrics").items():
-            score, items = _score(summary)
+        label = f"smoke:{teacher}:{train_metrics['run_key'][:8]}"
+        for bench, entry in evaluate_student(params, lake, out / "model", out / "metrics", label).items():
+            score, items = _score(entry)
             results.append({"model": teacher, "benchmark": bench, "score": score, "n": items,
                             "corpus_size": len(rows), "train_loss": train_metrics.get("final_loss"),
                             "student_entropy": entropy})

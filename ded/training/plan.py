@@ -66,9 +66,19 @@ def make_plan(sft, cuda: bool | None = None, bf16_supported: bool | None = None,
 
 def sft_config(sft, plan: Plan, output_dir: str):
     """The TRL `SFTConfig` for a run; `output_dir` holds its checkpoints."""
+    import dataclasses
+
     from trl import SFTConfig
 
+    fields = {f.name for f in dataclasses.fields(SFTConfig)}
+    extra = {}
+    if not sft.packing:  # padded batches: put rows of similar length together to waste less on padding
+        if "train_sampling_strategy" in fields:  # transformers >= 5.2x
+            extra["train_sampling_strategy"] = "group_by_length"
+        elif "group_by_length" in fields:
+            extra["group_by_length"] = True
     return SFTConfig(
+        **extra,
         output_dir=output_dir,
         num_train_epochs=sft.epochs,
         max_steps=sft.max_steps,

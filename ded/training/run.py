@@ -16,7 +16,8 @@ from pathlib import Path
 from ded.ids import stable_hash
 from ded.training.callbacks import LossCurve, ProgressBar, read_curve
 from ded.training.data import file_sha256, load_corpus
-from ded.training.plan import make_plan, sft_config
+from ded.training.plan import make_plan
+from ded.training.trainer import build_trainer, load_model
 
 # Settings that change where results go or how often they are logged, not what is trained.
 _NOT_IN_KEY = {"output_dir", "checkpoint_dir", "metrics_dir", "keep_checkpoints", "logging_steps", "save_steps",
@@ -41,10 +42,8 @@ def train(sft, base: str, output_dir: str | None = None, metrics_dir: str | None
           checkpoint_dir: str | None = None, desc: str = "sft") -> dict:
     """Fine-tune `base` on `sft.corpus`; save to `output_dir`; return (and write) the run's metrics."""
     import torch
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from transformers import AutoTokenizer
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTTrainer
 
     output_dir = Path(output_dir or sft.output_dir)
     metrics_dir = Path(metrics_dir or sft.metrics_dir)
@@ -56,17 +55,9 @@ def train(sft, base: str, output_dir: str | None = None, metrics_dir: str | None
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
 
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForCausalLM.from_pretrained(
-        base, dtype=torch.bfloat16 if plan.bf16 else torch.float32, attn_implementation=plan.attn_implementation)
+    model = load_model(base, plan)
     curve = LossCurve(ckpt_dir / "loss.csv", read_curve(ckpt_dir / "loss.csv") if last else None)
-    trainer = SFTTrainer(
-        model=model,
-        args=sft_config(sft, plan, str(ckpt_dir)),
-        train_dataset=Dataset.from_list([{"messages": m} for m in conversations]),
-        processing_class=tokenizer,
-        callbacks=[curve, ProgressBar(desc)],
-    )
-    trainer.remove_callback(PrinterCallback)  # the loss goes to the curve and the bar, not as dicts on stdout
+    trainer = build_trainer(sft, plan, model, tokenizer, conversations, str(ckpt_dir), [curve, ProgressBar(desc)])
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - start

@@ -1,0 +1,194 @@
+"""GPU check: `ded sft`'s training path against TRL's defaults, on a Qwen2.5-0.5B-shaped random model.
+
+    python bench/gpu_sft.py                 # on a GPU: trl_defaults, ours, ours_nopack (each in its own process)
+    python bench/gpu_sft.py --tiny          # on CPU: a tiny model, the same code paths, seconds
+    python bench/gpu_sft.py --configs trl_defaults,ours,ours_gc,liger_flag
+
+The model is built from a config of Qwen2.5-0.5B's shape (494M parameters, vocabulary 151,936, 24 layers,
+hidden 896, 14 heads / 2 KV heads), random weights, bf16; the tokenizer is trained locally (ded.tiny) on
+the synthetic text; rows are chat conversations of ~0.5k-4k tokens (a user problem, a long `<think>`
+answer). Nothing is downloaded. Each configuration trains `--steps` optimizer steps after `--warmup`
+steps and reports tokens/s (TRL's own real-token count, no padding), MFU (6 x parameters x tokens/s over
+the device's dense bf16 peak, as ../shared/GPU.md) and peak memory.
+
+Configurations (batch 8 x max_length 4096, assistant-only loss, in all):
+- trl_defaults: `SFTConfig` defaults (gradient checkpointing on, padded batches, SDPA); GPU.md: 20,276 tokens/s.
+- ours: the `ded sft` plan (ded.training.plan.make_plan): packed best-fit-decreasing rows, padding-free,
+  flex_attention document masks, liger kernels when importable, no checkpointing, TRL's chunked LM head.
+- ours_nopack: the plan with packing off (length-grouped padded batches, SDPA, liger, no checkpointing).
+- ours_gc: `ours` with gradient checkpointing; liger_flag: the defaults plus `use_liger_kernel=True` (GPU.md: 42,710).
+The last line is the JSON result (ARCHITECTURE.md, Performance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16, NVIDIA data sheets
+DEFAULT_CONFIGS = ["trl_defaults", "ours", "ours_nopack"]
+WORDS = ("so we compute the sum then check each case again wait let me verify the total because the answer "
+         "must be an integer and the remainder is zero therefore the result holds for every value").split()
+
+
+def sft_settings(**kw) -> SimpleNamespace:
+    """The `SftParams` fields the trainer reads (defaults of ded/params.py), without importing pydantic."""
+    base = dict(max_length=4096, per_device_batch_size=8, gradient_accumulation_steps=1, learning_rate=1e-5,
+                epochs=1, max_steps=-1, lr_scheduler="constant", warmup_ratio=0.0, weight_decay=0.0,
+                packing=True, assistant_only_loss=True, bf16="auto", gradient_checkpointing="auto",
+                checkpointing_above_tokens=65536, attn_implementation="auto", liger="auto", seed=0,
+                logging_steps=1, save_steps=10**9)
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def make_rows(n: int, max_tokens: int, tokens_per_word: float, seed: int = 0) -> list[list[dict]]:
+    """Chat rows whose rendered length spreads over ~12%-90% of max_tokens."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        words = int(rng.randint(max_tokens // 8, int(max_tokens * 0.9)) / tokens_per_word)
+        think = " ".join(rng.choice(WORDS) for _ in range(words))
+        a, b = rng.randint(10, 999), rng.randint(10, 999)
+        rows.append([{"role": "user", "content": f"Problem {i}: what is {a} + {b}? Reason step by step."},
+                     {"role": "assistant", "content": f"<think>\n{think}\n</think>\n\n\\boxed{{{a + b}}}"}])
+    return rows
+
+
+def model_config(tiny: bool, vocab: int):
+    from transformers import Qwen2Config
+
+    if tiny:
+        return Qwen2Config(vocab_size=vocab, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                           tie_word_embeddings=True)
+    # Qwen2.5-0.5B's config.json: 494M parameters with tied embeddings.
+    return Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                       num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
+                       rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=True)
+
+
+def run_one(name: str, args) -> dict:
+    """Train one configuration in this process; return its measurements."""
+    import torch
+    from transformers import TrainerCallback
+
+    from ded.tiny import train_tokenizer
+    from ded.training.plan import Plan, make_plan
+    from ded.training.trainer import build_trainer, load_model
+
+    torch.manual_seed(0)
+    sample = " ".join(random.Random(1).choice(WORDS) for _ in range(5000))
+    tokenizer = train_tokenizer([sample], vocab_size=512, max_length=args.max_length)
+    rows = make_rows(args.rows, args.max_length, len(tokenizer(sample)["input_ids"]) / 5000)
+    total_steps = args.warmup + args.steps
+    common = dict(max_length=args.max_length, per_device_batch_size=args.batch, max_steps=total_steps)
+    cuda = torch.cuda.is_available()
+    if name in ("trl_defaults", "liger_flag"):
+        sft = sft_settings(**common, packing=False)
+        plan = Plan(cuda=cuda, bf16=cuda, gradient_checkpointing=True, attn_implementation="sdpa",
+                    liger=name == "liger_flag", padding_free=False)
+    elif name in ("ours", "ours_nopack", "ours_gc"):
+        sft = sft_settings(**common, packing=name != "ours_nopack",
+                           gradient_checkpointing=True if name == "ours_gc" else "auto")
+        plan = make_plan(sft)
+    else:
+        raise SystemExit(f"unknown config {name!r}; use {DEFAULT_CONFIGS + ['ours_gc', 'liger_flag']}")
+    model = load_model("", plan, config=model_config(args.tiny, len(tokenizer)))
+    if cuda:
+        model = model.cuda()
+    params = sum(p.numel() for p in model.parameters())
+
+    class Clock(TrainerCallback):
+        marks: list = []
+
+        def on_step_end(self, a, state, control, **kw):
+            if cuda:
+                torch.cuda.synchronize()
+            self.marks.append((state.global_step, time.perf_counter(), trainer._total_train_tokens))
+
+    out_dir = Path(args.work) / name
+    trainer = build_trainer(sft, plan, model, tokenizer, rows, str(out_dir), [Clock()])
+    if name in ("trl_defaults", "liger_flag"):  # TRL's default sampler: random order, no length grouping
+        if hasattr(trainer.args, "train_sampling_strategy"):
+            trainer.args.train_sampling_strategy = "random"
+        if hasattr(trainer.args, "group_by_length"):
+            trainer.args.group_by_length = False
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    trainer.train()
+    marks = Clock.marks
+    (s0, t0, n0), (s1, t1, n1) = marks[args.warmup - 1], marks[-1]
+    tps = (n1 - n0) / (t1 - t0)
+    peak = PEAK_BF16_TFLOPS.get(next((k for k in PEAK_BF16_TFLOPS if cuda and k in torch.cuda.get_device_name()), ""), None)
+    return {"config": name, "tokens_per_s": round(tps, 1), "steps_timed": s1 - s0,
+            "tokens_per_step": round((n1 - n0) / max(1, s1 - s0)),
+            "mfu": round(6 * params * tps / (peak * 1e12), 4) if peak else None,
+            "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+            "params_m": round(params / 1e6, 1), "plan": plan.as_dict(),
+            "device": torch.cuda.get_device_name() if cuda else "cpu"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tiny", action="store_true", help="tiny model on CPU (the same code paths)")
+    ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS))
+    ap.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 20; tiny 3)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed first steps (default 5; tiny 2)")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--max-length", type=int, default=None, help="default 4096; tiny 256")
+    ap.add_argument("--rows", type=int, default=None)
+    ap.add_argument("--work", default="/tmp/ded-bench-sft")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one config, print its JSON
+    args = ap.parse_args()
+    args.steps = args.steps or (3 if args.tiny else 20)
+    args.warmup = args.warmup or (2 if args.tiny else 5)
+    args.max_length = args.max_length or (256 if args.tiny else 4096)
+    args.rows = args.rows or 2 * args.batch * (args.steps + args.warmup + 2)
+    if args.one:
+        print("RESULT " + json.dumps(run_one(args.one, args)), flush=True)
+        return
+    results = {}
+    for name in args.configs.split(","):
+        # One process per configuration: an out-of-memory or a compiled kernel never leaks into the next.
+        cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--warmup", str(args.warmup),
+               "--batch", str(args.batch), "--max-length", str(args.max_length), "--rows", str(args.rows),
+               "--work", args.work] + (["--tiny"] if args.tiny else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "DED_PROGRESS": "0"})
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if line:
+            results[name] = json.loads(line[7:])
+        else:
+            err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            results[name] = {"config": name, "error": "out of memory" if "out of memory" in proc.stderr else err[:300]}
+        r = results[name]
+        print(f"{name:<14} " + (f"{r['tokens_per_s']:>10,.0f} tokens/s  MFU {r['mfu']}  peak {r['peak_mem_gib']} GiB"
+                                if "tokens_per_s" in r else f"failed: {r['error']}"), flush=True)
+    base = results.get("trl_defaults", {}).get("tokens_per_s")
+    ours_name = max((n for n in results if n.startswith("ours") and "tokens_per_s" in results[n]),
+                    key=lambda n: results[n]["tokens_per_s"], default=None)
+    ours = results[ours_name]["tokens_per_s"] if ours_name else None
+    print(json.dumps({
+        "metric": "SFT training throughput, tokens/s (Qwen2.5-0.5B shape, bf16, batch 8 x 4096)" if not args.tiny
+                  else "SFT training throughput, tokens/s (tiny model, CPU)",
+        "ours": ours, "baseline": base, "ratio": round(ours / base, 3) if ours and base else None,
+        "better": "higher", "target": round(3 * base, 1) if base else None, "target_ratio": 3.0,
+        "ours_config": ours_name,
+        "mfu_ours": results.get(ours_name, {}).get("mfu"), "mfu_baseline": results.get("trl_defaults", {}).get("mfu"),
+        "peak_mem_gib_ours": results.get(ours_name, {}).get("peak_mem_gib"),
+        "peak_mem_gib_baseline": results.get("trl_defaults", {}).get("peak_mem_gib"),
+        "configs": results,
+    }))
+
+
+if __name__ == "__main__":
+    main()
