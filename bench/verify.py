@@ -51,7 +51,7 @@ def golds(n: int, rng: random.Random) -> list[str]:
 
 
 def equivalent(gold: str, rng: random.Random) -> str:
-    spaced = gold.replace(",", ", ").replace("+", " + ").replace("=", " = ")
+    spaced = re.sub(r",(?!\d{3}\b)", ", ", gold).replace("+", " + ").replace("=", " = ")
     forms = [gold, gold.replace(r"\frac", r"\dfrac"), spaced, gold + " "]
     if gold.isdigit():
         forms += [str(int(gold)), f"{int(gold)}.0"]

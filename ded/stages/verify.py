@@ -30,7 +30,7 @@ def token_counter(params: Any):
     if params.student is not None:
         try:
             return TokenCounter(params.model(params.student.model).model)
-        except Exception:  # noqa: BLE001 - not downloaded / not a model: the documented approximation
+        except Exception:  # noqa: S110, BLE001 - not downloaded / not a model: the documented approximation
             pass
     return TokenCounter(None)
 
@@ -85,6 +85,8 @@ def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
     done = 0
     with MathPool(cfg.workers, cfg.math_timeout_s) as pool, \
             progress(total=total, desc="verify", unit="items") as bar:
+        if total:
+            pool.start()  # workers import math-verify while batches are read and extracted
         for batch in reader:
             rows = batch.to_pylist()
             if limit is not None:

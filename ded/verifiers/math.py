@@ -172,12 +172,21 @@ class MathPool:
     def __init__(self, workers: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S, batch: int = 16):
         self.n = max(1, workers or os.cpu_count() or 1)
         self.timeout_s, self.batch = timeout_s, batch
-        self.ctx = mp.get_context("spawn")  # fork would copy the engine's threads and locks
+        # forkserver: a clean server process (no engine threads or locks to copy, unlike fork) imports
+        # math-verify once; each worker, and each replacement of a killed one, is a cheap fork of it
+        self.ctx = mp.get_context("forkserver")
+        self.ctx.set_forkserver_preload(["math_verify", "ded.verifiers.math"])
         self.slots: list[_Slot] = []
         self.restarts = 0
+        self.cache: dict = {}  # (normalized gold, normalized answer) → Result, across check() calls
 
     def __enter__(self) -> MathPool:  # noqa: PYI034
         return self
+
+    def start(self, n: int | None = None) -> None:
+        """Start workers now (they import and warm up while the caller reads and extracts)."""
+        while len(self.slots) < min(self.n, n or self.n):
+            self.slots.append(_Slot(self.ctx))
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -201,8 +210,7 @@ class MathPool:
         todo = deque((k, g, p) for k, (g, p) in pairs.items())
         if not todo:
             return results
-        while len(self.slots) < min(self.n, len(todo)):
-            self.slots.append(_Slot(self.ctx))
+        self.start(len(todo))
         while todo or any(s.batch for s in self.slots):
             now = time.monotonic()
             for s in self.slots:
@@ -276,11 +284,18 @@ def grade_math_pairs(pairs: Iterable[tuple[str, str | None]], pool: MathPool | N
     if slow:
         own = pool is None
         pool = pool or MathPool(workers, timeout_s)
+        res = {k: pool.cache[k] for k in slow if k in pool.cache}
+        if on_done and res:
+            on_done(sum(len(where[k]) for k in res))
         try:
-            res = pool.check(slow, on_result=(lambda key: on_done(len(where[key]))) if on_done else None)
+            res.update(pool.check({k: v for k, v in slow.items() if k not in res},
+                                  on_result=(lambda key: on_done(len(where[key]))) if on_done else None))
         finally:
             if own:
                 pool.close()
+        if len(pool.cache) > 500_000:  # bound memory on huge runs; answers repeat within a question
+            pool.cache.clear()
+        pool.cache.update((k, r) for k, r in res.items() if r[0] != "timeout")  # a timeout may pass on retry
         for key, idx in where.items():
             for i in idx:
                 out[i] = res[key]
