@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# run as a script, Python puts bench/ first on sys.path, where bench/select.py would shadow the stdlib module
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 # Qwen2.5-0.5B (config.json of Qwen/Qwen2.5-0.5B): 494M parameters with tied embeddings
 QWEN05B = {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
