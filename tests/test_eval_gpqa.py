@@ -68,3 +68,11 @@ def test_grade():
     assert gpqa.grade("Answer: B", "B") == {"status": "correct", "correct": True, "extracted": "B"}
     assert gpqa.grade("Answer: C", "B")["status"] == "wrong"
     assert gpqa.grade("no idea", "B") == {"status": "no_answer", "correct": False, "extracted": None}
+
+
+def test_option_text_fallback_when_the_value_is_boxed():
+    opts = ["+2", "+7", "+4", "+6"]
+    assert gpqa.option_text_fallback("<think>x</think> so \\boxed{+7}", opts, "B")["correct"] is True
+    assert gpqa.option_text_fallback("\\boxed{\\text{+4}}", opts, "B")["extracted"] == "C"
+    assert gpqa.option_text_fallback("\\boxed{5}", opts, "B") is None  # no option says 5
+    assert gpqa.option_text_fallback("<think>cut off \\boxed{+7}", opts, "B") is None  # unclosed: no answer

@@ -121,6 +121,10 @@ def test_gpqa_options_are_shuffled_in_the_prompt_and_letters_graded(tmp_path, mo
                backend=ScriptedBackend(lambda t, i: "Answer: A"))
     assert out["gpqa"]["student"]["metrics"]["avg_at_n"] == pytest.approx(
         sum(v == "A" for v in expected.values()) / 12)
+    # a model that boxes the right option's text instead of its letter is read through the option text
+    out = main(base_params(tmp_path, bench, n=1, seed=0, temperature=0.1), lake,
+               backend=ScriptedBackend(lambda t, i: "<think>x</think>\n\\boxed{" + re.search(r"right \d+", t).group() + "}"))
+    assert out["gpqa"]["student"]["metrics"]["avg_at_n"] == 1.0
 
 
 SOLUTION_3612 = """class Solution:

@@ -106,6 +106,26 @@ def extract_letter(text: str | None) -> str | None:
     return m.group(1) if m else None
 
 
+def option_text_fallback(response: str | None, options: Sequence[str], correct_letter: str) -> dict | None:
+    """When no letter was found, a final `\\boxed{…}` that states one option's text names that option (models
+    trained on boxed math answers often box the value, e.g. `\\boxed{+7}`). None when nothing matches exactly."""
+    from ded.text import split_reasoning
+    from ded.verifiers.extract import last_boxed
+
+    _r, final, closed = split_reasoning(response)
+    boxed = last_boxed(final) if closed else None
+    if not boxed:
+        return None
+    norm = lambda s: re.sub(r"\s+|\\text\{|\}|\$", "", s).lower()  # noqa: E731
+    hits = [i for i, o in enumerate(options) if norm(o) == norm(boxed)]
+    if len(hits) != 1:
+        return None
+    letter = LETTERS[hits[0]]
+    ok = letter == correct_letter
+    return {"status": "correct" if ok else "wrong", "correct": ok, "extracted": letter,
+            "detail": f"boxed option text {boxed[:60]!r} matched option {letter}"}
+
+
 def grade(final: str | None, correct_letter: str) -> dict:
     """A verdict dict in the shape of ded.verifiers results: status, correct, extracted."""
     letter = extract_letter(final)

@@ -190,7 +190,9 @@ def grade_run(lake: Lake, plan: EvalPlan, workers: int | None = None, force: boo
             results = grade_many([{**{k: v for k, v in g.items() if k != "options"}, "response": r["response"]}
                                   for r, g in chunk], workers=workers, show_progress=False, math_pool=pool)
             out = []
-            for (r, _gold), v in zip(chunk, results):
+            for (r, gold), v in zip(chunk, results):
+                if gold.get("options") and v.get("status") in ("no_answer", "parse_error"):
+                    v = {**v, **(gpqa.option_text_fallback(r["response"], gold["options"], gold["answer"]) or {})}
                 r.update({k: v.get(k) for k in GRADE_COLUMNS if k in v})
                 if v.get("extracted") is not None:
                     r["extracted"] = str(v["extracted"])
