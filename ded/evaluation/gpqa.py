@@ -116,7 +116,7 @@ def option_text_fallback(response: str | None, options: Sequence[str], correct_l
     boxed = last_boxed(final) if closed else None
     if not boxed:
         return None
-    norm = lambda s: re.sub(r"\s+|\\text\{|\}|\$", "", s).lower()  # noqa: E731
+    norm = lambda s: re.sub(r"\s+|\\text\{|\}|\$", "", s).lower()
     hits = [i for i, o in enumerate(options) if norm(o) == norm(boxed)]
     if len(hits) != 1:
         return None
