@@ -101,6 +101,7 @@ class GenerateParams(Section):
     questions: str | None = Field(None, description="SQL predicate over `questions` choosing what to sample, e.g. \"domain = 'math'\"; null: every question.")
     limit: int | None = Field(None, gt=0, description="At most this many questions (in question_id order), for quick runs.")
     samples: int | None = Field(None, ge=1, description="Samples per question for every model, overriding each model's sampling.n.")
+    chunk_questions: int = Field(4096, gt=0, description="Questions planned and generated at a time: bounds memory on big pools (a batch never spans two chunks).")
     commit_rows: int = Field(256, gt=0, description="Commit finished samples to the lake every this many rows ...")
     commit_seconds: float = Field(30.0, gt=0, description="... or every this many seconds, whichever comes first: an interrupt loses at most this.")
     replace_stale: bool = Field(False, description="Regenerate samples made earlier with another prompt or sampling (same trajectory_id, other fingerprint) and replace them; off: keep them and report.")

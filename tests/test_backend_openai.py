@@ -125,3 +125,10 @@ def test_stopping_early_cancels_the_rest():
         time.sleep(0.2)
         calls = srv.calls
     assert first.ok and calls < 10
+
+
+def test_raw_prompts_use_the_completions_endpoint():
+    with StubServer() as srv:
+        res = list(backend(srv).generate([GenRequest(key="r", prompt="2 + 2 =", sampling=Sampling(0.0, 1.0, 50, 1))]))
+    assert res[0].ok and res[0].text == StubServer.text_for("2 + 2 =", 1, 0, 12)
+    assert srv.bodies[0]["prompt"] == "2 + 2 =" and "messages" not in srv.bodies[0]

@@ -18,10 +18,11 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def backend(tiny_model_dir):
-    b = get_backend(ModelSpec(name="tiny", model=str(tiny_model_dir), options={"batch_size": 4}))
+@pytest.fixture(scope="module", params=["generate", "fast"])
+def backend(tiny_model_dir, request):
+    b = get_backend(ModelSpec(name="tiny", model=str(tiny_model_dir), options={"batch_size": 4, "engine": request.param}))
     b.load()
+    assert b.engine == request.param
     yield b
     b.close()
 

@@ -111,8 +111,8 @@ def test_interrupt_keeps_committed_batches(lake):
     add_questions(lake, 10)
     with StubServer() as srv:
         params = parse_params(params_for(srv, n=1, commit_rows=3))
-        (p,) = plan(params, lake)
-        inner = get_backend(p.spec)
+        spec = params.model("api")
+        inner = get_backend(spec)
 
         class Interrupting:
             name = "interrupting"
@@ -127,7 +127,7 @@ def test_interrupt_keeps_committed_batches(lake):
                 pass
 
         with pytest.raises(KeyboardInterrupt):
-            generate_model(p, lake, params, backend=Interrupting())
+            generate_model(spec, lake, params, backend=Interrupting())
         assert lake.count("trajectories") == 7  # two full commits + the 1 in the final commit
         srv.reset_counts()
         main(params, lake, echo=lambda s: None)
@@ -226,3 +226,13 @@ def test_cli_dry_run_prints_missing_and_cost(lake, tmp_path):
         assert srv.calls == 0
     assert res.exit_code == 0, res.output
     assert "missing requests: 4" in res.output and "estimated cost: $" in res.output
+
+
+def test_question_chunks_bound_memory_and_cover_every_question(lake):
+    add_questions(lake, 7)
+    with StubServer() as srv:
+        out = main(parse_params(params_for(srv, n=2, chunk_questions=3)), lake, echo=lambda s: None)
+        assert srv.calls == 14
+    stats = out["models"]["api"]
+    assert (stats["requested"], stats["generated"], stats["commits"]) == (14, 14, 3)  # one commit per chunk
+    assert lake.count("trajectories") == 14

@@ -15,6 +15,7 @@ would silently describe a response that no longer exists.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +31,13 @@ ORIGIN = "generated"
 # text is ~4 characters per token; math and code tokenize denser, so this errs low on cost).
 CHARS_PER_TOKEN = 4.0
 
-__all__ = ["ModelPlan", "RunStats", "dry_run", "generate_model", "main", "plan", "run_requests"]
+__all__ = ["ModelPlan", "RunStats", "generate_model", "main", "plan", "run_requests"]
 
 
 @dataclass
 class ModelPlan:
+    """One model's requests for a chunk of questions, split by what the lake already has."""
+
     spec: Any
     requests: list[GenRequest]  # every request, done or not
     questions: int = 0
@@ -42,10 +45,16 @@ class ModelPlan:
     stale: list[GenRequest] = field(default_factory=list)
     missing: list[GenRequest] = field(default_factory=list)
 
+    def todo(self, replace_stale: bool) -> list[GenRequest]:
+        return self.missing + (self.stale if replace_stale else [])
 
-def load_questions(lake: Lake, where: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Question rows (all, or those matching a SQL predicate), ordered by question_id."""
-    from ded.sql import check_predicate, connect, query
+
+def question_chunks(lake: Lake, where: str | None = None, limit: int | None = None,
+                    size: int = 4096) -> Iterator[list[dict[str, Any]]]:
+    """Question rows (all, or those matching a SQL predicate) in question_id order, `size` at a time."""
+    import duckdb
+
+    from ded.sql import check_predicate, connect
 
     if not lake.exists("questions"):
         raise DedError(f"no questions in lake {lake.root!r}: run `ded ingest` first")
@@ -55,7 +64,19 @@ def load_questions(lake: Lake, where: str | None = None, limit: int | None = Non
     sql += " ORDER BY question_id"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return query(connect(lake), sql).to_pylist()
+    con = connect(lake)
+    try:
+        rel = con.sql(sql)
+        # duckdb 2 renamed the relation's fetch_arrow_reader to to_arrow_reader
+        reader = rel.to_arrow_reader(size) if hasattr(rel, "to_arrow_reader") else rel.fetch_arrow_reader(size)
+    except duckdb.Error as e:
+        raise DedError(f"question filter {where!r} failed: {str(e).splitlines()[0]}") from None
+    for batch in reader:
+        yield batch.to_pylist()
+
+
+def load_questions(lake: Lake, where: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    return [q for chunk in question_chunks(lake, where, limit) for q in chunk]
 
 
 def build_requests(spec: Any, questions: list[dict[str, Any]], params: Any, samples: int | None = None) -> list[GenRequest]:
@@ -76,30 +97,40 @@ def build_requests(spec: Any, questions: list[dict[str, Any]], params: Any, samp
     return out
 
 
-def plan(params: Any, lake: Lake, models: list[str] | None = None, where: str | None = None,
-         limit: int | None = None) -> list[ModelPlan]:
-    g = params.generate
-    names = list(models or g.models)
+def plan_chunk(spec: Any, questions: list[dict[str, Any]], params: Any, have: dict[str, str]) -> ModelPlan:
+    reqs = build_requests(spec, questions, params, params.generate.samples)
+    p = ModelPlan(spec, reqs, questions=len(questions))
+    for r in reqs:
+        fp = have.get(r.meta["trajectory_id"])
+        if fp == r.key:
+            p.done += 1
+        elif fp is not None:
+            p.stale.append(r)
+        else:
+            p.missing.append(r)
+    return p
+
+
+def model_specs(params: Any, models: list[str] | None = None) -> list[Any]:
+    names = list(models or params.generate.models)
     if not names:
         raise DedError("generate.models is empty: name the models to run, e.g. `generate: {models: [qwq-32b]}` "
                        "in params.yaml or `ded generate --model qwq-32b`")
-    questions = load_questions(lake, where if where is not None else g.questions, limit if limit is not None else g.limit)
-    plans = []
-    for name in names:
-        spec = params.model(name)
-        reqs = build_requests(spec, questions, params, g.samples)
-        have = _existing(lake, spec.name)
-        p = ModelPlan(spec, reqs, questions=len(questions))
-        for r in reqs:
-            fp = have.get(r.meta["trajectory_id"])
-            if fp == r.key:
-                p.done += 1
-            elif fp is not None:
-                p.stale.append(r)
-            else:
-                p.missing.append(r)
-        plans.append(p)
-    return plans
+    return [params.model(n) for n in names]
+
+
+def plan(params: Any, lake: Lake, models: list[str] | None = None, where: str | None = None,
+         limit: int | None = None) -> list[ModelPlan]:
+    """Every model's whole plan in memory (small runs, tests); `main` streams question chunks."""
+    where, limit = _scope(params, where, limit)
+    specs = model_specs(params, models)
+    questions = load_questions(lake, where, limit)
+    return [plan_chunk(spec, questions, params, _existing(lake, spec.name)) for spec in specs]
+
+
+def _scope(params: Any, where: str | None, limit: int | None) -> tuple[str | None, int | None]:
+    g = params.generate
+    return (where if where is not None else g.questions), (limit if limit is not None else g.limit)
 
 
 def _existing(lake: Lake, model: str) -> dict[str, str]:
@@ -110,6 +141,19 @@ def _existing(lake: Lake, model: str) -> dict[str, str]:
     t = lake.read("trajectories", columns=["trajectory_id", "fingerprint"],
                   filter=f"model = '{quoted}' AND origin = '{ORIGIN}'")
     return dict(zip(t.column("trajectory_id").to_pylist(), t.column("fingerprint").to_pylist()))
+
+
+def survey(spec: Any, params: Any, lake: Lake, where: str | None, limit: int | None,
+           have: dict[str, str]) -> dict[str, Any]:
+    """Counts of one model's requests (done, stale, missing) and the prompt characters to send."""
+    c = {"questions": 0, "requests": 0, "done": 0, "stale": 0, "missing": 0, "todo_chars": 0}
+    for qs in question_chunks(lake, where, limit, params.generate.chunk_questions):
+        p = plan_chunk(spec, qs, params, have)
+        for k, v in (("questions", p.questions), ("requests", len(p.requests)), ("done", p.done),
+                     ("stale", len(p.stale)), ("missing", len(p.missing))):
+            c[k] += v
+        c["todo_chars"] += sum(sum(len(m["content"]) for m in r.messages) for r in p.todo(params.generate.replace_stale))
+    return c
 
 
 def to_row(spec: Any):
@@ -130,23 +174,20 @@ def to_row(spec: Any):
     return row
 
 
-def dry_run(plans: list[ModelPlan], lake: Lake, replace_stale: bool = False) -> list[dict[str, Any]]:
-    """Per model: requests missing, estimated prompt and output tokens, and cost where priced."""
-    rows = []
-    for p in plans:
-        todo = p.missing + (p.stale if replace_stale else [])
-        prompt_tok = sum(sum(len(m["content"]) for m in r.messages) for r in todo) / CHARS_PER_TOKEN
-        mean_out = _mean_tokens(lake, p.spec.name)
-        out_tok = len(todo) * (mean_out if mean_out is not None else p.spec.sampling.max_tokens)
-        cost = None
-        if p.spec.price_in is not None or p.spec.price_out is not None:
-            cost = (prompt_tok * (p.spec.price_in or 0) + out_tok * (p.spec.price_out or 0)) / 1e6
-        rows.append({"model": p.spec.name, "backend": p.spec.backend, "questions": p.questions,
-                     "requests": len(p.requests), "done": p.done, "stale": len(p.stale), "missing": len(todo),
-                     "est_prompt_tokens": int(prompt_tok), "est_output_tokens": int(out_tok),
-                     "output_basis": "observed mean" if mean_out is not None else "max_tokens (upper bound)",
-                     "est_cost": cost})
-    return rows
+def dry_row(spec: Any, c: dict[str, Any], lake: Lake, replace_stale: bool) -> dict[str, Any]:
+    """The dry-run line of one model: missing requests, estimated tokens and cost where priced."""
+    todo = c["missing"] + (c["stale"] if replace_stale else 0)
+    prompt_tok = c["todo_chars"] / CHARS_PER_TOKEN
+    mean_out = _mean_tokens(lake, spec.name)
+    out_tok = todo * (mean_out if mean_out is not None else spec.sampling.max_tokens)
+    cost = None
+    if spec.price_in is not None or spec.price_out is not None:
+        cost = (prompt_tok * (spec.price_in or 0) + out_tok * (spec.price_out or 0)) / 1e6
+    return {"model": spec.name, "backend": spec.backend, "questions": c["questions"], "requests": c["requests"],
+            "done": c["done"], "stale": c["stale"], "missing": todo, "est_prompt_tokens": int(prompt_tok),
+            "est_output_tokens": int(out_tok),
+            "output_basis": "observed mean" if mean_out is not None else "max_tokens (upper bound)",
+            "est_cost": cost}
 
 
 def _mean_tokens(lake: Lake, model: str) -> float | None:
@@ -158,44 +199,68 @@ def _mean_tokens(lake: Lake, model: str) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def generate_model(p: ModelPlan, lake: Lake, params: Any, backend=None) -> RunStats:
+def generate_model(spec: Any, lake: Lake, params: Any, where: str | None = None, limit: int | None = None,
+                   backend=None, have: dict[str, str] | None = None, total: int | None = None) -> RunStats:
+    """Generate one model's missing samples, question chunk by chunk, under one progress bar."""
     from ded.backends import get_backend
+    from ded.stages.run_requests import Meter
 
     g = params.generate
-    todo = p.missing + (p.stale if g.replace_stale else [])
-    if not todo:
-        return RunStats(requested=len(p.requests), skipped=len(p.requests))
-    backend = backend or get_backend(p.spec)
+    where, limit = _scope(params, where, limit)
+    have = _existing(lake, spec.name) if have is None else have
+    if total is None:
+        c = survey(spec, params, lake, where, limit, have)
+        total = c["missing"] + (c["stale"] if g.replace_stale else 0)
+    stats = RunStats()
+    backend = backend or (get_backend(spec) if total else None)
+    meter = Meter(total, f"generate {spec.name}")
     try:
-        stats = run_requests(backend, todo, lake, "trajectories", to_row(p.spec),
-                             done=set(), commit_rows=g.commit_rows, commit_seconds=g.commit_seconds,
-                             update=bool(g.replace_stale and p.stale), desc=f"generate {p.spec.name}")
+        for qs in question_chunks(lake, where, limit, g.chunk_questions):
+            p = plan_chunk(spec, qs, params, have)
+            todo = p.todo(g.replace_stale)
+            stats.requested += len(p.requests)
+            stats.skipped += len(p.requests) - len(todo)
+            if todo:
+                sub = run_requests(backend, todo, lake, "trajectories", to_row(spec), done=set(),
+                                   commit_rows=g.commit_rows, commit_seconds=g.commit_seconds,
+                                   update=bool(g.replace_stale and p.stale), meter=meter)
+                sub.requested = sub.skipped = 0  # counted above, over the whole chunk
+                stats.add(sub)
     finally:
-        backend.close()
-    stats.requested, stats.skipped = len(p.requests), len(p.requests) - len(todo)
+        meter.close()
+        if backend is not None:
+            backend.close()
     return stats
 
 
 def main(params: Any, lake: Lake | None = None, models: list[str] | None = None, where: str | None = None,
          limit: int | None = None, dry: bool = False, echo=print) -> dict[str, Any]:
-    """Plan, then generate (or with `dry`, only report) per model; raises if any request failed."""
+    """Survey, then generate (or with `dry`, only report) per model; raises if any request failed."""
     from ded.receipts import write_receipt
 
     lake = lake or Lake(params.lake.root)
-    plans = plan(params, lake, models, where, limit)
-    if dry:
-        return {"dry_run": dry_run(plans, lake, params.generate.replace_stale)}
-    results, failed = {}, []
-    for p in plans:
-        if p.stale and not params.generate.replace_stale:
-            echo(f"{p.spec.name}: {len(p.stale)} samples were generated with other prompts or sampling; kept "
+    where, limit = _scope(params, where, limit)
+    replace = params.generate.replace_stale
+    specs = model_specs(params, models)
+    rows, results, failed = [], {}, []
+    for spec in specs:
+        have = _existing(lake, spec.name)
+        c = survey(spec, params, lake, where, limit, have)
+        if dry:
+            rows.append(dry_row(spec, c, lake, replace))
+            continue
+        if c["stale"] and not replace:
+            echo(f"{spec.name}: {c['stale']} samples were generated with other prompts or sampling; kept "
                  f"(set generate.replace_stale: true to regenerate them; their verdicts become outdated)")
-        stats = generate_model(p, lake, params)
-        results[p.spec.name] = stats.as_dict()
-        echo(f"{p.spec.name}: {stats.generated} generated, {stats.skipped} already done, {stats.errors} failed"
+        stats = generate_model(spec, lake, params, where, limit, have=have,
+                               total=c["missing"] + (c["stale"] if replace else 0))
+        results[spec.name] = stats.as_dict()
+        echo(f"{spec.name}: {stats.generated} generated, {stats.skipped} already done, {stats.errors} failed"
              f" ({stats.requests_per_s:.1f} req/s, {stats.tokens_per_s:.0f} tok/s)")
         if stats.errors:
-            failed.append(f"{p.spec.name}: {stats.errors} failed, e.g. {stats.error_samples[0]}")
+            failed.append(f"{spec.name}: {stats.errors} failed, e.g. {stats.error_samples[0]}")
+    if dry:
+        return {"dry_run": rows}
     if failed:
         raise DedError("some requests failed and were not saved; rerun `ded generate` to retry them:\n  "
                        + "\n  ".join(failed))
@@ -203,4 +268,5 @@ def main(params: Any, lake: Lake | None = None, models: list[str] | None = None,
     return {"models": results}
 
 
-__all__ += ["build_requests", "done_fingerprints", "load_questions", "to_row"]
+__all__ += ["build_requests", "done_fingerprints", "dry_row", "load_questions", "plan_chunk",
+            "question_chunks", "survey", "to_row"]

@@ -43,6 +43,14 @@ class RunStats:
     def tokens_per_s(self) -> float:
         return self.completion_tokens / self.seconds if self.seconds else 0.0
 
+    def add(self, other: RunStats) -> None:
+        """Fold another run's counts into this one (chunks of one model's run)."""
+        for k in ("requested", "skipped", "generated", "errors", "prompt_tokens", "completion_tokens",
+                  "seconds", "commits"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.versions += other.versions
+        self.error_samples = (self.error_samples + other.error_samples)[:5]
+
     def as_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "versions"}
         d.update(requests_per_s=round(self.requests_per_s, 2), tokens_per_s=round(self.tokens_per_s, 1))
@@ -57,7 +65,7 @@ def done_fingerprints(lake: Lake, table: str, filter: str | None = None) -> set[
     return {x for x in col.to_pylist() if x}
 
 
-class _Meter:
+class Meter:
     """A progress bar with requests/s, output tokens/s and ETA (silent off a terminal)."""
 
     def __init__(self, total: int, desc: str):
@@ -100,12 +108,13 @@ class _Meter:
 def run_requests(backend: Backend, requests: Iterable[GenRequest], lake: Lake, table: str,
                  to_row: Callable[[GenRequest, GenResult], dict[str, Any]], *,
                  done: set[str] | None = None, commit_rows: int = 256, commit_seconds: float = 30.0,
-                 update: bool = False, desc: str = "generate") -> RunStats:
+                 update: bool = False, desc: str = "generate", meter: Meter | None = None) -> RunStats:
     """Generate what is missing from `table` and merge each result's row into it, in batches.
 
     `to_row(request, result)` builds the row (it must carry the table's key and `fingerprint`);
     `done` overrides the fingerprints read from the table; `update=True` replaces rows whose key
-    exists (regenerating a stale sample), else only new keys are inserted.
+    exists (regenerating a stale sample), else only new keys are inserted. `meter` lets several
+    calls share one progress bar (the caller closes it).
     """
     requests = list(requests)
     done = done_fingerprints(lake, table) if done is None else done
@@ -116,7 +125,8 @@ def run_requests(backend: Backend, requests: Iterable[GenRequest], lake: Lake, t
         return stats
     buffer: list[dict[str, Any]] = []
     t0 = last_commit = time.monotonic()
-    meter = _Meter(len(todo), desc)
+    own_meter = meter is None
+    meter = meter or Meter(len(todo), desc)
 
     def commit() -> None:
         nonlocal last_commit
@@ -149,6 +159,7 @@ def run_requests(backend: Backend, requests: Iterable[GenRequest], lake: Lake, t
         try:
             commit()  # also on Ctrl-C: finished work is kept
         finally:
-            meter.close()
+            if own_meter:
+                meter.close()
             stats.seconds = time.monotonic() - t0
     return stats
