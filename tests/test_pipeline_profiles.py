@@ -1,0 +1,106 @@
+"""dvc.yaml and the recipe profiles: complete, consistent with each other, and switchable in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from ded.params import Params, load_params
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = ["demo", "ded-paper", "limo", "s1k"]
+STAGES = ["ingest", "generate", "verify", "embed", "smoke", "score", "select", "sft", "evaluate"]
+
+
+def _dvc() -> dict:
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def _outs(stages: dict) -> set[str]:
+    out = set()
+    for st in stages.values():
+        st = st.get("do", st)
+        for kind in ("outs", "metrics", "plots"):
+            for o in st.get(kind, []):
+                out.add(next(iter(o)) if isinstance(o, dict) else o)
+    return out
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profile_is_complete_and_valid(name):
+    path = REPO / "pipelines" / f"{name}.yaml"
+    raw = yaml.safe_load(path.read_text())
+    assert raw["profile"] == name
+    missing = [s for s in Params.model_fields if s not in raw]
+    assert not missing, f"{path.name} lacks sections {missing} (DVC reads params.yaml keys as written)"
+    p = load_params(path)
+    names = {m.name for m in p.models}
+    assert p.student is None or p.student.model in names
+    assert set(p.generate.models) <= names and set(p.evaluate.models) <= names
+    assert set(p.evaluate.benchmarks) <= set(p.benchmarks) and set(p.smoke.benchmarks) <= set(p.benchmarks)
+    if p.sft.accelerate_config:
+        assert (REPO / p.sft.accelerate_config).exists()
+
+
+def test_every_params_key_of_dvc_yaml_exists_in_every_profile():
+    keys = {k for st in _dvc().values() for k in st.get("do", st).get("params", [])} | {"smoke.teachers"}
+    for name in PROFILES:
+        raw = yaml.safe_load((REPO / "pipelines" / f"{name}.yaml").read_text())
+        for key in keys:
+            node = raw
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, f"{name}.yaml has no `{key}` (dvc.yaml reads it)"
+                node = node[part]
+
+
+def test_dvc_stages_are_named_once_and_their_code_deps_exist():
+    stages = _dvc()
+    assert list(stages) == STAGES
+    produced = _outs(stages)
+    for name, st in stages.items():
+        st = st.get("do", st)
+        assert st["cmd"].split()[:2] == ["ded", name], name
+        assert f"ded/stages/{name}.py" in st["deps"] or name == "ingest"
+        for dep in st["deps"]:
+            upstream = any(dep == o or dep.startswith(o + "/") or o.startswith(dep + "/") for o in produced)
+            assert upstream or (REPO / dep).exists() or dep == "data", f"{name}: dependency {dep} does not exist"
+
+
+def test_ded_paper_is_the_papers_setup():
+    p = load_params(REPO / "pipelines" / "ded-paper.yaml")
+    teachers = {p.model(t).model for t in p.smoke.teachers}
+    assert teachers == {"deepseek-ai/DeepSeek-R1", "Qwen/QwQ-32B", "Qwen/Qwen3-32B", "Qwen/Qwen3-235B-A22B"}
+    assert all(p.model(t).backend == "openai" for t in p.smoke.teachers)
+    assert p.model(p.student.model).model == "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B"
+    gpus = yaml.safe_load((REPO / p.sft.accelerate_config).read_text())["num_processes"]
+    assert p.sft.per_device_batch_size * p.sft.gradient_accumulation_steps * gpus == 48
+    assert (p.sft.learning_rate, p.sft.epochs, p.sft.max_length) == (1e-5, 10, 16384)
+    assert p.evaluate.n == 16 and p.select.budget == 800 and p.select.p == 4
+
+
+def test_params_yaml_is_the_demo_profile():
+    assert (REPO / "params.yaml").read_bytes() == (REPO / "pipelines" / "demo.yaml").read_bytes()
+
+
+def test_ded_profile_switches_lists_and_keeps_hand_edits(tmp_path, monkeypatch):
+    from ded.cli import app
+
+    (tmp_path / "pipelines").mkdir()
+    for name in PROFILES:
+        (tmp_path / "pipelines" / f"{name}.yaml").write_bytes((REPO / "pipelines" / f"{name}.yaml").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(app, ["profile", "ded-paper"])
+    assert r.exit_code == 0, r.output
+    assert Path("params.yaml").read_bytes() == Path("pipelines/ded-paper.yaml").read_bytes()
+    listing = runner.invoke(app, ["profile"]).output
+    assert "* ded-paper" in listing and "  demo" in listing
+    Path("params.yaml").write_text(Path("params.yaml").read_text() + "\n# my edit\n")
+    r = runner.invoke(app, ["profile", "demo"])
+    assert r.exit_code == 0 and "params.yaml.bak" in r.output
+    assert Path("params.yaml.bak").read_text().endswith("# my edit\n")
+    r = runner.invoke(app, ["profile", "nope"])
+    assert r.exit_code != 0 and "demo" in str(r.exception)

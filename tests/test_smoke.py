@@ -1,0 +1,108 @@
+"""`ded smoke`: the smoke set, the per-teacher corpus, the short SFT, evaluation into smoke_results."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ded.demo import write_demo_sources
+from ded.errors import DedError
+from ded.params import parse_params
+
+TEACHERS = ["synthetic-concise", "synthetic-sloppy"]
+
+
+@pytest.fixture(scope="module")
+def demo_lake(tmp_path_factory):
+    from ded.ingest import ingest_paths
+    from ded.lake import Lake
+
+    root = tmp_path_factory.mktemp("smoke")
+    src = write_demo_sources(root / "data", size="ci")
+    lake = Lake(root / "lake")
+    ingest_paths(lake, [src["math_questions"], src["code_questions"]], kind="questions", source="demo")
+    ingest_paths(lake, [src[f"teacher_{t}"] for t in TEACHERS], kind="trajectories", source="demo")
+    return root, lake, src
+
+
+def _params(root, src, tiny_model_dir, **smoke):
+    settings = dict(teachers=TEACHERS, limit=6, n=1, eval_limit=1, max_tokens=8, benchmarks=["demo-math"],
+                    out_dir=str(root / "smoke"), sft={"max_steps": 1, "max_length": 256})
+    settings.update(smoke)
+    return parse_params({
+        "lake": {"root": str(root / "lake")},
+        "models": [{"name": "demo-student", "model": str(tiny_model_dir), "sampling": {"max_tokens": 8}}],
+        "student": {"model": "demo-student"},
+        "benchmarks": {"demo-math": {"path_or_hub": str(src["bench_math"]), "domain": "math"}},
+        "sft": {"per_device_batch_size": 2, "gradient_accumulation_steps": 1, "packing": False},
+        "evaluate": {"bootstrap": 100, "grade_workers": 1},
+        "smoke": settings,
+    })
+
+
+def test_smoke_set_is_shared_limited_and_one_sample_per_question(demo_lake, tiny_model_dir):
+    from ded.stages.smoke import smoke_rows
+
+    root, lake, src = demo_lake
+    p = _params(root, src, tiny_model_dir)
+    a = smoke_rows(lake, p.smoke, "synthetic-concise")
+    b = smoke_rows(lake, p.smoke, "synthetic-sloppy")
+    assert len(a) == len(b) == 6
+    assert [r["question_id"] for r in a] == [r["question_id"] for r in b]  # the same questions for every teacher
+    assert {r["model"] for r in a} == {"synthetic-concise"}
+    assert len({r["question_id"] for r in a}) == 6
+    code_only = _params(root, src, tiny_model_dir, questions="domain = 'code'", limit=None)
+    assert {r["domain"] for r in smoke_rows(lake, code_only.smoke, "synthetic-sloppy")} == {"code"}
+    with pytest.raises(DedError, match="not in smoke.teachers"):
+        smoke_rows(lake, p.smoke, "nobody")
+    with pytest.raises(DedError, match="share no question"):
+        smoke_rows(lake, _params(root, src, tiny_model_dir, teachers=["synthetic-concise", "ghost"]).smoke,
+                   "synthetic-concise")
+
+
+def test_cut_off_answers_are_kept_verbatim(demo_lake, tiny_model_dir):
+    from ded.stages.smoke import corpus_rows
+
+    root, _, src = demo_lake
+    p = _params(root, src, tiny_model_dir)
+    rows = [{"question_id": "q1", "trajectory_id": "t1", "domain": "math", "problem": "What is 1 + 1?",
+             "response": "<think>\n1 + 1 = 2\n</think>\n\n\\boxed{2}"},
+            {"question_id": "q2", "trajectory_id": "t2", "domain": "math", "problem": "What is 2 + 2?",
+             "response": "<think>\nlet me see, 2 + 2"}]
+    out = corpus_rows(rows, p)
+    assert out[0]["messages"][-1]["content"] == "<think>\n1 + 1 = 2\n</think>\n\n\\boxed{2}"
+    assert out[1]["messages"][-1]["content"] == "<think>\nlet me see, 2 + 2"  # no invented </think>
+    assert out[0]["messages"][0]["role"] == "user" and "What is 1 + 1?" in out[0]["messages"][0]["content"]
+
+
+def test_smoke_trains_evaluates_and_records_results(demo_lake, tiny_model_dir, monkeypatch):
+    from ded.stages.smoke import main
+
+    root, lake, src = demo_lake
+    monkeypatch.chdir(root)
+    p = _params(root, src, tiny_model_dir)
+    out = main(p, lake, teacher="synthetic-sloppy")
+    d = root / "smoke" / "synthetic-sloppy"
+    assert out["corpus_size"] == 6 and len((d / "train.jsonl").read_text().splitlines()) == 6
+    assert (d / "model" / "config.json").exists() and (d / "metrics" / "loss.csv").exists()
+    assert (d / "metrics" / "demo-math.json").exists()
+    receipt = json.loads((d / "receipt.json").read_text())
+    assert receipt["teacher"] == "synthetic-sloppy" and receipt["tables"]["smoke_results"]["rows"] >= 1
+    res = lake.read("smoke_results").to_pylist()
+    row = next(r for r in res if r["model"] == "synthetic-sloppy" and r["benchmark"] == "demo-math")
+    assert row["corpus_size"] == 6 and row["n"] == 1 and 0.0 <= row["score"] <= 1.0
+    assert row["student_entropy"] > 0 and row["train_loss"] > 0
+    samples = lake.read("eval_samples", columns=["model"]).column("model").to_pylist()
+    assert samples and all(m.startswith("smoke:synthetic-sloppy:") for m in samples)  # apart from the student's
+    main(p, lake, teacher="synthetic-sloppy")  # a rerun updates the row, never duplicates it
+    again = [r for r in lake.read("smoke_results").to_pylist() if r["model"] == "synthetic-sloppy"]
+    assert len(again) == 1
+
+
+def test_no_teachers_is_a_clear_error(demo_lake, tiny_model_dir):
+    from ded.stages.smoke import main
+
+    root, lake, src = demo_lake
+    with pytest.raises(DedError, match="smoke.teachers is empty"):
+        main(_params(root, src, tiny_model_dir, teachers=[]), lake)
