@@ -329,3 +329,11 @@ def write_demo_sources(out_dir, seed: int = 0, size: str = "demo") -> dict[str, 
     paths["tokenizer_text"] = out / "tokenizer_text.txt"
     paths["tokenizer_text"].write_text("\n\n".join(text), encoding="utf-8")
     return paths
+
+
+if __name__ == "__main__":  # python -m ded.demo [OUT_DIR] [SIZE]: regenerate the committed data/demo
+    import sys
+
+    args = sys.argv[1:]
+    for name, path in write_demo_sources(args[0] if args else "data/demo", size=args[1] if len(args) > 1 else "demo").items():
+        print(f"{name}: {path}")

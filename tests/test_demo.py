@@ -108,3 +108,15 @@ def test_teacher_styles_differ_as_planted(tmp_path):
     hard = [r["metadata"]["planted_correct"] for r in student if r["metadata"]["difficulty"] > STUDENT_SOLVES]
     assert all(easy) and sum(hard) / len(hard) < 0.3
     assert {r["model"] for r in student} == {STUDENT}
+
+
+def test_committed_demo_sources_are_the_generators_output(tmp_path):
+    """data/demo (what `dvc repro` ingests on a fresh clone) is exactly `python -m ded.demo data/demo`."""
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[1] / "data" / "demo"
+    fresh = write_demo_sources(tmp_path, seed=0, size="demo")
+    assert sorted(p.name for p in committed.iterdir()) == sorted(p.name for p in fresh.values())
+    for path in fresh.values():
+        assert (committed / path.name).read_bytes() == path.read_bytes(), (
+            f"data/demo/{path.name} is stale: regenerate it with `python -m ded.demo data/demo`")

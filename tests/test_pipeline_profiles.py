@@ -82,7 +82,9 @@ def test_ded_paper_is_the_papers_setup():
 
 
 def test_params_yaml_is_the_demo_profile():
-    assert (REPO / "params.yaml").read_bytes() == (REPO / "pipelines" / "demo.yaml").read_bytes()
+    assert (REPO / "params.yaml").read_bytes() == (REPO / "pipelines" / "demo.yaml").read_bytes(), (
+        "params.yaml drifted from pipelines/demo.yaml: make the change in pipelines/<profile>.yaml "
+        "(every profile that needs it), then `ded profile demo` rewrites params.yaml")
 
 
 def test_ded_profile_switches_lists_and_keeps_hand_edits(tmp_path, monkeypatch):

@@ -34,7 +34,7 @@ def ensure_tiny_base(path: str, text_file: str) -> Path:
     text = Path(text_file)
     if not text.exists():
         raise DedError(f"sft.tiny_base_text {text} not found: write the demo sources with `ded demo` "
-                       f"(or `python -m ded.demo`)")
+                       f"(or `python -m ded.demo data/demo`)")
     # One text per paragraph: the tokenizer trainer sees the same documents the demo rows hold.
     texts = [t for t in text.read_text(encoding="utf-8").split("\n\n") if t.strip()]
     # 512 tokens, 2 layers of width 64: big enough to learn the demo's phrasing in a CPU minute.
