@@ -24,7 +24,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-sys.path.insert(0, str(REPO))
+# run as `python bench/X.py`, Python puts bench/ first on sys.path, where bench/select.py would shadow the
+# standard library's `select`; the repository root replaces it
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 
 def _jsonl(p: Path) -> list[dict]:
@@ -53,10 +55,16 @@ def benchmark_specs() -> dict:
 
 
 def grow(texts: list[str], n: int) -> list[str]:
-    out, k = [], 0
+    """n distinct texts: the originals, then variant k of each with every number shifted by k."""
+    from ded.ids import question_id
+
+    out, seen, k = [], set(), 0
     while len(out) < n:
         for t in texts:
-            out.append(t if k == 0 else re.sub(r"\d+", lambda m: str(int(m.group()) + k), t) + f" (variant {k})")
+            v = t if k == 0 else re.sub(r"\d+", lambda m: str(int(m.group()) + k), t) + f" (variant {k})"
+            if question_id(v) not in seen:
+                seen.add(question_id(v))
+                out.append(v)
             if len(out) == n:
                 break
         k += 1
@@ -113,7 +121,8 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"pool {len(rows)} questions, {sum(counts.values())} benchmark items {counts}")
-    print(f"ours {ours:.2f}s: {stats['questions_flagged']} flagged at coverage >= 0.5 {stats['by_method_kind']}")
+    print(f"ours {ours:.2f}s: {stats['questions_flagged']} flagged at coverage >= {stats['min_coverage']} "
+          f"{stats['by_method_kind']}")
     print(f"open-r1 method {base:.2f}s: {base_flagged} flagged (any shared {args.n}-gram)")
     print(json.dumps({"metric": f"{args.n}-gram decontamination of {len(rows)} questions vs "
                       f"{sum(counts.values())} items, seconds", "ours": round(ours, 2), "baseline": round(base, 2),

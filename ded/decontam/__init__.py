@@ -118,6 +118,12 @@ def contamination_rows(items: list[dict], ngram: dict, emb: dict, texts: dict[st
     return rows
 
 
+def _raw_problems(lake: Lake):
+    """(question_id, problem) as stored: canonical_tokens does its own cleaning, no need to normalize twice."""
+    for b in lake.scan("questions", columns=["question_id", "problem"]):
+        yield from zip(b.column("question_id").to_pylist(), b.column("problem").to_pylist())
+
+
 def _question_texts(lake: Lake, ids: set[str]) -> dict[str, str]:
     out = {}
     if not ids:
@@ -147,8 +153,7 @@ def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.6, embeddin
 
         raise BenchmarkError("benchmark_items is empty: set `benchmarks` in params (hub names or local files); "
                          "`ded embed` loads them before decontaminating")
-    from ded.embeddings.store import question_items
-    ngram = ngram_pairs(question_items(lake), items, n, total=lake.count("questions"))
+    ngram = ngram_pairs(_raw_problems(lake), items, n, total=lake.count("questions"))
     emb, cosine = {}, {}
     if encoder is not None and embedding_threshold is not None and lake.exists("question_vectors"):
         embed_into(lake, "benchmark_vectors", ((item_key(it["benchmark"], it["item_id"]), question_text(it["problem"]))
