@@ -209,3 +209,34 @@ def test_cli_import_grades_outside_outputs_and_report_shows_them(tmp_path, monke
     assert "| mini | outside | 4 | 2 | 0.75 |" in card
     res = CliRunner().invoke(app, base + ["evaluate", "--import", "out.jsonl", "-m", "outside"])
     assert res.exit_code != 0 and "exactly one --benchmark" in res.output
+
+
+def test_openai_backend_against_a_local_server_with_failures(tmp_path, monkeypatch):
+    """The loop through the `openai` backend and a real HTTP server on 127.0.0.1 (tests/openai_stub.py) that
+    fails each prompt's first request with a 500: every sample lands once, a rerun sends nothing."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from openai_stub import StubServer, fail_first
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps({"id": f"m{i}", "problem": f"What is {i} + 1?",
+                                                          "answer": str(i + 1)}) + "\n" for i in range(5)))
+    with StubServer(script=fail_first(1, status=500)) as srv:
+        params = parse_params({
+            "models": [{"name": "served", "backend": "openai", "model": "stub-model", "base_url": srv.url,
+                        "options": {"max_retries": 3, "backoff_s": 0.01}}],
+            "student": {"model": "served"},
+            "benchmarks": {"b": {"path_or_hub": "b.jsonl"}},
+            "evaluate": {"n": 3, "metrics_dir": "metrics", "bootstrap": 200, "grade_workers": 1},
+        })
+        lake = Lake(tmp_path / "lake")
+        e = main(params, lake)["b"]["served"]
+        assert e["this_run"]["generated"] == 15 and e["this_run"]["errors"] == 0 and e["missing_samples"] == 0
+        calls = srv.calls
+        assert calls == 2 * 5  # one n=3 request per prompt (the backend groups samples), failed once, retried
+        e2 = main(params, lake)["b"]["served"]
+        assert srv.calls == calls and e2["this_run"]["skipped"] == 15
+    rows = lake.read("eval_samples").to_pylist()
+    assert len(rows) == 15 and all(r["status"] in ("wrong", "no_answer", "correct") for r in rows)
