@@ -21,7 +21,7 @@ import sys
 # bench/ holds scripts named like stdlib modules (select.py): keep the script folder off the path
 sys.path[:] = [p for p in sys.path if p.rstrip("/") != __file__.rsplit("/", 1)[0]]
 
-import argparse  # noqa: E402
+import argparse
 import json
 import os
 import socket

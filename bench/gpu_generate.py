@@ -23,7 +23,7 @@ import sys
 
 sys.path[:] = [p for p in sys.path if p.rstrip("/") != __file__.rsplit("/", 1)[0]]  # bench/select.py
 
-import argparse  # noqa: E402
+import argparse
 import json
 import os
 import platform

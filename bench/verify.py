@@ -87,6 +87,42 @@ def build(nq: int, ns: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
     return questions, trajs
 
 
+class TreeCPU:
+    """CPU seconds of this process and every descendant (math workers are grandchildren via the
+    forkserver, so rusage misses them): descendants are sampled every 0.1 s, the last sample kept.
+    On a shared machine wall time depends on the neighbours; CPU time does not."""
+
+    def __init__(self):
+        import psutil
+        import threading
+
+        self.me, self.seen, self.stop = psutil.Process(), {}, threading.Event()
+        self.t = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        import psutil
+
+        while not self.stop.wait(0.1):
+            for c in self.me.children(recursive=True):
+                try:
+                    ct = c.cpu_times()
+                    self.seen[c.pid] = ct.user + ct.system
+                except psutil.Error:
+                    pass
+
+    def __enter__(self):
+        ct = self.me.cpu_times()
+        self.start = ct.user + ct.system
+        self.t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.t.join()
+        ct = self.me.cpu_times()
+        self.seconds = ct.user + ct.system - self.start + sum(self.seen.values())
+
+
 def serial_baseline(questions: list[dict], trajs: list[dict]) -> tuple[float, dict]:
     from math_verify import parse, verify
 
@@ -116,11 +152,16 @@ def main() -> None:
 
         os.chdir(d)  # the stage writes receipts/verify.json in the working directory
         t0 = time.perf_counter()
-        summary = verify_main(Params(), lake, show_progress=False)
+        load_ours = os.getloadavg()[0]
+        with TreeCPU() as cpu:
+            summary = verify_main(Params(), lake, show_progress=False)
         ours = time.perf_counter() - t0
         rows = lake.read("verdicts", columns=["trajectory_id", "correct", "status"]).to_pylist()
     print(f"ours: {ours:.1f} s for {summary['graded']} items: {summary['by_status']}", file=sys.stderr)
+    load_base = os.getloadavg()[0]
+    cpu0 = time.process_time()
     base, ref = serial_baseline(questions, trajs)
+    base_cpu = time.process_time() - cpu0
     print(f"baseline serial math-verify: {base:.1f} s", file=sys.stderr)
     decided = [r for r in rows if r["correct"] is not None]
     mismatches = [r for r in decided if r["correct"] != ref[r["trajectory_id"]]]
@@ -131,12 +172,15 @@ def main() -> None:
     other = [r for r in mismatches if r["trajectory_id"] not in cut]
     for r in other[:10]:
         print("mismatch", r, ref[r["trajectory_id"]], file=sys.stderr)
-    print(json.dumps({"metric": "wall seconds to grade 20k math samples", "ours": round(ours, 2),
+    print(json.dumps({"metric": f"wall seconds to grade {len(trajs)} math samples", "ours": round(ours, 2),
                       "baseline": round(base, 2), "ratio": round(ours / base, 4), "better": "lower",
                       "target": round(base / 5, 2), "speedup": round(base / ours, 2), "speedup_target": 5,
                       "items": len(trajs), "decided": len(decided), "undecided": len(rows) - len(decided),
                       "mismatches_where_both_decide": len(other),
-                      "cut_off_policy_differences": len(policy), "cores": os.cpu_count()}))
+                      "cut_off_policy_differences": len(policy), "cores": os.cpu_count(),
+                      "ours_cpu_s": round(cpu.seconds, 2), "baseline_cpu_s": round(base_cpu, 2),
+                      "cpu_ratio": round(cpu.seconds / base_cpu, 4),
+                      "loadavg_at_start": {"ours": load_ours, "baseline": load_base}}))
 
 
 if __name__ == "__main__":

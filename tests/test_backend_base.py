@@ -60,3 +60,14 @@ def test_get_backend_names_the_choices():
     with pytest.raises(ValueError, match="choose one of transformers, openai, vllm"):
         get_backend(spec)
     assert get_backend(ModelSpec(name="m", model="x", backend="openai")).name == "openai"
+
+
+def test_reopen_think_restores_a_template_opened_block():
+    from ded.backends.base import reopen_think
+    from ded.text import split_reasoning
+
+    prompt = "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n<think>\n"
+    cut = reopen_think(prompt, "let me see, 2+2 is")  # cut off by max_tokens
+    assert cut == "<think>\nlet me see, 2+2 is" and split_reasoning(cut)[2] is False
+    assert reopen_think(prompt, "<think>x</think>4") == "<think>x</think>4"
+    assert reopen_think("<|im_start|>assistant\n", "4") == "4"

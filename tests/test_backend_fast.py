@@ -27,7 +27,12 @@ def one_thread():
 def family_model(tiny_dir, tmp_path, family):
     """A tiny model of `family` sharing the tiny tokenizer."""
     import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen3Config
+    from transformers import (
+        AutoModelForCausalLM,
+        LlamaConfig,
+        MistralConfig,
+        Qwen3Config,
+    )
 
     out = tmp_path / family
     out.mkdir()

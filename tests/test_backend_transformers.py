@@ -110,3 +110,18 @@ def test_missing_model_names_the_setting(tmp_path):
     b = get_backend(ModelSpec(name="nope", model=str(tmp_path / "absent")))
     with pytest.raises(Exception, match="models\\[\\].model"):
         b.load()
+
+
+def test_a_template_that_opens_think_gives_the_whole_assistant_turn(backend):
+    from ded.text import split_reasoning
+
+    template = backend.tokenizer.chat_template
+    backend.tokenizer.chat_template = template.replace("'<|im_start|>assistant\\n' -}}{%- endif", "'<|im_start|>assistant\\n<think>\\n' -}}{%- endif")
+    try:
+        assert backend.render(reqs(1, 1)[0]).endswith("<think>\n")
+        (r,) = backend.generate(reqs(1, 1, temperature=0.0, max_tokens=6))
+    finally:
+        backend.tokenizer.chat_template = template
+    assert r.text.startswith("<think>\n")
+    if r.finish_reason == "length" and "</think>" not in r.text:
+        assert split_reasoning(r.text) == (r.text[len("<think>"):].strip(), "", False)

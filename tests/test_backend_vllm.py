@@ -90,3 +90,12 @@ def test_aborted_outputs_are_errors_and_raw_prompts_pass_through(monkeypatch):
     assert calls[-1][1] == ["RAW ABORT"]
     assert res["k1"].finish_reason == "error" and "abort" in res["k1"].error
     assert res["k0"].ok and res["k2"].finish_reason == "length"
+
+
+def test_a_template_opened_think_is_put_back():
+    from ded.backends.vllm import VLLMBackend
+
+    out = SimpleNamespace(prompt_token_ids=[1], outputs=[SimpleNamespace(index=0, text="thinking...", token_ids=[5],
+                                                                        finish_reason="length")])
+    (r,) = VLLMBackend.results(requests(["p"], 1), out, prompt_text="<assistant><think>\n")
+    assert r.text == "<think>\nthinking..." and r.finish_reason == "length"

@@ -83,6 +83,15 @@ class GenResult:
         return self.finish_reason != "error"
 
 
+def reopen_think(prompt_text: str, text: str) -> str:
+    """Put back a `<think>` that the chat template wrote into the prompt (QwQ, DeepSeek-R1, Qwen3
+    templates end the generation prompt with "<think>\n"): the stored response is then the whole
+    assistant turn, and a reasoning cut off by max_tokens reads as unclosed, not as a final answer."""
+    if prompt_text.rstrip().endswith("<think>") and not text.lstrip().startswith("<think>"):
+        return "<think>\n" + text
+    return text
+
+
 def error_result(req: GenRequest, message: str) -> GenResult:
     return GenResult(key=req.key, text="", finish_reason="error", error=message, sample_idx=req.sample_idx)
 

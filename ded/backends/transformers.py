@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from ded.backends.base import Backend, GenRequest, GenResult
+from ded.backends.base import Backend, GenRequest, GenResult, reopen_think
 from ded.backends.sampling import SeededSampler, seed_key, seeded_uniform, uniforms
 from ded.errors import DedError
 
@@ -48,6 +48,7 @@ class TransformersBackend(Backend):
         self.cache_implementation = o.get("cache_implementation")
         self.trust_remote_code = bool(o.get("trust_remote_code", False))
         self.model = self.tokenizer = None
+        self._prompt_texts: dict[str, str] = {}
 
     # -- loading ----------------------------------------------------------------------------
     def load(self) -> None:
@@ -74,7 +75,7 @@ class TransformersBackend(Backend):
                            f"set models[].model to a local path or a hub id (online)") from e
         self.attach(self.model, self.tokenizer)
 
-    def attach(self, model, tokenizer) -> "TransformersBackend":
+    def attach(self, model, tokenizer) -> TransformersBackend:
         """Use an already loaded model and tokenizer (a model trained in this process, a bench)."""
         self.model, self.tokenizer = model.eval(), tokenizer
         self.tokenizer.padding_side = "left"
@@ -135,7 +136,7 @@ class TransformersBackend(Backend):
     # -- generation -------------------------------------------------------------------------
     def generate(self, requests: list[GenRequest]) -> Iterator[GenResult]:
         self.load()
-        texts = {r.key: self.render(r) for r in requests}
+        texts = self._prompt_texts = {r.key: self.render(r) for r in requests}
         # chat templates already carry their special tokens; raw prompts get the tokenizer's own
         enc = {r.key: self.tokenizer(texts[r.key], add_special_tokens=not r.is_chat)["input_ids"] for r in requests}
         groups: dict[tuple, list[GenRequest]] = {}
@@ -182,7 +183,10 @@ class TransformersBackend(Backend):
         for r, x, toks in zip(batch, ids, new):
             stop = next((j for j, t in enumerate(toks) if t in eos), None)
             body = toks if stop is None else toks[:stop]
-            yield GenResult(key=r.key, text=self.tokenizer.decode(body, skip_special_tokens=False),
+            text = self.tokenizer.decode(body, skip_special_tokens=False)
+            if r.is_chat:
+                text = reopen_think(self._prompt_texts.get(r.key, ""), text)
+            yield GenResult(key=r.key, text=text,
                             finish_reason="stop" if stop is not None else "length",
                             prompt_tokens=len(x), completion_tokens=len(body) + (stop is not None),
                             sample_idx=r.sample_idx)

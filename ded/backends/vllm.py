@@ -24,6 +24,7 @@ from ded.backends.base import (
     GenResult,
     error_result,
     group_samples,
+    reopen_think,
 )
 from ded.errors import MissingDependency
 
@@ -71,7 +72,7 @@ class VLLMBackend(Backend):
         return kw
 
     @staticmethod
-    def results(group: list[GenRequest], output: Any) -> list[GenResult]:
+    def results(group: list[GenRequest], output: Any, prompt_text: str = "") -> list[GenResult]:
         """Map one vLLM `RequestOutput` (prompt_token_ids, outputs[i].text/token_ids/finish_reason)."""
         prompt_tokens = len(getattr(output, "prompt_token_ids", None) or []) or None
         outs = sorted(output.outputs, key=lambda o: getattr(o, "index", 0))
@@ -85,8 +86,9 @@ class VLLMBackend(Backend):
             if reason not in ("stop", "length"):
                 res.append(error_result(req, f"vLLM finish_reason {reason!r}"))
                 continue
-            res.append(GenResult(key=req.key, text=o.text, finish_reason=reason, prompt_tokens=prompt_tokens,
-                                 completion_tokens=len(o.token_ids or []), sample_idx=req.sample_idx))
+            res.append(GenResult(key=req.key, text=reopen_think(prompt_text, o.text), finish_reason=reason,
+                                 prompt_tokens=prompt_tokens, completion_tokens=len(o.token_ids or []),
+                                 sample_idx=req.sample_idx))
         return res
 
     def generate(self, requests: list[GenRequest]) -> Iterator[GenResult]:
@@ -101,8 +103,8 @@ class VLLMBackend(Backend):
             params = [vllm.SamplingParams(**self.sampling_kwargs(g)) for g in chunk]
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
             # vLLM returns outputs in the order of the prompts it was given
-            for g, out in zip(chunk, outputs):
-                yield from self.results(g, out)
+            for g, text, out in zip(chunk, prompts, outputs):
+                yield from self.results(g, out, text)
 
     def close(self) -> None:
         self.llm = None
