@@ -32,10 +32,10 @@ def test_token_distance_counts_word_edits():
     assert token_distance("x", "") == 1.0
 
 
-def test_tokenize_is_deterministic_and_splits_latex():
+def test_tokenize_is_deterministic_and_splits_on_whitespace():
     v: dict[str, int] = {}
-    assert tokenize("\\frac{1}{2} = 0.5", v) == tokenize("\\frac{1}{2} = 0.5", v)
-    assert len(tokenize("\\frac{1}{2}", {})) == 8  # \ frac { 1 } { 2 }
+    assert tokenize("\\frac{1}{2} = 0.5", v) == tokenize("\\frac{1}{2} = 0.5", v) == [0, 1, 2]
+    assert len(tokenize("a  b\n\tc", {})) == 3
     assert tokenize("a b c d", {}, max_tokens=2) == [0, 1]
 
 
@@ -80,7 +80,7 @@ def test_token_distance_ranks_real_pairs_like_exact(shared_data):
     exact = [exact_distance(a, b) for a, b in pairs]
     ours = [token_distance(a, b) for a, b in pairs]
     rho = spearmanr(exact, ours).correlation
-    assert rho >= 0.9, rho  # measured 0.985 on these 200 pairs (texts cut at 20k chars for the exact side's cost)
+    assert rho >= 0.9, rho  # measured 0.990 on these 200 pairs (texts cut at 20k chars for the exact side's cost)
 
 
 # -- farthest-P and k-center -----------------------------------------------------------------
