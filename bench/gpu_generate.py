@@ -144,25 +144,33 @@ def main() -> None:
         rows[name] = {"prompts": count, "tokens": tokens, "seconds": round(secs, 3), "tokens_per_s": round(tokens / secs, 1)}
         print(f"{name:>12}: {count:5d} prompts, {tokens:8d} tokens in {secs:7.2f}s = {tokens / secs:10.1f} tok/s", flush=True)
 
+    def arm(name, fn):
+        """Run one arm; a failure is printed and recorded, and the other arms still run."""
+        try:
+            out = fn()
+            report(name, out[0], out[1], out[2] if len(out) > 2 else 64)
+        except Exception as e:  # noqa: BLE001 (a GPU run is too dear to lose to one arm)
+            rows[name] = {"error": f"{type(e).__name__}: {e}"[:500]}
+            print(f"{name:>12}: FAILED {rows[name]['error']}", flush=True)
+            if device == "cuda":
+                torch.cuda.empty_cache()
+
     msgs64 = prompts(64)
-    tokens, secs = baseline(model, tok, msgs64, new, device)
-    report("baseline@64", tokens, secs, 64)
-    tokens, secs, c = ours(backend, msgs64, new, 50, device)
-    report("ours@64", tokens, secs, c)
+    arm("baseline@64", lambda: baseline(model, tok, msgs64, new, device))
+    arm("ours@64", lambda: ours(backend, msgs64, new, 50, device))
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    tokens, secs, c = ours(backend, prompts(n), new, 50, device)
-    report(f"ours@{n}", tokens, secs, c)
+    arm(f"ours@{n}", lambda: ours(backend, prompts(n), new, 50, device))
     peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
     if time.perf_counter() - t_start < a.budget_s:
-        tokens, secs, c = ours(backend, prompts(n), new, 0, device)
-        report(f"ours@{n}-topp", tokens, secs, c)
-    base = rows["baseline@64"]["tokens_per_s"]
-    best = rows[f"ours@{n}"]["tokens_per_s"]
+        arm(f"ours@{n}-topp", lambda: ours(backend, prompts(n), new, 0, device))
+    base = rows["baseline@64"].get("tokens_per_s")
+    best = rows[f"ours@{n}"].get("tokens_per_s")
     result = {"metric": f"generated tokens/s, Qwen2.5-0.5B-shaped random model, {new} new tokens/prompt"
                         + (" (TINY CPU CHECK, not a measurement)" if a.tiny else ""),
-              "ours": best, "baseline": base, "ratio": round(best / base, 2), "better": "higher", "target": 10,
-              "ours_at_64": rows["ours@64"]["tokens_per_s"], "prompts": n, "device": dev_name,
+              "ours": best, "baseline": base, "ratio": round(best / base, 2) if best and base else None,
+              "better": "higher", "target": 10,
+              "ours_at_64": rows["ours@64"].get("tokens_per_s"), "prompts": n, "device": dev_name,
               "peak_gib": None if peak is None else round(peak, 1), "engine": backend.engine,
               "batch_size": backend.batch_size or "auto", "arms": rows, "torch": torch.__version__,
               "transformers": transformers.__version__, "wall_s": round(time.perf_counter() - t_start, 1)}
