@@ -34,6 +34,12 @@ def tokenize(text: str | None, vocab: dict[str, int], max_tokens: int | None = N
     return [get(w, len(vocab)) for w in words]
 
 
+def as_symbols(ids: list[int]) -> str:
+    """Token ids as one string of code points (skipping the surrogate range): rapidfuzz compares
+    strings natively, ~10% faster than a list of Python ints, with the same distances."""
+    return "".join(chr(i if i < 0xD800 else i + 0x800) for i in ids)
+
+
 def exact_distance(a: str, b: str) -> float:
     """Character-level normalized Levenshtein distance in [0, 1] (the reference, slow on long texts)."""
     from rapidfuzz.distance import Levenshtein
@@ -47,7 +53,7 @@ def token_distance(a: str, b: str, max_tokens: int | None = None) -> float:
 
     vocab: dict[str, int] = {}
     x, y = tokenize(a, vocab, max_tokens), tokenize(b, vocab, max_tokens)
-    return float(Levenshtein.normalized_distance(x, y))
+    return float(Levenshtein.normalized_distance(as_symbols(x), as_symbols(y)))
 
 
 def distance_matrix(texts: Sequence[str | None], max_tokens: int | None = None,
@@ -63,7 +69,7 @@ def distance_matrix(texts: Sequence[str | None], max_tokens: int | None = None,
     if n < 2:
         return np.zeros((n, n), dtype=np.float64)
     vocab: dict[str, int] = {}
-    seqs = [tokenize(t, vocab, max_tokens) for t in texts]
+    seqs = [as_symbols(tokenize(t, vocab, max_tokens)) for t in texts]
     if workers > 1:
         # cdist with queries is choices computes one triangle of a symmetric scorer.
         m = cdist(seqs, seqs, scorer=Levenshtein.normalized_distance, dtype=np.float64, workers=workers)
