@@ -132,3 +132,16 @@ def test_raw_prompts_use_the_completions_endpoint():
         res = list(backend(srv).generate([GenRequest(key="r", prompt="2 + 2 =", sampling=Sampling(0.0, 1.0, 50, 1))]))
     assert res[0].ok and res[0].text == StubServer.text_for("2 + 2 =", 1, 0, 12)
     assert srv.bodies[0]["prompt"] == "2 + 2 =" and "messages" not in srv.bodies[0]
+
+
+def test_no_server_fails_at_once_with_the_fix():
+    import socket
+
+    from ded.errors import DedError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    b = get_backend(ModelSpec(name="t", backend="openai", model="m", base_url=f"http://127.0.0.1:{port}/v1"))
+    with pytest.raises(DedError, match=r"cannot connect to http://127.0.0.1:\d+/v1.*models\[\].base_url"):
+        list(b.generate(reqs(3)))

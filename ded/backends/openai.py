@@ -36,7 +36,7 @@ from ded.backends.base import (
     error_result,
     group_samples,
 )
-from ded.errors import MissingDependency
+from ded.errors import DedError, MissingDependency
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 _DONE = object()
@@ -141,6 +141,20 @@ class OpenAIBackend(Backend):
                 await asyncio.sleep(self.delay(attempt, retry_after))
         return [error_result(r, f"gave up after {self.max_retries + 1} attempts: {last}") for r in group]
 
+    async def _preflight(self, session) -> None:
+        """Fail at once, with the fix, when nothing listens at base_url (instead of minutes of
+        retries per request). Any HTTP answer, even 404, means a server is there."""
+        import aiohttp
+
+        try:
+            async with session.get(self.base_url + "/models", timeout=aiohttp.ClientTimeout(total=10)) as r:
+                await r.read()
+        except aiohttp.ClientConnectorError as e:
+            raise DedError(f"cannot connect to {self.base_url} (model {self.spec.name!r}): {e}; is the server "
+                           f"running? (models[].base_url)") from None
+        except (asyncio.TimeoutError, aiohttp.ClientError):
+            pass  # reachable but slow or odd: let the requests and their retries decide
+
     async def _run(self, groups: list[list[GenRequest]], out: queue.Queue) -> None:
         import aiohttp
 
@@ -149,6 +163,8 @@ class OpenAIBackend(Backend):
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         pending = iter(groups)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
+            await self._preflight(session)
+
             async def worker() -> None:  # `concurrency` workers share one iterator: the limit holds
                 for g in pending:
                     out.put(await self._call(session, g))
