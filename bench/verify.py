@@ -93,8 +93,9 @@ class TreeCPU:
     On a shared machine wall time depends on the neighbours; CPU time does not."""
 
     def __init__(self):
-        import psutil
         import threading
+
+        import psutil
 
         self.me, self.seen, self.stop = psutil.Process(), {}, threading.Event()
         self.t = threading.Thread(target=self._poll, daemon=True)

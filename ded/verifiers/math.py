@@ -21,10 +21,10 @@ import multiprocessing as mp
 import os
 import re
 import time
-from fractions import Fraction
-from functools import lru_cache
 from collections import deque
 from collections.abc import Callable, Iterable
+from fractions import Fraction
+from functools import lru_cache
 from multiprocessing.connection import wait
 
 VERSION = "math-1"  # bump when a change can alter a verdict; `ded verify` redoes older versions
