@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 
@@ -11,9 +10,9 @@ import typer
 def verify(
     ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Regrade every trajectory, not only those without a current verdict."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Worker processes (default: params verify.workers, else all cores)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Grade at most N pending trajectories (a trial run)."),
-    judge: Optional[bool] = typer.Option(None, "--judge/--no-judge", help="Also run the LLM judge (default: params verify.judge.enabled)."),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Worker processes (default: params verify.workers, else all cores)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Grade at most N pending trajectories (a trial run)."),
+    judge: bool | None = typer.Option(None, "--judge/--no-judge", help="Also run the LLM judge (default: params verify.judge.enabled)."),
     fmt: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:
     """Grade trajectories that have no verdict for the current verifier version; print counts by status.
