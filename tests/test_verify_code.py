@@ -74,6 +74,8 @@ def test_real_humaneval_canonical_solutions_pass(shared_data, sb):
         tests = [{"script": r["test"], "testtype": "script"}]  # check(candidate) without a call: we add it
         v = grade_code(sb, program, tests, entry_point=r["entry_point"])
         assert v["status"] == "correct", (r["task_id"], v)
+        body_only = grade_code(sb, r["canonical_solution"], tests, starter_code=r["prompt"], entry_point=r["entry_point"])
+        assert body_only["status"] == "correct", (r["task_id"], body_only)  # a completion of the prompt
         broken = r["prompt"] + "    return None\n"
         assert grade_code(sb, broken, tests, entry_point=r["entry_point"])["status"] in ("wrong", "error")
 

@@ -11,6 +11,8 @@ Test kinds (the `tests` column, ARCHITECTURE.md):
 - `script`: test code run after the program in the same namespace; passing = no exception. A
   script that defines `check(candidate)` without calling it (HumanEval) gets
   `check(<entry_point>)` appended; scripts that call the solution themselves run as they are.
+  A program that does not define `entry_point` is taken as a completion of `starter_code` (HumanEval's
+  prompt) and runs after it.
 
 A verdict: `correct` when every test passes; otherwise the first failure decides the status:
 `wrong` (wrong output), `timeout` (a test ran past its wall limit: the program is too slow, so
@@ -29,7 +31,7 @@ from typing import Any
 
 from ded.verifiers.sandbox import Sandbox, SandboxError
 
-VERSION = "code-1"
+VERSION = "code-1"  # bump when a change can alter a verdict
 _SHOW = 300  # characters of expected/got/stderr kept in `detail`
 
 
@@ -174,6 +176,9 @@ def grade_code(sb: Sandbox, program: str | None, tests: Any, starter_code: str |
     if program is None or not program.strip():
         return _verdict("no_answer", False, 0, len(cases), {"reason": "no code extracted"})
     method = method_name(starter_code)
+    if entry_point and starter_code and not re.search(rf"\bdef\s+{re.escape(entry_point)}\s*\(", program):
+        # a completion of the prompt (HumanEval style: only the body): run it after the signature
+        program = starter_code.rstrip("\n") + "\n" + program
     passed, first, worst, isolation = 0, None, None, None
     for i, t in enumerate(cases):
         try:
