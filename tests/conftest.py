@@ -12,6 +12,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DED_PROGRESS", "0")
+# Tiny models on a shared 2-core box: torch's default of one thread per core made tiny-model
+# generation 10-40x slower here (thread hand-off dominates); one thread is faster and steadier.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DED_SHARED_DATA", REPO.parent / "shared" / "data"))
