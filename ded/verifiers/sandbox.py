@@ -5,19 +5,22 @@ its stdin (and a functional call or a test script) and returns what happened. Th
 executes the program itself: the server forks a jail per run (see sandbox_server's doc for the
 layers: namespaces, read-only root, tmpfs, rlimits, unprivileged uid, wall limit, capped output).
 
-When the engine runs as root (CI), each sandbox slot gets its own unprivileged uid,
-`uid_base + slot` (default 61000+): no files on the host belong to it, its processes are counted
-and killed apart from every other slot's, and it cannot touch the engine's files.
+When the engine runs as root (CI), each sandbox gets its own unprivileged uid, the first free one
+from `uid_base + slot` (default 61000+; an flock per uid makes it unique on the host, across
+engine processes): no files on the host belong to it, its processes are counted and killed apart
+from every other sandbox's, and it cannot touch the engine's files.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import queue
 import struct
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +49,26 @@ class Sandbox:
 
     def __init__(self, limits: Limits | None = None, slot: int = 0, uid_base: int = 61000):
         self.limits = limits or Limits()
-        self.uid = uid_base + slot if os.geteuid() == 0 else None
+        self._lock = None
+        self.uid = self._claim_uid(uid_base + slot, uid_base + 1000) if os.geteuid() == 0 else None
         self.proc: subprocess.Popen | None = None
+
+    def _claim_uid(self, first: int, end: int) -> int:
+        """A uid no other sandbox on this host holds (an flock per uid, held while this object lives):
+        two engines running at once must not count or kill each other's processes."""
+        d = Path(tempfile.gettempdir()) / "ded-sandbox-uids"
+        d.mkdir(mode=0o700, exist_ok=True)
+        for uid in range(first, end):
+            f = open(d / f"{uid}.lock", "w")  # noqa: SIM115 - held open: the lock lives with the sandbox
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                continue
+            self._lock = f
+            return uid
+        raise SandboxError(f"no free sandbox uid in {first}..{end - 1}; other sandboxes hold them all "
+                           "(raise verify.sandbox_uid_base or stop other runs)")
 
     def __enter__(self) -> Sandbox:  # noqa: PYI034
         self.start()
@@ -63,6 +84,12 @@ class Sandbox:
                                          stdout=subprocess.PIPE, close_fds=True)
 
     def close(self) -> None:
+        self._close_server()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _close_server(self) -> None:
         if self.proc is not None:
             try:
                 self.proc.stdin.close()
@@ -96,7 +123,7 @@ class Sandbox:
                     return json.loads(self.proc.stdout.read(n))
             except (BrokenPipeError, OSError):
                 pass
-            self.close()
+            self._close_server()
         raise SandboxError("the sandbox server died twice in a row; run `python -I "
                            f"{SERVER}` by hand to see why")
 
