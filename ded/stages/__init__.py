@@ -1,0 +1,1 @@
+"""Stages: each module exposes `main(params, lake=None, ...)` around pure functions; nothing runs at import."""
