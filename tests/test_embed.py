@@ -123,3 +123,29 @@ def test_stage_needs_questions(lake):
 
     with pytest.raises(EmbedError, match="ded ingest"):
         main(parse_params({}), lake)
+
+
+def test_cli_embed_then_report(tmp_path, monkeypatch, shared_data, encoder):
+    from typer.testing import CliRunner
+
+    from ded.cli import app
+    from ded.lake import Lake
+
+    monkeypatch.chdir(tmp_path)
+    lake = Lake(tmp_path / "lake")
+    aime = [json.loads(x) for x in (shared_data / "aime24/qwq_aime24.jsonl").open()][:3]
+    rows = questions(4) + [{"question_id": f"q_aime{i}", "problem": r["prompt"], "source": "qwq"} for i, r in enumerate(aime)]
+    lake.merge("questions", rows)
+    (tmp_path / "params.yaml").write_text(
+        f"benchmarks:\n  aime24: {{path_or_hub: {shared_data / 'aime24/qwen25math_aime24_test.jsonl'}}}\n")
+    run = CliRunner().invoke(app, ["embed"])
+    assert run.exit_code == 0, run.output
+    assert "question_vectors: 7 texts embedded" in run.output and "contamination: 3 questions flagged" in run.output
+    rep = CliRunner().invoke(app, ["embed", "--report", "--format", "json"])
+    hits = json.loads(rep.output)
+    assert {h["question_id"] for h in hits} == {"q_aime0", "q_aime1", "q_aime2"}
+    assert all(h["kind"] == "contaminated" and h["method"] == "ngram" for h in hits)
+    again = CliRunner().invoke(app, ["embed"])
+    assert "question_vectors: 0 texts embedded" in again.output
+    bad = CliRunner().invoke(app, ["embed", "--report", "--kind", "maybe"])
+    assert bad.exit_code != 0 and "contaminated or near_duplicate" in bad.output
