@@ -61,7 +61,7 @@ def grow(texts: list[str], n: int) -> list[str]:
     out, seen, k = [], set(), 0
     while len(out) < n:
         for t in texts:
-            v = t if k == 0 else re.sub(r"\d+", lambda m: str(int(m.group()) + k), t) + f" (variant {k})"
+            v = t if k == 0 else re.sub(r"\d+", lambda m, k=k: str(int(m.group()) + k), t) + f" (variant {k})"
             if question_id(v) not in seen:
                 seen.add(question_id(v))
                 out.append(v)
@@ -116,7 +116,7 @@ def main() -> None:
         stats = decontaminate(lake, n=args.n, embedding_threshold=None)
         ours = time.perf_counter() - t0
         t0 = time.perf_counter()
-        base_flagged = openr1_baseline(list(rows[k]["problem"] for k in rows), items, args.n)
+        base_flagged = openr1_baseline([r["problem"] for r in rows.values()], items, args.n)
         base = time.perf_counter() - t0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,7 +17,7 @@ from ded.embeddings import embed_into, load_encoder
 from ded.embeddings.store import question_items
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from planted import planted  # noqa: E402
+from planted import planted
 
 
 @pytest.fixture(scope="session")

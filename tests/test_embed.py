@@ -7,9 +7,20 @@ import json
 import numpy as np
 import pytest
 
-from ded.embeddings import chunk_texts, embed_into, load_encoder, load_vectors, question_text
+from ded.embeddings import (
+    chunk_texts,
+    embed_into,
+    load_encoder,
+    load_vectors,
+    question_text,
+)
 from ded.embeddings import model as model_mod
-from ded.embeddings.model import EmbeddingModelError, Encoder, bundled_model_dir, verify_bundled
+from ded.embeddings.model import (
+    EmbeddingModelError,
+    Encoder,
+    bundled_model_dir,
+    verify_bundled,
+)
 from ded.params import parse_params
 
 
@@ -65,7 +76,7 @@ def test_chunking_covers_long_text_with_overlap(encoder):
 
 def test_incremental_embedding(lake, encoder):
     lake.merge("questions", questions(12))
-    items = lambda: [(r["question_id"], question_text(r["problem"])) for r in lake.read("questions").to_pylist()]  # noqa: E731
+    items = lambda: [(r["question_id"], question_text(r["problem"])) for r in lake.read("questions").to_pylist()]
     first = embed_into(lake, "question_vectors", items(), encoder)
     assert (first.embedded, first.skipped) == (12, 0)
     again = embed_into(lake, "question_vectors", items(), encoder)
@@ -98,7 +109,7 @@ def test_trajectories_chunked_and_pooled(lake, encoder):
     ids, v = load_vectors(lake, "trajectory_vectors")
     assert ids == ["t_0", "t_1", "t_2"] and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
     raw_ids, raw = load_vectors(lake, "trajectory_vectors", pooled=False)
-    assert len(raw_ids) == 9
+    assert len(raw_ids) == 9 and raw.shape == (9, 384)
 
 
 def test_stage_twice_embeds_nothing_the_second_time(lake, encoder, tmp_path, monkeypatch, shared_data):

@@ -12,10 +12,18 @@ import pytest
 from ded.embeddings import embed_into, load_encoder
 from ded.embeddings.store import _create, question_items, rows_table
 from ded.ids import question_id
-from ded.search import SearchError, ensure_fts_index, ensure_vector_index, has_vector_index, rrf, search, vector_search
+from ded.search import (
+    SearchError,
+    ensure_fts_index,
+    ensure_vector_index,
+    has_vector_index,
+    rrf,
+    search,
+    vector_search,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from planted import PARAPHRASED  # noqa: E402
+from planted import PARAPHRASED
 
 
 @pytest.fixture(scope="session")

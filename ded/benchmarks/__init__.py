@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ded.benchmarks.readers import BenchmarkError, normalize_answer, read_rows, shape_items
+from ded.benchmarks.readers import (
+    BenchmarkError,
+    normalize_answer,
+    read_rows,
+    shape_items,
+)
 from ded.lake import Lake
 
 __all__ = ["BenchmarkError", "load_benchmarks", "normalize_answer", "read_items"]

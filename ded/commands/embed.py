@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 
 
 def embed(
     ctx: typer.Context,
-    trajectories: Optional[bool] = typer.Option(None, "--trajectories/--no-trajectories", help="Also embed trajectories (default: params embed.trajectories)."),
+    trajectories: bool | None = typer.Option(None, "--trajectories/--no-trajectories", help="Also embed trajectories (default: params embed.trajectories)."),
     report: bool = typer.Option(False, "--report", help="Only list the contamination hits of the last run (embeds nothing)."),
-    kind: Optional[str] = typer.Option(None, "--kind", help="With --report: contaminated or near_duplicate (default: both)."),
+    kind: str | None = typer.Option(None, "--kind", help="With --report: contaminated or near_duplicate (default: both)."),
     limit: int = typer.Option(50, "--limit", help="With --report: rows to show."),
     fmt: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 
 
 def search(
     ctx: typer.Context,
-    text: Optional[str] = typer.Argument(None, help="Query text (omit with --like)."),
+    text: str | None = typer.Argument(None, help="Query text (omit with --like)."),
     table: str = typer.Option("questions", "--table", help="questions or trajectories."),
     k: int = typer.Option(10, "-k", "--k", help="Number of hits."),
-    where: Optional[str] = typer.Option(None, "--where", help="SQL predicate over the table's columns, e.g. \"domain = 'math'\"."),
-    like: Optional[str] = typer.Option(None, "--like", help="Find the neighbours of this stored question_id / trajectory_id."),
+    where: str | None = typer.Option(None, "--where", help="SQL predicate over the table's columns, e.g. \"domain = 'math'\"."),
+    like: str | None = typer.Option(None, "--like", help="Find the neighbours of this stored question_id / trajectory_id."),
     hybrid: bool = typer.Option(False, "--hybrid", help="Fuse vector and full-text (BM25) rankings (questions only)."),
     fmt: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:

@@ -31,8 +31,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ded.dedup.canonical import canonical_tokens, numbers, same_numbers
 from ded.decontam.ngram import NgramIndex
+from ded.dedup.canonical import canonical_tokens, numbers, same_numbers
 from ded.embeddings.chunking import question_text
 from ded.lake import Lake
 from ded.progress import progress

