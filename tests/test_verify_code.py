@@ -175,3 +175,14 @@ def test_functional_and_no_answer_and_no_tests(sb):
     assert grade_code(sb, None, tests, starter_code=starter)["status"] == "no_answer"
     v = grade_code(sb, program, "[]", starter_code=starter)
     assert v["status"] == "error" and v["correct"] is None
+
+
+def test_jail_sees_no_host_process_and_cannot_write_the_root(sb):
+    program = ("import os\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))\n"
+               "try:\n    open('/etc/ded-escape', 'w')\nexcept OSError as e:\n    print(type(e).__name__)\n")
+    r = sb.run(program)
+    if "pidns" not in r["isolation"]:
+        pytest.skip(f"no PID namespace on this OS (isolation: {r['isolation']})")
+    n_procs, write_error = r["stdout"].split()
+    assert n_procs == "1" and write_error in ("OSError", "PermissionError"), r  # read-only root / no permission
+    assert not os.path.exists("/etc/ded-escape")

@@ -47,7 +47,8 @@ PRELUDE = (
 PRELUDE_LINES = PRELUDE.count("\n")
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
-MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 _libc = ctypes.CDLL(None, use_errno=True)
 WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 
@@ -182,6 +183,8 @@ def _supervise(req: dict, stdin_fd: int, out_w: int, err_w: int, res_w: int, st_
                         os.close(fd)
                     except OSError:
                         pass
+            if "pidns" in got and "mountns" in got:  # PID 1 of the new namespace: a /proc that shows
+                _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)  # only the jail
             if "tmpfs:/tmp" in got:
                 workdir = "/tmp/work"
                 os.mkdir(workdir, 0o700)
