@@ -36,17 +36,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16, NVIDIA data sheets
 DEFAULT_CONFIGS = ["trl_defaults", "ours", "ours_nopack"]
-WORDS = ("so we compute the sum then check each case again wait let me verify the total because the answer "
-         "must be an integer and the remainder is zero therefore the result holds for every value").split()
+WORDS = [
+    "so", "we", "compute", "the", "sum", "then", "check", "each", "case", "again", "wait", "let", "me",
+    "verify", "the", "total", "because", "the", "answer", "must", "be", "an", "integer", "and", "the",
+    "remainder", "is", "zero", "therefore", "the", "result", "holds", "for", "every", "value",
+]
 
 
 def sft_settings(**kw) -> SimpleNamespace:
     """The `SftParams` fields the trainer reads (defaults of ded/params.py), without importing pydantic."""
-    base = dict(max_length=4096, per_device_batch_size=8, gradient_accumulation_steps=1, learning_rate=1e-5,
-                epochs=1, max_steps=-1, lr_scheduler="constant", warmup_ratio=0.0, weight_decay=0.0,
-                packing=True, assistant_only_loss=True, bf16="auto", gradient_checkpointing="auto",
-                checkpointing_above_tokens=65536, attn_implementation="auto", liger="auto", seed=0,
-                logging_steps=1, save_steps=10**9)
+    base = {"max_length": 4096, "per_device_batch_size": 8, "gradient_accumulation_steps": 1, "learning_rate": 1e-5,
+                "epochs": 1, "max_steps": -1, "lr_scheduler": "constant", "warmup_ratio": 0.0, "weight_decay": 0.0,
+                "packing": True, "assistant_only_loss": True, "bf16": "auto", "gradient_checkpointing": "auto",
+                "checkpointing_above_tokens": 65536, "attn_implementation": "auto", "liger": "auto", "seed": 0,
+                "logging_steps": 1, "save_steps": 10**9}
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -91,7 +94,7 @@ def run_one(name: str, args) -> dict:
     tokenizer = train_tokenizer([sample], vocab_size=512, max_length=args.max_length)
     rows = make_rows(args.rows, args.max_length, len(tokenizer(sample)["input_ids"]) / 5000)
     total_steps = args.warmup + args.steps
-    common = dict(max_length=args.max_length, per_device_batch_size=args.batch, max_steps=total_steps)
+    common = {"max_length": args.max_length, "per_device_batch_size": args.batch, "max_steps": total_steps}
     cuda = torch.cuda.is_available()
     if name in ("trl_defaults", "liger_flag"):
         sft = sft_settings(**common, packing=False)
@@ -108,13 +111,14 @@ def run_one(name: str, args) -> dict:
         model = model.cuda()
     params = sum(p.numel() for p in model.parameters())
 
+    marks: list[tuple[int, float, int]] = []
+
     class Clock(TrainerCallback):
-        marks: list = []
 
         def on_step_end(self, a, state, control, **kw):
             if cuda:
                 torch.cuda.synchronize()
-            self.marks.append((state.global_step, time.perf_counter(), trainer._total_train_tokens))
+            marks.append((state.global_step, time.perf_counter(), trainer._total_train_tokens))
 
     out_dir = Path(args.work) / name
     trainer = build_trainer(sft, plan, model, tokenizer, rows, str(out_dir), [Clock()])
@@ -126,7 +130,6 @@ def run_one(name: str, args) -> dict:
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
-    marks = Clock.marks
     (s0, t0, n0), (s1, t1, n1) = marks[args.warmup - 1], marks[-1]
     tps = (n1 - n0) / (t1 - t0)
     peak = PEAK_BF16_TFLOPS.get(next((k for k in PEAK_BF16_TFLOPS if cuda and k in torch.cuda.get_device_name()), ""), None)
@@ -163,7 +166,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--batch", str(args.batch), "--max-length", str(args.max_length), "--rows", str(args.rows),
                "--work", args.work] + (["--tiny"] if args.tiny else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "DED_PROGRESS": "0"})
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "DED_PROGRESS": "0"}, check=False)
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if line:
             results[name] = json.loads(line[7:])

@@ -11,7 +11,14 @@ from collections import Counter
 
 import pytest
 
-from ded.demo import PLANTED_BEST_TEACHER, STUDENT, STUDENT_SOLVES, TEACHERS, demo_items, write_demo_sources
+from ded.demo import (
+    PLANTED_BEST_TEACHER,
+    STUDENT,
+    STUDENT_SOLVES,
+    TEACHERS,
+    demo_items,
+    write_demo_sources,
+)
 from ded.text import split_reasoning
 
 
@@ -58,7 +65,8 @@ def _run_code(code, test):
         stdin = ""
     else:
         prog, stdin = code, test["input"]
-    out = subprocess.run([sys.executable, "-c", prog], input=stdin, capture_output=True, text=True, timeout=20)
+    out = subprocess.run([sys.executable, "-c", prog], input=stdin, capture_output=True, text=True, timeout=20,
+                         check=False)
     return out.stdout.strip() == test["output"].strip()
 
 

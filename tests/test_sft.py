@@ -21,10 +21,10 @@ def _params(tmp_path, tiny_model_dir, **sft):
     corpus = tmp_path / "corpus.jsonl"
     if not corpus.exists():
         corpus.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    settings = dict(model=str(tiny_model_dir), corpus=str(corpus), output_dir=str(tmp_path / "student"),
-                    checkpoint_dir=str(tmp_path / "ckpt"), metrics_dir=str(tmp_path / "metrics"),
-                    max_length=256, epochs=1, per_device_batch_size=4, gradient_accumulation_steps=1,
-                    learning_rate=1e-2, warmup_ratio=0.0, lr_scheduler="constant")
+    settings = {"model": str(tiny_model_dir), "corpus": str(corpus), "output_dir": str(tmp_path / "student"),
+                    "checkpoint_dir": str(tmp_path / "ckpt"), "metrics_dir": str(tmp_path / "metrics"),
+                    "max_length": 256, "epochs": 1, "per_device_batch_size": 4, "gradient_accumulation_steps": 1,
+                    "learning_rate": 1e-2, "warmup_ratio": 0.0, "lr_scheduler": "constant"}
     settings.update(sft)
     return parse_params({"lake": {"root": str(tmp_path / "lake")}, "sft": settings})
 

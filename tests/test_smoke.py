@@ -27,8 +27,8 @@ def demo_lake(tmp_path_factory):
 
 
 def _params(root, src, tiny_model_dir, **smoke):
-    settings = dict(teachers=TEACHERS, limit=6, n=1, eval_limit=1, max_tokens=8, benchmarks=["demo-math"],
-                    out_dir=str(root / "smoke"), sft={"max_steps": 1, "max_length": 256})
+    settings = {"teachers": TEACHERS, "limit": 6, "n": 1, "eval_limit": 1, "max_tokens": 8, "benchmarks": ["demo-math"],
+                    "out_dir": str(root / "smoke"), "sft": {"max_steps": 1, "max_length": 256}}
     settings.update(smoke)
     return parse_params({
         "lake": {"root": str(root / "lake")},

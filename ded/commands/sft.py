@@ -28,8 +28,8 @@ def sft(
     from ded.stages import sft as stage
 
     params, lake = context(ctx)
-    overrides = dict(model=model, corpus=corpus, output_dir=output_dir, epochs=epochs, max_steps=max_steps,
-                     learning_rate=learning_rate)
+    overrides = {"model": model, "corpus": corpus, "output_dir": output_dir, "epochs": epochs, "max_steps": max_steps,
+                     "learning_rate": learning_rate}
     config = stage.sft_params(params, **overrides).accelerate_config
     if config and not stage.under_launcher():
         raise typer.Exit(stage.relaunch_with_accelerate(config, sys.argv[1:]))

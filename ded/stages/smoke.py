@@ -12,6 +12,7 @@ token entropy on the corpus, the paper's explanation of the winner). Everything 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ def _score(entry: dict) -> tuple[float | None, int | None]:
     """(avg@n, items) of an evaluate metrics entry; None when no sample was decided."""
     m = entry.get("metrics") or {}
     v = m.get("avg_at_n")
-    return (None if v is None or v != v else float(v)), m.get("items")
+    return (None if v is None or math.isnan(v) else float(v)), m.get("items")
 
 
 def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -> dict[str, Any]:
