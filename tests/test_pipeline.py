@@ -72,7 +72,7 @@ def workspace(tmp_path_factory):
             shutil.copy2(src, dst)
     write_demo_sources(ws / "data" / "demo", seed=0, size="ci")
     (ws / "params.yaml").write_text(yaml.safe_dump(_ci_params(REPO / "pipelines" / "demo.yaml"), sort_keys=False))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DED_PROGRESS": "0",
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DED_PROGRESS": "0", "DVC_NO_ANALYTICS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "PYTHONPATH": str(ws)}  # the copy's code, as a fresh clone would run it
     _run(["dvc", "init", "--no-scm", "-q"], ws, env)
