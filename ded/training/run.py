@@ -61,9 +61,9 @@ def train(sft, base: str, output_dir: str | None = None, metrics_dir: str | None
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - start
+    trainer.save_model(str(output_dir))  # on every rank: FSDP/ZeRO-3 gather the weights collectively
     if not trainer.is_world_process_zero():
         return {}
-    trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
     tokens = int(trainer._total_train_tokens)  # real tokens (no padding), counted by TRL across processes
     losses = [float(r["loss"]) for r in curve.rows if r.get("loss") not in (None, "")]
