@@ -146,11 +146,17 @@ def _exact_search(lake: Lake, vt: str, vector: np.ndarray, k: int, allowed: set[
 def fts_search(lake: Lake, text: str, k: int, allowed: list[str] | None = None) -> list[str]:
     """Question ids ranked by BM25 on `questions.problem` (the FTS index; flat when not built)."""
     tbl = open_table(lake, "questions")
-    q = tbl.search(text, query_type="fts", fts_columns="problem").select(["question_id", "_score"]).limit(k)
-    if allowed is not None:
+    big = allowed is not None and len(allowed) > PREFILTER_MAX_IDS
+    q = tbl.search(text, query_type="fts", fts_columns="problem").select(["question_id", "_score"])
+    q = q.limit(k * 20 if big else k)
+    if allowed is not None and not big:
         q = q.where("question_id IN (" + ", ".join("'" + a.replace("'", "''") + "'" for a in allowed) + ")",
                     prefilter=True)
-    return q.to_arrow().column("question_id").to_pylist()
+    ids = q.to_arrow().column("question_id").to_pylist()
+    if big:  # an SQL IN list of that size costs more than filtering an over-fetched ranking
+        keep = set(allowed)
+        ids = [i for i in ids if i in keep][:k]
+    return ids
 
 
 def rrf(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
