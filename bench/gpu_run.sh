@@ -16,7 +16,8 @@ run() {
   local rc=$?
   printf '%-14s rc=%-3s %4ss  %s\n' "$name" "$rc" "$((SECONDS - t0))" "$(tail -n 1 "$OUT/$name.log" | cut -c1-400)"
 }
-run gpu_generate "${GEN_CAP:-170}" bench/gpu_generate.py --out "$OUT" --budget-s 130
-run gpu_sft "${SFT_CAP:-210}" bench/gpu_sft.py --steps 10 --warmup 3
-run gpu_evaluate "${EVAL_CAP:-140}" bench/gpu_evaluate.py
-run gpu_student "${STUDENT_CAP:-50}" bench/gpu_student.py
+T=${TINY:+--tiny}   # TINY=1 bash bench/gpu_run.sh: the same checks at toy size on CPU
+run gpu_generate "${GEN_CAP:-150}" bench/gpu_generate.py $T --out "$OUT" --budget-s 110
+run gpu_sft "${SFT_CAP:-240}" bench/gpu_sft.py $T --configs "${SFT_CONFIGS:-trl_defaults,ours,ours_nopack}" --steps 10 --warmup 3
+run gpu_evaluate "${EVAL_CAP:-120}" bench/gpu_evaluate.py $T
+run gpu_student "${STUDENT_CAP:-40}" bench/gpu_student.py $T
