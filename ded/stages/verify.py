@@ -76,17 +76,17 @@ def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
     limits = Limits(timeout_s=cfg.code_timeout_s, memory_mb=cfg.memory_mb, max_procs=cfg.max_procs,
                     file_size_mb=cfg.file_size_mb, max_output_bytes=cfg.max_output_mb << 20,
                     namespaces=cfg.namespaces)
+    pool = MathPool(cfg.workers, cfg.math_timeout_s)
     con = connect(lake)
     total, reader = _stream(con, "verify/pending", {"math_version": VERIFIER_VERSIONS["math"],
                                                     "code_version": VERIFIER_VERSIONS["code"], "force": force},
                             cfg.batch_rows)
     total = min(total, limit) if limit is not None else total
+    if total:
+        pool.start()  # workers import math-verify while batches are read and extracted
     counts: Counter = Counter()
     done = 0
-    with MathPool(cfg.workers, cfg.math_timeout_s) as pool, \
-            progress(total=total, desc="verify", unit="items") as bar:
-        if total:
-            pool.start()  # workers import math-verify while batches are read and extracted
+    with pool, progress(total=total, desc="verify", unit="items") as bar:
         for batch in reader:
             rows = batch.to_pylist()
             if limit is not None:

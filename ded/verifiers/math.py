@@ -21,6 +21,7 @@ import multiprocessing as mp
 import os
 import re
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from fractions import Fraction
@@ -201,7 +202,7 @@ class MathPool:
     `check(pairs)` takes {key: (gold, pred)} and returns {key: Result}. Use as a context manager.
     """
 
-    def __init__(self, workers: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S, batch: int = 16):
+    def __init__(self, workers: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S, batch: int = 4):
         self.n = max(1, workers or os.cpu_count() or 1)
         self.timeout_s, self.batch = timeout_s, batch
         # forkserver: a clean server process (no engine threads or locks to copy, unlike fork) imports
@@ -239,15 +240,25 @@ class MathPool:
     def check(self, pairs: dict, on_result: Callable[[object], None] | None = None) -> dict:
         """{key: (gold, pred)} → {key: Result}; `on_result(key)` is called as each key is decided."""
         results: dict = {}
-        todo = deque((k, g, p) for k, (g, p) in pairs.items())
-        if not todo:
+        if not pairs:
             return results
-        self.start(len(todo))
-        while todo or any(s.batch for s in self.slots):
+        self.start(len(pairs))
+        # one queue per worker, chosen by the gold: a gold (and its question's answers) is parsed by one
+        # worker only, whose parse cache then serves every pair of it; an idle worker steals from the tail
+        # of the longest queue, so the split stays even
+        queues = [deque() for _ in self.slots]
+        for k, (g, p) in pairs.items():
+            queues[zlib.crc32(g.encode()) % len(queues)].append((k, g, p))
+        while any(queues) or any(s.batch for s in self.slots):
             now = time.monotonic()
-            for s in self.slots:
-                if s.ready and not s.batch and todo:
-                    items = [todo.popleft() for _ in range(min(self.batch, len(todo)))]
+            for i, s in enumerate(self.slots):
+                if s.ready and not s.batch and any(queues):
+                    q = queues[i]
+                    if q:
+                        items = [q.popleft() for _ in range(min(self.batch, len(q)))]
+                    else:
+                        victim = max(queues, key=len)
+                        items = [victim.pop() for _ in range(min(self.batch, len(victim)))]
                     s.batch.extend(items)
                     s.parent.send(items)
                     s.started = now
@@ -259,7 +270,7 @@ class MathPool:
                     try:
                         msg = s.parent.recv()
                     except (EOFError, OSError):  # the worker died (OOM killer, segfault in a C extension)
-                        self._replace(i, results, todo, ("error", None, "verifier worker died"), on_result)
+                        self._replace(i, results, queues[i], ("error", None, "verifier worker died"), on_result)
                         continue
                     if msg == "ready":
                         s.ready = True
@@ -271,7 +282,7 @@ class MathPool:
                     if on_result:
                         on_result(key)
                 elif s.batch and now - s.started > self.timeout_s:
-                    self._replace(i, results, todo, ("timeout", None, f"math-verify exceeded {self.timeout_s:g} s"),
+                    self._replace(i, results, queues[i], ("timeout", None, f"math-verify exceeded {self.timeout_s:g} s"),
                                   on_result)
         return results
 
