@@ -106,6 +106,16 @@ def test_planted_items_are_caught(planted_lake, encoder):
     assert len(rep) == 5 and {r["kind"] for r in rep} == {"near_duplicate"} and rep[0]["question"]
 
 
+def test_ngram_only_run_keeps_typed_scores(planted_lake):
+    lake, want = planted_lake
+    stats = decontaminate(lake, embedding_threshold=None)  # no encoder: n-grams only
+    t = lake.read("contamination")
+    assert t.schema.field("embedding_score").type == "double" and t.column("embedding_score").null_count == t.num_rows
+    assert stats["questions_flagged"] == 15  # verbatim, reformatted, numbers-changed; paraphrases need embeddings
+    from ded.stages.embed import contamination_report
+    assert len(contamination_report(lake)) == 15
+
+
 def test_paraphrase_rule_needs_the_same_informative_numbers():
     items = [{"problem": "How many positive divisors does 196 have?"}, {"problem": "Roll 2 dice; find P(sum = 6)."}]
     texts = {"a": "Count the integers dividing 196 evenly.", "b": "Count the integers dividing 197 evenly.",

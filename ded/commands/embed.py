@@ -56,8 +56,8 @@ def embed(
     typer.echo(f"duplicates: {d['duplicates']} questions in {d['groups']} groups (pairs: {d['pairs']})")
     c = summary["contamination"]
     if isinstance(c, dict):
-        typer.echo(f"contamination: {c['questions_flagged']} questions flagged ({c['by_method_kind']}); "
-                   f"see `ded embed --report`")
+        typer.echo(f"contamination: {c['questions_flagged']} questions flagged in {c['pairs']} question-item pairs "
+                   f"(by method/kind: {c['by_method_kind']}); see `ded embed --report`")
     else:
         typer.echo(f"contamination: {c}")
 

@@ -175,9 +175,8 @@ def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.6, embeddin
                 cosine[(qid, j)] = float(qvecs[qpos[qid]] @ ivecs[j])
     flagged_q = {q for (q, j), v in ngram.items() if v >= min_coverage} | {q for q, _ in emb}
     rows = contamination_rows(items, ngram, emb, _question_texts(lake, flagged_q), min_coverage, cosine)
-    from ded.schema import conform
-    table = conform("contamination", rows) if rows else _empty()
-    lake.overwrite("contamination", table)
+    # typed by our schema, not inferred: an all-null embedding_score (embeddings off) must stay float64
+    lake.overwrite("contamination", pa.Table.from_pylist(rows, schema=_schema()))
     kinds = {}
     for r in rows:
         kinds[(r["method"], r["kind"])] = kinds.get((r["method"], r["kind"]), 0) + 1
@@ -188,9 +187,9 @@ def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.6, embeddin
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def _empty() -> pa.Table:
+def _schema() -> pa.Schema:
     from ded.schema import SCHEMAS
-    s = SCHEMAS["contamination"]
+
     extra = [pa.field("ngram_score", pa.float64()), pa.field("embedding_score", pa.float64()),
              pa.field("kind", pa.string())]
-    return pa.schema(list(s) + extra).empty_table()
+    return pa.schema(list(SCHEMAS["contamination"]) + extra)
