@@ -90,9 +90,10 @@ def embed_into(lake: Lake, table: str, items: Iterable[tuple[str, str]], encoder
     t0 = time.perf_counter()
     st = EmbedStats(table)
     have, models, dim = existing(lake, table)
-    if have and (models - {encoder.name} or dim != encoder.dim):
-        _create(lake, table, encoder.dim, "overwrite")  # one model per lake: re-embed everything
-        have, st.model_changed = {}, True
+    if (have and models - {encoder.name}) or (lake.exists(table) and dim != encoder.dim):
+        # one model per lake: re-embed everything; also rewrites a table written as variable-length lists
+        _create(lake, table, encoder.dim, "overwrite")
+        have, st.model_changed = {}, bool(have)
     elif not lake.exists(table):
         _create(lake, table, encoder.dim, "create")
     cfg = f"{encoder.max_tokens}/{overlap}/{max_chunks}\x1f"
