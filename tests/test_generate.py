@@ -236,3 +236,20 @@ def test_question_chunks_bound_memory_and_cover_every_question(lake):
     stats = out["models"]["api"]
     assert (stats["requested"], stats["generated"], stats["commits"]) == (14, 14, 3)  # one commit per chunk
     assert lake.count("trajectories") == 14
+
+
+def test_empty_models_is_a_noop_that_still_writes_the_receipt(lake, tmp_path, monkeypatch):
+    """The demo imports every trajectory: `dvc repro` must get past generate with a receipt, exit 0."""
+    from typer.testing import CliRunner
+
+    from ded.cli import app
+
+    monkeypatch.chdir(tmp_path)  # the receipt lands in tmp
+    add_questions(lake, 2)
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"generate": {"models": []}}))
+    res = CliRunner().invoke(app, ["--lake", str(lake.root), "--params", str(tmp_path / "p.yaml"), "generate"])
+    assert res.exit_code == 0, res.output
+    assert "nothing to generate: generate.models is empty" in res.output
+    receipt = json.loads((tmp_path / "receipts" / "generate.json").read_text())
+    assert receipt["stage"] == "generate" and receipt["models"] == {}
+    assert receipt["tables"]["trajectories"]["rows"] == 0 and not lake.exists("trajectories")

@@ -241,6 +241,14 @@ def main(params: Any, lake: Lake | None = None, models: list[str] | None = None,
     lake = lake or Lake(params.lake.root)
     where, limit = _scope(params, where, limit)
     replace = params.generate.replace_stale
+    if not models and not params.generate.models:
+        # A profile that imports all its trajectories (the demo) has nothing to sample; `dvc repro` still
+        # needs this stage's receipt to chain verify and smoke, so this is a no-op, not an error.
+        echo("nothing to generate: generate.models is empty")
+        if dry:
+            return {"dry_run": []}
+        write_receipt("generate", lake, ["trajectories"], params, extra={"models": {}})
+        return {"models": {}}
     specs = model_specs(params, models)
     rows, results, failed = [], {}, []
     for spec in specs:
