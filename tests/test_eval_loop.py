@@ -240,3 +240,48 @@ def test_openai_backend_against_a_local_server_with_failures(tmp_path, monkeypat
         assert srv.calls == calls and e2["this_run"]["skipped"] == 15
     rows = lake.read("eval_samples").to_pylist()
     assert len(rows) == 15 and all(r["status"] in ("wrong", "no_answer", "correct") for r in rows)
+
+
+def test_a_retrained_local_model_gets_new_samples_and_an_unchanged_one_none(tmp_path, monkeypatch):
+    """`ded sft` rewrites models/student in place: same path, new weights. Its samples must not be reused."""
+    monkeypatch.chdir(tmp_path)
+    bench_file = tmp_path / "mini.jsonl"
+    bench_file.write_text("".join(json.dumps({"id": f"m{i}", "problem": f"What is {i} + {i}?", "answer": str(2 * i)})
+                                  + "\n" for i in range(3)))
+    model = tmp_path / "models" / "student"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text('{"hidden_size": 8}')
+    weights = model / "model.safetensors"
+    weights.write_bytes(b"w" * (3 << 20))  # over 1 MiB: identified by its size and edges
+    params = base_params(tmp_path, {"mini": {"path_or_hub": str(bench_file)}}, n=2, model_path=str(model))
+    lake = Lake(tmp_path / "lake")
+    right = ScriptedBackend(lambda t, i: "\\boxed{" + str(2 * int(re.search(r"(\d+) \+", t).group(1))) + "}")
+    first = main(params, lake, backend=right)["mini"]["student"]
+    assert first["this_run"]["generated"] == 6 and first["metrics"]["avg_at_n"] == 1.0
+
+    unchanged = ScriptedBackend(lambda t, i: "\\boxed{-1}")
+    again = main(params, lake, backend=unchanged)["mini"]["student"]
+    assert unchanged.calls == [] and again["this_run"]["generated"] == 0 and again["run_id"] == first["run_id"]
+    assert again["metrics"]["avg_at_n"] == 1.0
+
+    with weights.open("r+b") as fh:  # retrained: same path, same size, other bytes at the end
+        fh.seek((3 << 20) - 4)
+        fh.write(b"new!")
+    wrong = ScriptedBackend(lambda t, i: "\\boxed{-1}")
+    retrained = main(params, lake, backend=wrong)["mini"]["student"]
+    assert len(wrong.calls) == 6 and retrained["this_run"]["generated"] == 6
+    assert retrained["run_id"] != first["run_id"] and retrained["metrics"]["avg_at_n"] == 0.0
+    assert lake.count("eval_samples") == 12  # the old model's samples are kept under their own run_id
+
+
+def test_model_identity_hashes_local_directories_only(tmp_path):
+    from ded.evaluation.model_identity import model_identity
+
+    assert model_identity("Qwen/Qwen2.5-0.5B") == "Qwen/Qwen2.5-0.5B"
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    a = model_identity(str(d))
+    assert a.startswith(f"{d}@sha256:") and model_identity(str(d)) == a
+    (d / "config.json").write_text('{"x": 1}')
+    assert model_identity(str(d)) != a

@@ -5,8 +5,9 @@ fingerprint, batched commits through `ded.stages.run_requests`); grading then fi
 `status` of every sample of the run not graded by the current verifier version. A crash in either phase
 keeps what was committed; a rerun with nothing missing only recomputes the metrics.
 
-`run_id` hashes what determines the samples' distribution: model name and id, benchmark, temperature, top_p,
-max_tokens and the base seed. `n` is not in it, so raising n from 8 to 16 adds samples 8-15 to the same run.
+`run_id` hashes what determines the samples' distribution: model name and id (for a local directory, the path
+plus a digest of its contents: `ded.evaluation.model_identity`), benchmark, temperature, top_p, max_tokens and
+the base seed. `n` is not in it, so raising n from 8 to 16 adds samples 8-15 to the same run.
 """
 
 from __future__ import annotations
@@ -120,12 +121,15 @@ def select_items(lake: Lake, params: Any, benchmark: str) -> tuple[list[dict], C
 
 
 def build_plan(params: Any, spec: Any, benchmark: str, items: list[dict]) -> EvalPlan:
+    from ded.evaluation.model_identity import model_identity
     from ded.prompts import render_messages
 
     ep = params.evaluate
     samp = sampling_of(spec, ep)
-    rid = run_id_for(spec.name, spec.model, benchmark, samp["temperature"], samp["top_p"], samp["max_tokens"],
-                     ep.seed)
+    # a local directory's id includes a digest of its contents: `ded sft` rewrites models/student in place,
+    # and the retrained weights must neither resume nor be scored with the old weights' samples
+    ident = model_identity(spec.model)
+    rid = run_id_for(spec.name, ident, benchmark, samp["temperature"], samp["top_p"], samp["max_tokens"], ep.seed)
     plan = EvalPlan(spec.name, spec.model, benchmark, rid, samp, ep.n, ep.seed, items, {})
     for item in items:
         row, gold = prompt_and_gold(item, ep.seed)
@@ -134,7 +138,7 @@ def build_plan(params: Any, spec: Any, benchmark: str, items: list[dict]) -> Eva
         for i in range(ep.n):
             sampling = Sampling(temperature=samp["temperature"], top_p=samp["top_p"],
                                 max_tokens=samp["max_tokens"], seed=ep.seed + i)
-            fp = fingerprint(f"{spec.name}|{spec.model}", messages, sampling, i)
+            fp = fingerprint(f"{spec.name}|{ident}", messages, sampling, i)
             plan.requests.append(GenRequest(key=fp, messages=messages, sampling=sampling, sample_idx=i,
                                             meta={"item_id": item["item_id"]}))
     return plan
