@@ -12,7 +12,7 @@ from ded.params import Params, load_params
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = ["demo", "ded-paper", "limo", "s1k"]
-STAGES = ["ingest", "generate", "verify", "embed", "smoke", "score", "select", "sft", "evaluate"]
+STAGES = ["ingest", "generate", "verify", "embed", "smoke", "score", "select", "sft", "evaluate", "report"]
 
 
 def _dvc() -> dict:
@@ -63,7 +63,8 @@ def test_dvc_stages_are_named_once_and_their_code_deps_exist():
     for name, st in stages.items():
         st = st.get("do", st)
         assert st["cmd"].split()[:2] == ["ded", name], name
-        assert f"ded/stages/{name}.py" in st["deps"] or name == "ingest"
+        code = {"ingest": "ded/ingest", "report": "ded/report"}.get(name, f"ded/stages/{name}.py")
+        assert code in st["deps"], f"{name}: its code {code} is not a dependency"
         for dep in st["deps"]:
             upstream = any(dep == o or dep.startswith(o + "/") or o.startswith(dep + "/") for o in produced)
             assert upstream or (REPO / dep).exists() or dep == "data", f"{name}: dependency {dep} does not exist"
