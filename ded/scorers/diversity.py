@@ -41,8 +41,12 @@ def farthest_p(dist: np.ndarray, p: int) -> Picks:
         # One survivor: keep the item farthest from the others on average (ties: lowest index).
         i = int(np.argmax(d.sum(axis=1)))
         return Picks([i], [float("nan")])
-    flat = int(np.argmax(np.triu(d, 1)))  # first maximum in row-major order: lowest (i, j)
-    i, j = divmod(flat, n)
+    # The farthest pair over the strict upper triangle only: argmax over np.triu(d, 1) returned the
+    # diagonal cell (0, 0) when every distance is 0 (identical traces), so item 0 was picked twice.
+    # triu_indices is row-major, so ties still go to the lowest (i, j).
+    rows, cols = np.triu_indices(n, 1)
+    flat = int(np.argmax(d[rows, cols]))
+    i, j = int(rows[flat]), int(cols[flat])
     order, near = [i, j], [float("nan"), float(d[i, j])]
     mind = np.minimum(d[i], d[j])
     mind[[i, j]] = -np.inf

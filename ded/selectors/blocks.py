@@ -71,6 +71,15 @@ def run_chain(cand: pl.DataFrame, steps: list[Step], ctx: dict[str, Any] | None 
             kept = step.fn(alive, ctx)
             if "trajectory_id" not in kept.columns:
                 raise ValueError(f"step {step.name} must return trajectory_id")
+            # A repeated id would multiply rows in the join below (the demo's budget once read
+            # "71 in, -10 dropped, 81 out"); an id that was not alive would resurrect a dropped row.
+            if kept["trajectory_id"].is_duplicated().any():
+                dup = kept.filter(pl.col("trajectory_id").is_duplicated())["trajectory_id"].unique().sort().to_list()
+                raise ValueError(f"step {step.name} returned {len(dup)} trajectory ids more than once (e.g. {dup[:3]})")
+            stray = kept.filter(~pl.col("trajectory_id").is_in(alive["trajectory_id"].implode()))
+            if stray.height:
+                raise ValueError(f"step {step.name} returned {stray.height} trajectory ids that were not alive "
+                                 f"(e.g. {stray['trajectory_id'].head(3).to_list()})")
             extra = [c for c in kept.columns if c != "trajectory_id"]
             clash = [c for c in extra if c in df.columns]
             if clash:

@@ -38,6 +38,11 @@ SCORE_COLUMNS = ["correct", "verifier", "format_ok", "finished", "n_tokens", "co
                  "answer_entropy", "band", "ref_correct", "solver_correct", "reasoning_chars", "limo_score",
                  "student_rsr", "student_entropy", "pick", "lev_min_dist", "question_order"]
 
+# Part of every run_id: bump it when a fix changes what a recipe picks from the same params and
+# inputs, so the rerun writes its own rows instead of finding the old run "already in the lake".
+# 2: farthest-P no longer picks one trajectory twice when a question's traces are identical.
+ALGORITHM_VERSION = 2
+
 
 class SelectError(DedError):
     """Selection cannot proceed; the message says what to run or set."""
@@ -62,7 +67,7 @@ def run_id_for(params: Any, versions: dict[str, int | None]) -> tuple[str, str]:
     d = params.model_dump(mode="json")
     d["select"].pop("export", None)
     phash = stable_hash({k: d.get(k) for k in ("select", "score", "student", "prompts")})
-    return "sel_" + stable_hash({"params": phash, "inputs": versions}), phash
+    return "sel_" + stable_hash({"params": phash, "inputs": versions, "algorithm": ALGORITHM_VERSION}), phash
 
 
 def load_candidates(con, sp: Any) -> pl.DataFrame:

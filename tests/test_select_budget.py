@@ -1,0 +1,133 @@
+"""The budget counts trajectories (examples, as DED's 0.8k) and is met exactly, with P > 1 per question.
+
+Regression: on the demo with `select.budget: 48` the budget step read "71 in, -10 dropped, 81 out".
+Farthest-P picked one trajectory twice when a question's traces were identical (all distances 0:
+argmax over np.triu(d, 1) is the diagonal cell), and the duplicate id multiplied rows in the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from ded.params import load_params, parse_params
+from ded.scorers.diversity import farthest_p
+from ded.selectors.blocks import SetStep, run_chain
+from ded.selectors.synthetic import LakeBuilder
+from ded.stages import score, select
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_farthest_p_identical_items_never_repeat():
+    for n, p in ((3, 2), (5, 4), (2, 2), (6, 3)):
+        picks = farthest_p(np.zeros((n, n)), p)
+        assert len(set(picks.order)) == len(picks.order) == min(n, p), (n, p, picks.order)
+    # a zero block among distinct items: still distinct picks, and the farthest pair first
+    d = np.array([[0, 0, 0.9], [0, 0, 0.5], [0.9, 0.5, 0]])
+    assert farthest_p(d, 2).order == [0, 2]
+
+
+def test_chain_rejects_a_step_that_returns_an_id_twice_or_a_dead_one():
+    cand = pl.DataFrame({"trajectory_id": ["a", "b", "c"], "question_id": ["q", "q", "q"]})
+    twice = SetStep("twice", lambda alive, ctx: pl.DataFrame({"trajectory_id": ["a", "a"]}), "bug")
+    with pytest.raises(ValueError, match="twice returned 1 trajectory ids more than once"):
+        run_chain(cand, [twice])
+    stray = SetStep("stray", lambda alive, ctx: pl.DataFrame({"trajectory_id": ["z"]}), "bug")
+    with pytest.raises(ValueError, match="stray returned 1 trajectory ids that were not alive"):
+        run_chain(cand, [stray])
+
+
+def _lake_identical_traces(lake, n_math=8, n_code=6, per_q=4):
+    """Each question has `per_q` correct traces from one teacher; odd questions' traces are identical
+    (farthest-P sees an all-zero distance matrix), even ones are distinct."""
+    b = LakeBuilder()
+    for dom, n in (("math", n_math), ("code", n_code)):
+        for i in range(n):
+            q = b.add_question(f"{dom} question {i}: compute {i} * 3.", domain=dom, answer=str(3 * i))
+            for k in range(per_q):
+                text = "Same steps every time, word for word." if i % 2 else f"Path {k}: " + "step " * (k + 1) * 5
+                b.add(q, "good", reasoning=text, n_tokens=300 + k)
+    b.write(lake)
+
+
+def _params(tmp_path, **sel):
+    s = {"budget": 10, "p": 3, "diversity": "none", "domain_mix": {"math": 0.5, "code": 0.5},
+         "export": {"out_dir": str(tmp_path / "corpus"), "hf_dataset": False}, **sel}
+    return parse_params({"score": {"verifiers": ["math"]}, "select": s})
+
+
+def _check_consistent(lake, m):
+    """Manifest, selection rows and train.jsonl agree; every step's in - dropped = out."""
+    for s in m["steps"]:
+        assert s["dropped"] >= 0 and s["in"] - s["dropped"] == s["out"], s
+    sel = pl.from_arrow(lake.read("selection", filter=f"run_id = '{m['run_id']}'"))
+    assert sel["trajectory_id"].is_unique().all()
+    kept = sel.filter(pl.col("kept"))
+    assert kept.height == m["rows"] == m["steps"][-1]["out"]
+    assert dict(kept.group_by("domain").len().iter_rows()) == m["by_domain"]
+    assert sorted(kept["rank"].to_list()) == list(range(1, m["rows"] + 1))
+    drops = dict(sel.filter(~pl.col("kept")).group_by("dropped_by").len().iter_rows())
+    assert drops == {s["step"]: s["dropped"] for s in m["steps"] if s["dropped"]}
+    return sel
+
+
+@pytest.mark.parametrize("budget,mix,expect", [(10, {"math": 0.5, "code": 0.5}, {"math": 5, "code": 5}),
+                                               (17, {"math": 0.7, "code": 0.3}, {"math": 12, "code": 5}),
+                                               (7, {"math": 1.0}, {"math": 7})])
+def test_budget_counts_trajectories_exactly_with_p_over_1(lake, tmp_path, budget, mix, expect):
+    _lake_identical_traces(lake)
+    score.main(_params(tmp_path), lake)
+    m = select.main(_params(tmp_path, budget=budget, domain_mix=mix), lake)
+    assert m["rows"] == budget and m["by_domain"] == expect and m["shortfall"] == 0
+    sel = _check_consistent(lake, m)
+    # P = 3 per question survives farthest-P, so the budget spans several questions, each with <= 3 rows
+    per_q = sel.filter(pl.col("kept")).group_by("question_id").len()["len"]
+    assert per_q.max() <= 3 and m["questions"] == per_q.len() > 1
+    assert next(s for s in m["steps"] if s["step"] == "farthest_p")["out"] == 3 * sum({"math": 8, "code": 6}[d] for d in mix)  # questions x P
+    lines = (tmp_path / "corpus" / "train.jsonl").read_text().splitlines()
+    assert len(lines) == budget and len({json.loads(x)["trajectory_id"] for x in lines}) == budget
+
+
+def test_budget_above_supply_is_a_loud_shortfall(lake, tmp_path, caplog):
+    _lake_identical_traces(lake)
+    score.main(_params(tmp_path), lake)
+    with caplog.at_level(logging.WARNING):
+        m = select.main(_params(tmp_path, budget=100), lake)
+    # 14 questions x min(4, P=3) = 42 rows exist; never more than that, never a duplicate
+    assert m["rows"] == 42 and m["shortfall"] == 58
+    assert "fewer than the budget of 100" in caplog.text
+    _check_consistent(lake, m)
+
+
+def test_demo_sources_budget_48(lake, tmp_path):
+    """The committed demo sources under the demo profile: 48 rows, 24 math + 24 code, no repeats."""
+    from ded.ingest import ingest_paths
+    from ded.stages import verify
+
+    demo = ROOT / "data" / "demo"
+    if not (demo / "math_questions.jsonl").exists():
+        pytest.skip("data/demo missing; regenerate with `python -m ded.demo data/demo`")
+    params = load_params(ROOT / "pipelines" / "demo.yaml")
+    prompts = {k: str(ROOT / v) for k, v in params.prompts.model_dump().items() if isinstance(v, str)}
+    params = params.model_copy(update={"prompts": params.prompts.model_copy(update=prompts)})
+    ingest_paths(lake, [demo / "math_questions.jsonl", demo / "code_questions.jsonl"], kind="questions",
+                 source="demo", show_progress=False)
+    ingest_paths(lake, sorted(demo.glob("teacher_*.jsonl")) + [demo / "student.jsonl"], kind="trajectories",
+                 source="demo", show_progress=False)
+    verify.main(params, lake, show_progress=False, workers=2)
+    score.main(params, lake)
+    assert params.select.budget == 48 and params.select.p == 2
+    # diversity none: k-center needs `ded embed` (a sentence model); the bug was in farthest-P
+    m = select.main(params, lake, diversity="none",
+                    export=params.select.export.model_copy(update={"out_dir": str(tmp_path / "corpus"),
+                                                                    "hf_dataset": False}))
+    assert m["rows"] == 48 and m["by_domain"] == {"code": 24, "math": 24} and m["shortfall"] == 0
+    _check_consistent(lake, m)
+    fp = next(s for s in m["steps"] if s["step"] == "farthest_p")
+    assert fp["out"] > 48  # the budget had more rows than it needed, and cut to 48
