@@ -31,7 +31,8 @@ def score(
     if s["n_tokens_estimated"] or s["format_from_text"]:
         typer.echo(f"score: {s['n_tokens_estimated']} n_tokens estimated from length, "
                    f"{s['format_from_text']} format checks read from the text (no verdict carried one)")
-    typer.echo(f"score: {s['contaminated']} contaminated and {s['duplicates']} duplicate questions; "
+    typer.echo(f"score: {s['contaminated']} contaminated and {s['duplicates']} duplicate questions "
+               f"({s['benchmark_near_duplicates']} near-duplicates of benchmark items, numbers changed: not contaminated); "
                f"{s['with_student_rollouts']} questions have student rollouts")
     import polars as pl
 

@@ -118,6 +118,9 @@ def base_filters(sp: Any, teachers: list[str] | None) -> list[Step]:
     steps.append(RowFilter("max_tokens", pl.col("n_tokens") <= sp.max_tokens, f"n_tokens <= {sp.max_tokens}"))
     if sp.drop_contaminated:
         steps.append(RowFilter("not_contaminated", ~pl.col("contaminated"), "question not matched against a benchmark"))
+    if getattr(sp, "drop_benchmark_near_duplicates", False):
+        steps.append(RowFilter("not_benchmark_near_duplicate", ~pl.col("benchmark_near_duplicate"),
+                               "question is not a benchmark item with its numbers changed"))
     if sp.drop_duplicates:
         steps.append(RowFilter("not_duplicate", ~pl.col("is_duplicate"), "question is its duplicate group's representative"))
     return steps

@@ -151,7 +151,9 @@ def summarize(con) -> dict[str, Any]:
     keys = ["trajectories", "without_trusted_verdict", "undecidable", "correct", "n_tokens_estimated", "format_from_text"]
     out = dict(zip(keys, row))
     q = con.execute("SELECT count(*), count(*) FILTER (WHERE contaminated), count(*) FILTER (WHERE is_duplicate), "
-                "count(*) FILTER (WHERE student_attempts > 0) FROM question_scores").fetchone()
-    out.update(questions=q[0], contaminated=q[1], duplicates=q[2], with_student_rollouts=q[3])
+                "count(*) FILTER (WHERE student_attempts > 0), count(*) FILTER (WHERE benchmark_near_duplicate) "
+                "FROM question_scores").fetchone()
+    out.update(questions=q[0], contaminated=q[1], duplicates=q[2], with_student_rollouts=q[3],
+               benchmark_near_duplicates=q[4])
     out["models"] = con.execute("SELECT count(*) FROM model_scores WHERE domain = 'all' AND band = 'all'").fetchone()[0]
     return out

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 INPUTS = ["questions", "trajectories", "trajectory_scores", "question_scores", "model_scores",
           "question_vectors", "smoke_results"]
 SCORE_COLUMNS = ["correct", "verifier", "format_ok", "finished", "n_tokens", "contaminated", "contaminated_by",
+                 "benchmark_near_duplicate", "near_duplicate_of",
                  "is_duplicate", "student_pass_rate", "teacher_pass_rate", "n_models_correct", "agreement",
                  "answer_entropy", "band", "ref_correct", "solver_correct", "reasoning_chars", "limo_score",
                  "student_rsr", "student_entropy", "pick", "lev_min_dist", "question_order"]

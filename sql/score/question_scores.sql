@@ -6,9 +6,13 @@
 -- Pass rates leave undecidable verdicts (correct null) out of the denominator; *_undecided says
 -- how many were left out. Teachers are every model but the student. Agreement is the share of
 -- the largest answer cluster among the teachers' answered attempts; answer_entropy is the
--- Shannon entropy (bits) of the cluster shares. A question is contaminated when any
--- contamination row names it, and a duplicate when a duplicates group names another question as
--- its representative.
+-- Shannon entropy (bits) of the cluster shares. A question is contaminated when a contamination
+-- row of kind 'contaminated' names it (rows without a `kind` column or value, written before
+-- decontamination typed its hits, and any kind we do not know, count too: the safe side).
+-- kind = 'near_duplicate' (the item's text with its numbers changed: a different problem,
+-- ded/decontam) does not contaminate; it sets benchmark_near_duplicate / near_duplicate_of, which
+-- `select.drop_benchmark_near_duplicates` can drop. A question is a duplicate when a duplicates
+-- group names another question as its representative.
 WITH per_q AS (
     SELECT
         question_id,
@@ -36,9 +40,17 @@ clusters AS (
     FROM answer_clusters
     GROUP BY question_id
 ),
+contam_rows AS (
+    -- `kind` is an extra column of contamination: read through to_json so a lake without it still works.
+    SELECT question_id, benchmark, coalesce(to_json(c) ->> 'kind', 'contaminated') <> 'near_duplicate' AS hit
+    FROM contamination AS c
+),
 contam AS (
-    SELECT question_id, string_agg(DISTINCT benchmark, ',' ORDER BY benchmark) AS contaminated_by
-    FROM contamination
+    SELECT
+        question_id,
+        string_agg(DISTINCT benchmark, ',' ORDER BY benchmark) FILTER (WHERE hit) AS contaminated_by,
+        string_agg(DISTINCT benchmark, ',' ORDER BY benchmark) FILTER (WHERE NOT hit) AS near_duplicate_of
+    FROM contam_rows
     GROUP BY question_id
 ),
 dup AS (
@@ -74,6 +86,8 @@ scored AS (
         c.answer_entropy,
         ct.contaminated_by IS NOT NULL AS contaminated,
         ct.contaminated_by,
+        ct.near_duplicate_of IS NOT NULL AS benchmark_near_duplicate,
+        ct.near_duplicate_of,
         d.duplicate_group,
         coalesce(d.is_duplicate, false) AS is_duplicate,
         d.duplicate_of

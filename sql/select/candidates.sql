@@ -19,6 +19,8 @@ SELECT
     ts.*,
     coalesce(qs.contaminated, false) AS contaminated,
     qs.contaminated_by,
+    coalesce(qs.benchmark_near_duplicate, false) AS benchmark_near_duplicate,
+    qs.near_duplicate_of,
     coalesce(qs.is_duplicate, false) AS is_duplicate,
     qs.duplicate_group,
     qs.student_pass_rate,
