@@ -3,6 +3,7 @@
 Embed (decontamination) and evaluate both call `load_benchmarks`; it merges on (benchmark, item_id), so
 whichever runs first loads the items and the other finds them in place. A benchmark's rows are exactly
 what its spec reads: items that a narrower spec no longer yields (a moved date window) are removed.
+Only new or changed items are merged, so an unchanged reload adds no `benchmark_items` version.
 
     from ded.benchmarks import load_benchmarks, read_items
     load_benchmarks(lake, params)                 # {"aime24": 30, "math500": 500, ...}
@@ -55,9 +56,26 @@ def load_benchmarks(lake: Lake, params, names: Iterable[str] | None = None) -> d
             if gone:
                 ids = ", ".join("'" + g.replace("'", "''") + "'" for g in gone)
                 lake.delete("benchmark_items", f"{_eq('benchmark', name)} AND item_id IN ({ids})")
-        lake.merge("benchmark_items", items, update=True)
+        changed = _changed(lake, name, items)
+        if changed:  # an unchanged reload writes nothing: no new version, so nothing downstream reruns
+            lake.merge("benchmark_items", changed, update=True)
         out[name] = len(items)
     return out
+
+
+def _changed(lake: Lake, name: str, items: list[dict]) -> list[dict]:
+    """The items that are new or differ from the stored row of the same (benchmark, item_id)."""
+    from ded.schema import conform
+
+    if not items or not lake.exists("benchmark_items"):
+        return items
+    new = conform("benchmark_items", items)
+    old = lake.read("benchmark_items", filter=_eq("benchmark", name))
+    cols = new.column_names
+    if any(c not in old.column_names for c in cols):
+        return items  # a column the stored rows lack: let the merge write every row
+    stored = {r["item_id"]: r for r in old.select(cols).to_pylist()}
+    return [it for it, row in zip(items, new.to_pylist()) if stored.get(row["item_id"]) != row]
 
 
 def _eq(col: str, value: str) -> str:
