@@ -100,7 +100,7 @@ def test_every_command_is_documented_in_readme_and_has_an_example():
         assert f"ded {name}" in README, f"`ded {name}` is not documented in README.md"
         subs = getattr(cmd, "commands", None)
         for sub_name, sub in (subs or {name: cmd}).items():
-            assert "Example:" in (sub.help or ""), f"`ded {name} {sub_name if subs else ''}` --help has no example"
+            assert "Example" in (sub.help or ""), f"`ded {name} {sub_name if subs else ''}` --help has no example"
             if subs:
                 assert f"ded {name} {sub_name}" in README, f"`ded {name} {sub_name}` missing from README.md"
     assert len(root.commands) >= 5
