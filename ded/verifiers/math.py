@@ -132,6 +132,62 @@ def _far_apart(a, b) -> bool:
     return abs(x - y) > 1e-4 * max(1.0, abs(x), abs(y))
 
 
+# Points for the free symbols of an expression (irrational-ish positive rationals, so no accidental zero of
+# a polynomial with small integer roots); two points, both must show a clear non-zero difference.
+_POINTS = ((0.6180339887, 1.3247179572, 0.8414709848, 1.4142135623, 0.7071067811, 1.7320508075),
+           (1.2599210498, 0.5772156649, 1.6180339887, 0.9189385332, 1.1892071150, 0.6931471805))
+
+
+@lru_cache(maxsize=1)
+def _free_symbol_assumptions() -> tuple[dict, ...]:
+    """Assumptions our points satisfy: none, or real (latex2sympy makes its symbols real)."""
+    from sympy import Symbol
+
+    return Symbol("x").assumptions0, Symbol("x", real=True).assumptions0
+
+
+class _Assumptions:
+    def __contains__(self, a: dict) -> bool:
+        return a in _free_symbol_assumptions()
+
+
+_FREE_SYMBOL_ASSUMPTIONS = _Assumptions()
+
+
+def _clearly_unequal(a, b) -> bool:
+    """Cases math-verify can only call unequal, decided without its slow paths (~5-10 ms each).
+
+    1. A set of positive measure (a sympy Interval or Union: degenerate ones become FiniteSets) against
+       one finite number: math-verify's set comparison makes the number a singleton and tests the
+       symmetric difference for emptiness, which a set with an interval never meets.
+    2. An expression with free symbols against one finite number: math-verify's last resort is
+       `simplify(a - b).is_zero`, which can only hold if a - b vanishes identically; a - b evaluated
+       at two points, clearly non-zero at both, rules that out. Only symbols without assumptions
+       (an integer symbol may make an identity hold only on integers), and no relations, sets,
+       tuples, matrices or bare symbols (math-verify has other paths for those)."""
+    from sympy import Basic, Expr, Interval, Symbol, Union
+
+    for x, y in ((a, b), (b, a)):
+        if not (isinstance(y, Basic) and y.is_Number and y.is_finite):
+            continue
+        if isinstance(x, (Interval, Union)):
+            return True
+        if not isinstance(x, Expr) or isinstance(x, Symbol) or x.is_Relational or not x.free_symbols:
+            continue
+        syms = sorted(x.free_symbols, key=str)
+        if len(syms) > len(_POINTS[0]) or any(s.assumptions0 not in _FREE_SYMBOL_ASSUMPTIONS for s in syms):
+            return False
+        try:
+            for pts in _POINTS:
+                v = complex((x - y).subs(dict(zip(syms, pts))).evalf(30))
+                if not abs(v) > 1e-6 * max(1.0, abs(complex(y))):
+                    return False
+        except (TypeError, ValueError, ArithmeticError, AttributeError):
+            return False
+        return True
+    return False
+
+
 def _parse(parse, s: str) -> list:
     """math-verify's parse of `\\boxed{s}`; an integer or fraction is built directly as the same
     [sympy value, text] pair, skipping the ANTLR LaTeX parser (~17 ms a string, most of the cost)."""
@@ -143,6 +199,12 @@ def _parse(parse, s: str) -> list:
     return parse("$\\boxed{" + s + "}$", parsing_timeout=None)
 
 
+def _plain(parsed: list) -> bool:
+    """math-verify's usual [sympy value, source text]: the only shape the shortcuts reason about (it also
+    compares the texts, so they must differ too)."""
+    return len(parsed) == 2 and isinstance(parsed[1], str)
+
+
 def _verify_pair(parse, verify, gold: str, pred: str) -> Result:
     g = _parse(parse, gold)
     if not g:
@@ -152,6 +214,8 @@ def _verify_pair(parse, verify, gold: str, pred: str) -> Result:
         return ("parse_error", False, f"unparseable answer {pred[:80]!r}")
     if _far_apart(g[0], p[0]):
         return ("wrong", False, "numeric compare (sympy values far apart)")
+    if _plain(g) and _plain(p) and g[1].strip() != p[1].strip() and _clearly_unequal(g[0], p[0]):
+        return ("wrong", False, "set or symbolic expression against a number")
     try:
         ok = bool(verify(g, p, timeout_seconds=None, raise_on_error=True))
     except Exception as e:  # sympy failures on exotic input: undecidable, not wrong  # noqa: BLE001
