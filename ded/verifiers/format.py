@@ -49,9 +49,10 @@ class TokenCounter:
         return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-def think_paired(response: str | None, implicit_open: bool = False) -> bool:
+def think_paired(response: str | None, implicit_open: bool = False,
+                 counts: list[tuple[int, int]] | None = None) -> bool:
     text = response or ""
-    counts = [(text.count(o), text.count(c)) for o, c in PAIRS]
+    counts = counts if counts is not None else [(text.count(o), text.count(c)) for o, c in PAIRS]
     used = [i for i, (no, nc) in enumerate(counts) if no or nc]
     if len(used) != 1:
         return False
@@ -71,11 +72,12 @@ def check_format(response: str | None, finish_reason: str | None = None, n_token
     `n_tokens` given (from generation) is kept; otherwise it is counted with `counter` (or approximated).
     """
     text = response or ""
-    paired = think_paired(text, implicit_open)
+    counts = [(text.count(o), text.count(c)) for o, c in PAIRS]  # once: each is a scan of the whole text
+    paired = think_paired(text, implicit_open, counts)
     exact = n_tokens is not None or bool(counter and counter.exact)
     if n_tokens is None:
         n_tokens = (counter or TokenCounter()).count(text)
-    unclosed = any(text.count(o) > text.count(c) for o, c in PAIRS)
+    unclosed = any(no > nc for no, nc in counts)
     finished = finish_reason != "length" and not unclosed
     if finished and max_tokens and n_tokens is not None and exact and n_tokens >= max_tokens:
         finished = False
