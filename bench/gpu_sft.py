@@ -2,6 +2,7 @@
 
     python bench/gpu_sft.py                 # on a GPU: trl_defaults, ours, ours_nopack (each in its own process)
     python bench/gpu_sft.py --tiny          # on CPU: a tiny model, the same code paths, seconds
+    python bench/gpu_sft.py --configs trl_defaults,ours,ours_fast,ours_fast_liger
     python bench/gpu_sft.py --configs trl_defaults,ours,ours_gc,liger_flag
 
 The model is built from a config of Qwen2.5-0.5B's shape (494M parameters, vocabulary 151,936, 24 layers,
@@ -13,8 +14,13 @@ the device's dense bf16 peak, as ../shared/GPU.md) and peak memory.
 
 Configurations (batch 8 x max_length 4096, assistant-only loss, in all):
 - trl_defaults: `SFTConfig` defaults (gradient checkpointing on, padded batches, SDPA); GPU.md: 20,276 tokens/s.
-- ours: the `ded sft` plan (ded.training.plan.make_plan): packed best-fit-decreasing rows, padding-free,
-  flex_attention document masks, liger kernels when importable, no checkpointing, TRL's chunked LM head.
+- ours: the `ded sft` plan as measured on 2026-11-26 (ded.training.plan.make_plan with compile off):
+  packed best-fit-decreasing rows, padding-free, flex_attention document masks, liger kernels when
+  importable, no checkpointing, TRL's chunked LM head. The fallback when compilation fails.
+- ours_fast: today's `ded sft` plan with every "auto" resolved (make_plan defaults): `ours` plus each
+  decoder layer torch.compile'd (dynamic shapes; inductor fuses norms, RoPE, SwiGLU, residual adds and
+  the flex attention), liger off (the compiled layers fuse those ops), batches padded to a multiple of
+  512 tokens (padding not counted), fused AdamW, TF32. ours_fast_liger: the same with liger kernels on.
 - ours_nopack: the plan with packing off (length-grouped padded batches, SDPA, liger, no checkpointing).
 - ours_gc: `ours` with gradient checkpointing; liger_flag: the defaults plus `use_liger_kernel=True` (GPU.md: 42,710).
 The last line is the JSON result (ARCHITECTURE.md, Performance).
@@ -36,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16, NVIDIA data sheets
 DEFAULT_CONFIGS = ["trl_defaults", "ours", "ours_nopack"]
+OTHER_CONFIGS = ["ours_fast", "ours_fast_liger", "ours_gc", "liger_flag"]
+COMPILE_WARMUP = 8  # untimed steps for compiled configs: the first compile and any recompile per new shape
 WORDS = [
     "so", "we", "compute", "the", "sum", "then", "check", "each", "case", "again", "wait", "let", "me",
     "verify", "the", "total", "because", "the", "answer", "must", "be", "an", "integer", "and", "the",
@@ -49,7 +57,8 @@ def sft_settings(**kw) -> SimpleNamespace:
                 "epochs": 1, "max_steps": -1, "lr_scheduler": "constant", "warmup_ratio": 0.0, "weight_decay": 0.0,
                 "packing": True, "assistant_only_loss": True, "bf16": "auto", "gradient_checkpointing": "auto",
                 "checkpointing_above_tokens": 65536, "attn_implementation": "auto", "liger": "auto", "seed": 0,
-                "logging_steps": 1, "save_steps": 10**9}
+                "logging_steps": 1, "save_steps": 10**9, "compile": "auto", "pad_to_multiple_of": "auto",
+                "optim": "auto", "tf32": "auto"}
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -93,19 +102,24 @@ def run_one(name: str, args) -> dict:
     sample = " ".join(random.Random(1).choice(WORDS) for _ in range(5000))
     tokenizer = train_tokenizer([sample], vocab_size=512, max_length=args.max_length)
     rows = make_rows(args.rows, args.max_length, len(tokenizer(sample)["input_ids"]) / 5000)
-    total_steps = args.warmup + args.steps
-    common = {"max_length": args.max_length, "per_device_batch_size": args.batch, "max_steps": total_steps}
+    common = {"max_length": args.max_length, "per_device_batch_size": args.batch}
     cuda = torch.cuda.is_available()
     if name in ("trl_defaults", "liger_flag"):
         sft = sft_settings(**common, packing=False)
         plan = Plan(cuda=cuda, bf16=cuda, gradient_checkpointing=True, attn_implementation="sdpa",
                     liger=name == "liger_flag", padding_free=False)
     elif name in ("ours", "ours_nopack", "ours_gc"):
-        sft = sft_settings(**common, packing=name != "ours_nopack",
+        sft = sft_settings(**common, packing=name != "ours_nopack", compile=False,
                            gradient_checkpointing=True if name == "ours_gc" else "auto")
         plan = make_plan(sft)
+    elif name in ("ours_fast", "ours_fast_liger"):
+        # compile=True also on CPU, so --tiny exercises the compiled path (auto turns it on on a GPU only)
+        sft = sft_settings(**common, compile=True, liger=True if name == "ours_fast_liger" else "auto")
+        plan = make_plan(sft)
     else:
-        raise SystemExit(f"unknown config {name!r}; use {DEFAULT_CONFIGS + ['ours_gc', 'liger_flag']}")
+        raise SystemExit(f"unknown config {name!r}; use {DEFAULT_CONFIGS + OTHER_CONFIGS}")
+    warmup = max(args.warmup, COMPILE_WARMUP) if plan.compile else args.warmup
+    sft.max_steps = warmup + args.steps
     model = load_model("", plan, config=model_config(args.tiny, len(tokenizer)))
     if cuda:
         model = model.cuda()
@@ -129,8 +143,9 @@ def run_one(name: str, args) -> dict:
             trainer.args.group_by_length = False
     if cuda:
         torch.cuda.reset_peak_memory_stats()
+    t_start = time.perf_counter()
     trainer.train()
-    (s0, t0, n0), (s1, t1, n1) = marks[args.warmup - 1], marks[-1]
+    (s0, t0, n0), (s1, t1, n1) = marks[warmup - 1], marks[-1]
     tps = (n1 - n0) / (t1 - t0)
     peak = PEAK_BF16_TFLOPS.get(next((k for k in PEAK_BF16_TFLOPS if cuda and k in torch.cuda.get_device_name()), ""), None)
     return {"config": name, "tokens_per_s": round(tps, 1), "steps_timed": s1 - s0,
@@ -138,7 +153,18 @@ def run_one(name: str, args) -> dict:
             "mfu": round(6 * params * tps / (peak * 1e12), 4) if peak else None,
             "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
             "params_m": round(params / 1e6, 1), "plan": plan.as_dict(),
+            "first_step_s": round(marks[0][1] - t_start, 1), "warmup_steps": warmup, **_dynamo_stats(),
             "device": torch.cuda.get_device_name() if cuda else "cpu"}
+
+
+def _dynamo_stats() -> dict:
+    """Graphs compiled and graph breaks: many graphs means recompiles (a shape or guard changing per step)."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:
+        return {}
+    return {"dynamo_unique_graphs": int(counters["stats"].get("unique_graphs", 0)),
+            "dynamo_graph_breaks": int(sum(counters["graph_break"].values()))}
 
 
 def main() -> None:
@@ -156,7 +182,7 @@ def main() -> None:
     args.steps = args.steps or (3 if args.tiny else 20)
     args.warmup = args.warmup or (2 if args.tiny else 5)
     args.max_length = args.max_length or (256 if args.tiny else 4096)
-    args.rows = args.rows or 2 * args.batch * (args.steps + args.warmup + 2)
+    args.rows = args.rows or 2 * args.batch * (args.steps + max(args.warmup, COMPILE_WARMUP) + 2)
     if args.one:
         print("RESULT " + json.dumps(run_one(args.one, args)), flush=True)
         return

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
+from ded.errors import DedError
 from ded.params import parse_params
 from ded.training.data import CorpusError, load_corpus
 from ded.training.plan import make_plan, sft_config
@@ -48,17 +50,55 @@ def test_plan_gpu_and_cpu():
     sft = parse_params({"sft": {"max_length": 4096, "per_device_batch_size": 8}}).sft
     cpu = make_plan(sft, cuda=False, bf16_supported=False, liger_importable=True)
     assert (cpu.bf16, cpu.gradient_checkpointing, cpu.liger, cpu.attn_implementation) == (False, False, False, "sdpa")
-    gpu = make_plan(sft, cuda=True, bf16_supported=True, liger_importable=True)
-    assert gpu.bf16 and gpu.liger and gpu.attn_implementation == "flex_attention" and gpu.padding_free
+    assert (cpu.compile, cpu.pad_to_multiple_of, cpu.optim, cpu.tf32) == (False, None, "adamw_torch", False)
+    gpu = make_plan(sft, cuda=True, bf16_supported=True, liger_importable=True, distributed=False)
+    assert gpu.bf16 and gpu.attn_implementation == "flex_attention" and gpu.padding_free
+    # one GPU: compiled layers (which fuse norms/SwiGLU/RoPE themselves, so no liger), shape padding, fused AdamW
+    assert gpu.compile and not gpu.liger and gpu.pad_to_multiple_of == 512
+    assert gpu.optim == "adamw_torch_fused" and gpu.tf32
     assert not gpu.gradient_checkpointing  # 8 x 4096 = 32k tokens: fits without recomputation
+    multi = make_plan(sft, cuda=True, bf16_supported=True, liger_importable=True, distributed=True)
+    assert not multi.compile and multi.liger and multi.pad_to_multiple_of is None  # compile untested under FSDP/DDP
+    eager = parse_params({"sft": {"compile": False, "pad_to_multiple_of": 256}}).sft
+    e = make_plan(eager, cuda=True, bf16_supported=True, liger_importable=True, distributed=False)
+    assert not e.compile and e.liger and e.pad_to_multiple_of == 256
+    cfg = sft_config(sft, dataclasses.replace(gpu, bf16=False, tf32=False), "/tmp/x")  # bf16/TF32 need a GPU here
+    assert cfg.pad_to_multiple_of == 512 and getattr(cfg.optim, "value", cfg.optim) == "adamw_torch_fused"
+    with pytest.raises(DedError, match="pad_to_multiple_of must be a positive integer"):
+        make_plan(parse_params({"sft": {"pad_to_multiple_of": 0}}).sft, cuda=False)
     big = parse_params({"sft": {"max_length": 16384, "per_device_batch_size": 8}}).sft
     assert make_plan(big, cuda=True, bf16_supported=True, liger_importable=False).gradient_checkpointing
     forced = parse_params({"sft": {"gradient_checkpointing": True, "liger": False, "bf16": False}}).sft
     p = make_plan(forced, cuda=True, bf16_supported=True, liger_importable=True)
     assert p.gradient_checkpointing and not p.liger and not p.bf16
-    cfg = sft_config(forced, p, "/tmp/x")
+    cfg = sft_config(forced, dataclasses.replace(p, tf32=False), "/tmp/x")  # TF32 needs a GPU here
     assert cfg.assistant_only_loss and cfg.packing and cfg.packing_strategy == "bfd" and cfg.learning_rate == 1e-5
     assert cfg.gradient_accumulation_steps == 48 and cfg.num_train_epochs == 10 and cfg.max_length == 16384
+
+
+def test_shape_padding_changes_neither_the_loss_nor_the_token_count(tmp_path, tiny_model_dir):
+    """pad_to_multiple_of pads packed batches with one-token, label-free documents: same loss, same real tokens."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from ded.training.trainer import build_trainer, load_model
+
+    results = {}
+    for pad in (None, 64):
+        p = _params(tmp_path, tiny_model_dir, max_steps=1, per_device_batch_size=2, pad_to_multiple_of=pad)
+        plan = make_plan(p.sft, cuda=False)
+        assert plan.pad_to_multiple_of == pad
+        torch.manual_seed(0)
+        tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+        trainer = build_trainer(p.sft, plan, load_model(str(tiny_model_dir), plan), tok, [r["messages"] for r in ROWS],
+                                str(tmp_path / f"c{pad}"))
+        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+        results[pad] = (trainer.train().training_loss, trainer._total_train_tokens, batch["input_ids"].shape[1],
+                        batch.get("ded_pad_tokens"))
+    (loss0, tokens0, len0, pad0), (loss64, tokens64, len64, pad64) = results[None], results[64]
+    assert pad0 == 0 and len64 % 64 == 0 and pad64 == len64 - len0 > 0
+    assert tokens64 == tokens0 > 0  # TRL alone would count the padding as trained tokens
+    assert loss64 == pytest.approx(loss0, rel=1e-4)
 
 
 def test_only_assistant_tokens_are_trained(tmp_path, tiny_model_dir):
