@@ -38,7 +38,8 @@ class PadCounting:
 
     def __call__(self, examples):
         batch = self.collate(examples)
-        if "attention_mask" not in batch and "position_ids" in batch:  # padded batches count their mask instead
+        # Only padding-free batches with shape padding: padded batches count their attention mask instead
+        if getattr(self.collate, "pad_to_multiple_of", None) and "attention_mask" not in batch and "position_ids" in batch:
             real = sum(len(e["input_ids"]) for e in examples)
             batch[PAD_KEY] = int(batch["input_ids"].numel()) - real
         return batch
