@@ -253,3 +253,22 @@ def test_empty_models_is_a_noop_that_still_writes_the_receipt(lake, tmp_path, mo
     receipt = json.loads((tmp_path / "receipts" / "generate.json").read_text())
     assert receipt["stage"] == "generate" and receipt["models"] == {}
     assert receipt["tables"]["trajectories"]["rows"] == 0 and not lake.exists("trajectories")
+
+
+def test_local_model_retrained_in_place_gets_new_fingerprints(tmp_path):
+    """Fingerprints of a local model directory follow its content; a hub id's do not depend on disk."""
+    from ded.params import parse_params
+    from ded.stages.generate import build_requests
+
+    model_dir = tmp_path / "student"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text('{"a": 1}')
+    params = parse_params({"models": [{"name": "s", "model": str(model_dir)}, {"name": "h", "model": "org/hub-model"}]})
+    qs = [{"question_id": "q_1", "problem": "1+1?", "domain": "math"}]
+    before = [r.key for r in build_requests(params.model("s"), qs, params)]
+    assert before == [r.key for r in build_requests(params.model("s"), qs, params)]  # unchanged: same keys
+    (model_dir / "config.json").write_text('{"a": 2}')  # retrained in place
+    after = [r.key for r in build_requests(params.model("s"), qs, params)]
+    assert set(before).isdisjoint(after)
+    hub = [r.key for r in build_requests(params.model("h"), qs, params)]
+    assert hub == [r.key for r in build_requests(params.model("h"), qs, params)]

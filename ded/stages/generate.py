@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ded.backends.base import GenRequest, GenResult, Sampling, fingerprint
+from ded.evaluation.model_identity import model_identity
 from ded.errors import DedError
 from ded.ids import trajectory_id
 from ded.lake import Lake, now
@@ -84,13 +85,16 @@ def build_requests(spec: Any, questions: list[dict[str, Any]], params: Any, samp
 
     s = spec.sampling
     n = samples or s.n
+    # A local model directory is identified by its content, so a model retrained in place gets new
+    # fingerprints (its old samples show up as stale) instead of silently reusing old samples.
+    ident = model_identity(spec.model)
     out = []
     for q in questions:
         messages = render_messages(q, params)
         for i in range(n):
             sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
                                 seed=s.seed + i, top_k=s.top_k)
-            fp = fingerprint(f"{spec.name}|{spec.model}", messages, sampling, i)
+            fp = fingerprint(f"{spec.name}|{ident}", messages, sampling, i)
             out.append(GenRequest(key=fp, messages=messages, sampling=sampling, sample_idx=i, meta={
                 "question_id": q["question_id"],
                 "trajectory_id": trajectory_id(q["question_id"], spec.name, ORIGIN, i)}))
