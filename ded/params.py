@@ -276,6 +276,7 @@ class SftParams(Section):
     packing: bool = Field(True, description="Pack rows into max_length sequences (best-fit decreasing), padding-free: no pad tokens, document-masked attention.")
     assistant_only_loss: bool = Field(True, description="Loss on the assistant turn only, via the chat template's {% generation %} marks (TRL swaps in a marked template for known models).")
     bf16: Literal["auto", True, False] = Field("auto", description="bfloat16 mixed precision; auto = on when a CUDA GPU supports it.")
+    master_weights: Literal["bf16", "fp32"] = Field("bf16", description="With bf16 on: keep weights and optimizer states in bf16 (as TRL does for a bf16 checkpoint; the fastest, measured in docs/performance.md) or in fp32 with bf16 autocast (twice the weight memory). At lr ~1e-5 many bf16 Adam updates round to zero: prefer fp32 for real single-GPU runs.")
     gradient_checkpointing: Literal["auto", True, False] = Field("auto", description="Recompute activations in backward; auto = on a GPU only when max_length x batch exceeds `checkpointing_above_tokens`.")
     checkpointing_above_tokens: int = Field(65536, gt=0, description="auto checkpointing turns on above this many tokens per micro-batch (measured: 8x4096 fits a 0.5B model on 80 GB without it).")
     attn_implementation: str = Field("auto", description="auto = flex_attention for packed batches on a GPU (document mask, no padding), sdpa otherwise; or any transformers value.")

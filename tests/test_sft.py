@@ -190,3 +190,21 @@ def test_missing_accelerate_config_is_a_clear_error():
         relaunch_with_accelerate("nope.yaml", ["sft"])
     with pytest.raises(DedError, match="unknown sft setting"):
         sft_params(parse_params({}), bogus=1)
+
+
+def test_fp32_master_weights_load_fp32_and_keep_bf16_compute():
+    """sft.master_weights: fp32 keeps the weights in fp32 while bf16 stays on (autocast)."""
+    import torch
+    from transformers import Qwen2Config
+
+    from ded.params import parse_params
+    from ded.training.plan import make_plan
+    from ded.training.trainer import load_model
+
+    cfg = Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=1)
+    for mw, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        sft = parse_params({"sft": {"master_weights": mw}}).sft
+        plan = make_plan(sft, cuda=True, bf16_supported=True, liger_importable=False, distributed=False)
+        assert plan.bf16 and plan.master_weights == mw
+        assert next(load_model("unused", plan, config=cfg).parameters()).dtype == dtype

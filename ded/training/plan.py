@@ -44,6 +44,7 @@ class Plan:
     pad_to_multiple_of: int | None = None
     optim: str | None = None  # None: transformers' default (adamw_torch_fused on torch >= 2.8)
     tf32: bool = False
+    master_weights: str = "bf16"  # the dtype weights and optimizer states are kept in when bf16 is on
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -92,6 +93,7 @@ def make_plan(sft, cuda: bool | None = None, bf16_supported: bool | None = None,
         pad_to_multiple_of=pad,
         optim=("adamw_torch_fused" if cuda else "adamw_torch") if sft.optim == "auto" else sft.optim,
         tf32=_auto(sft.tf32, cuda),
+        master_weights=getattr(sft, "master_weights", "bf16"),
     )
 
 

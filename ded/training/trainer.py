@@ -20,7 +20,8 @@ def load_model(base: str, plan, config=None):
     import torch
     from transformers import AutoModelForCausalLM
 
-    dtype = torch.bfloat16 if plan.bf16 else torch.float32
+    # bf16 weights unless fp32 master weights were asked for (then the Trainer's bf16 autocast computes in bf16)
+    dtype = torch.bfloat16 if plan.bf16 and getattr(plan, "master_weights", "bf16") == "bf16" else torch.float32
     if config is not None:
         return AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=plan.attn_implementation)
     return AutoModelForCausalLM.from_pretrained(base, dtype=dtype, attn_implementation=plan.attn_implementation)
