@@ -28,29 +28,36 @@ def _expected() -> tuple[type[BaseException], ...]:
     from ded.schema import SchemaError
     from ded.sql import SqlError
 
-    return (DedError, LakeError, ParamsError, SchemaError, SqlError, FileNotFoundError)
+    # ValueError covers the library's argument checks ("unknown preset", "--format parquet needs -o");
+    # DED_DEBUG=1 shows the traceback of any of them.
+    return (DedError, LakeError, ParamsError, SchemaError, SqlError, FileNotFoundError, ValueError)
 
 
-def run_cli(app: typer.Typer) -> int:
+def _is(e: BaseException, name: str) -> bool:
+    """typer vendors its own click: match click's exception classes by name, whichever copy raised them."""
+    return any(c.__name__ == name for c in type(e).__mro__)
+
+
+def run_cli(app: typer.Typer, argv: list[str] | None = None) -> int:
+    """Run the app and return the process exit code: 0, the code a command exited with, 1 for a
+    failure a command reported, 2 for a usage error or an expected error (one line, no traceback)."""
     try:
-        app(standalone_mode=False)
-        return 0
+        rv = app(args=argv, standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
     except SystemExit as e:
-        return int(e.code or 0)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except KeyboardInterrupt:
         print("interrupted: committed work is kept; rerun the same command to finish", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001
-        import click
-
-        if isinstance(e, click.exceptions.Exit):
-            return e.exit_code
-        if isinstance(e, click.ClickException):
-            e.show()
-            return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+        if _is(e, "Exit"):
+            return int(getattr(e, "exit_code", 0) or 0)
+        if _is(e, "Abort"):
             print("aborted", file=sys.stderr)
             return 1
+        if _is(e, "ClickException"):  # usage errors: bad option, missing argument, bad value
+            e.show()  # type: ignore[attr-defined]
+            return int(getattr(e, "exit_code", 2))
         if os.environ.get("DED_DEBUG") or not isinstance(e, _expected()):
             raise
         print(f"error: {e}", file=sys.stderr)

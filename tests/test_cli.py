@@ -130,3 +130,25 @@ def test_readme_python_snippet_runs_against_a_lake(filled, monkeypatch):
     ded(filled, "ingest", str(f))
     monkeypatch.chdir(filled)
     exec(compile(code, "README.md", "exec"), {})
+
+
+@pytest.mark.parametrize("args, code, says", [
+    (["ingest", "{bad}", "--strict"], 1, "line 2: malformed JSON"),
+    (["--bogus"], 2, "No such option"),
+    (["nosuchcmd"], 2, "No such command"),
+    (["lake", "export", "questions"], 2, "Missing option"),
+    (["sql", "select 1", "--format", "parquet"], 2, "error: --format parquet needs -o FILE"),
+    (["ingest", "{bad}", "--preset", "nosuch"], 2, "error: unknown preset"),
+    (["sql", "select * from nope"], 2, "lake tables:"),
+    (["sql", "select 42 as x"], 0, "42"),
+])
+def test_the_installed_command_exits_with_the_right_code_and_no_traceback(tmp_path, args, code, says):
+    """Through the real entry point (`python -m ded`), not CliRunner: exit codes DVC and shells rely on."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"problem": "ok"}\n{broken\n')
+    argv = [a.replace("{bad}", str(bad)) for a in args]
+    r = subprocess.run([sys.executable, "-m", "ded", "--lake", str(tmp_path / "lake"), *argv],
+                       capture_output=True, text=True, cwd=tmp_path, env={**__import__("os").environ, "DED_PROGRESS": "0"})
+    assert r.returncode == code, r.stderr
+    assert says in r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
