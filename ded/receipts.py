@@ -49,3 +49,16 @@ def write_receipt(stage: str, lake: Lake, tables: list[str], params: Any = None,
 def read_receipt(stage: str, directory: str | os.PathLike = RECEIPTS_DIR) -> dict[str, Any] | None:
     p = receipt_path(stage, directory)
     return json.loads(p.read_text()) if p.exists() else None
+
+
+def current_selection_run(lake: Lake, directory: str | os.PathLike = RECEIPTS_DIR) -> str | None:
+    """The selection run that made the corpus on disk: `receipts/select.json`'s run_id, if that run is in
+    this lake. DVC can restore `select` from its run cache without rerunning it, so "the newest run in the
+    lake" may not be the corpus's run; report and explain default to this one."""
+    rec = read_receipt("select", directory)
+    run = (rec or {}).get("run_id")
+    if not run or not lake.exists("selection"):
+        return None
+    if os.path.abspath(str(rec.get("lake", lake.root))) != os.path.abspath(lake.root):
+        return None
+    return run if lake.count("selection", f"run_id = '{run.replace(chr(39), '')}'") else None

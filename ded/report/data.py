@@ -69,9 +69,15 @@ class _Queries:
 
 
 def latest_selection_run(lake: Lake) -> str | None:
-    """The run_id of the last row written to `selection` (runs are appended whole, one commit each)."""
+    """The run of the corpus on disk (receipts/select.json) when it is in this lake, else the run_id of
+    the last row written to `selection` (runs are appended whole, one commit each)."""
+    from ded.receipts import current_selection_run
+
     if not lake.exists("selection"):
         return None
+    current = current_selection_run(lake)
+    if current:
+        return current
     t = lake.read("selection", columns=["run_id"])
     return t.column("run_id")[t.num_rows - 1].as_py() if t.num_rows else None
 

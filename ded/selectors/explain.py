@@ -21,8 +21,14 @@ class ExplainError(DedError):
 
 
 def latest_run(lake: Lake) -> str:
+    """The run of the corpus on disk (receipts/select.json) when it is in this lake, else the newest."""
+    from ded.receipts import current_selection_run
+
     if not lake.exists("selection"):
         raise ExplainError(f"lake {lake.root} has no selection yet; run `ded select` first")
+    current = current_selection_run(lake)
+    if current:
+        return current
     t = pl.from_arrow(lake.read("selection", columns=["run_id", "selected_at"]))
     return t.sort(["selected_at", "run_id"]).tail(1)["run_id"][0]
 
