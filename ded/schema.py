@@ -37,6 +37,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("trajectory_id", S), ("verifier", S), ("verifier_version", S), ("status", S),
         ("correct", pa.bool_()), ("extracted", S), ("tests_passed", pa.int32()),
         ("tests_total", pa.int32()), ("format_ok", pa.bool_()), ("detail", S), ("verified_at", TS),
+        # n_tokens: the response's length under the verifier's tokenizer (the format check), when it counted
+        ("n_tokens", pa.int32()),
     ),
     "rejects": _schema(
         ("file", S), ("line", pa.int64()), ("source", S), ("reason", S), ("raw", S),

@@ -186,3 +186,19 @@ def test_select_sql_files(fx):
     con.register("kept", pa.table({"trajectory_id": [t["c"], t["a"]], "rank": [1, 2]}))
     rows = run_sql_file(con, "select/corpus_rows").to_pylist()
     assert [r["trajectory_id"] for r in rows] == [t["c"], t["a"]] and rows[0]["problem"] == "What is 20 + 5?"
+
+
+def test_trajectory_n_tokens_prefers_the_generator_then_the_verifier_then_the_estimate(lake):
+    """trajectories.n_tokens first, else the trusted verdict's token count, else chars / chars_per_token."""
+    b = LakeBuilder()
+    q = b.add_question("What is 1 + 1?", answer="2")
+    gen = b.add(q, "m", correct=True, extracted="2", n_tokens=500)
+    ver = b.add(q, "m", correct=True, extracted="2", n_tokens=None)
+    est = b.add(q, "m", correct=True, extracted="2", n_tokens=None)
+    b.write(lake)
+    lake.merge("verdicts", [{"trajectory_id": gen, "verifier": "math", "n_tokens": 7},
+                            {"trajectory_id": ver, "verifier": "math", "n_tokens": 123}], update=True)
+    ts = {r["trajectory_id"]: r for r in _chain(connect(lake), "trajectory_scores").to_dicts()}
+    assert (ts[gen]["n_tokens"], ts[gen]["n_tokens_estimated"]) == (500, False)
+    assert (ts[ver]["n_tokens"], ts[ver]["n_tokens_estimated"]) == (123, False)
+    assert ts[est]["n_tokens_estimated"] is True

@@ -2,7 +2,8 @@
 -- grain: one row per trajectory_id in trajectories
 -- reads: trajectories, questions, trusted_verdicts (sql/score/trusted_verdicts.sql)
 -- params: $student (VARCHAR, may be null): the student's model name;
---         $chars_per_token (DOUBLE): estimate n_tokens as chars / this when trajectories.n_tokens is null
+--         $chars_per_token (DOUBLE): estimate n_tokens as chars / this when neither trajectories.n_tokens
+--         (the generator's count) nor the trusted verdict's n_tokens (the verifier's count) is known
 -- correct: the trusted verdict (null = undecidable or no verdict). format_ok: the verdicts' format
 -- check, else a strict-pairing check here (one open and one close reasoning marker, in order).
 -- finished: not cut by the length limit or an error, and the last reasoning block opened is closed.
@@ -59,8 +60,8 @@ SELECT
         END
     ) AS format_ok,
     v.format_ok IS NULL AS format_from_text,
-    coalesce(m.n_tokens, ceil(length(m.r) / $chars_per_token))::INTEGER AS n_tokens,
-    m.n_tokens IS NULL AS n_tokens_estimated,
+    coalesce(m.n_tokens, v.n_tokens, ceil(length(m.r) / $chars_per_token))::INTEGER AS n_tokens,
+    m.n_tokens IS NULL AND v.n_tokens IS NULL AS n_tokens_estimated,
     coalesce(m.finish_reason, '') NOT IN ('length', 'error')
         AND NOT (m.n_open > 0 AND NOT contains(list_last(string_split(m.r, '<think>')), '</think>'))
         AND NOT (m.n_open2 > 0

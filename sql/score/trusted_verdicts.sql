@@ -4,10 +4,11 @@
 -- params: $verifiers (VARCHAR[]): trusted verifiers in order of preference (params score.verifiers)
 -- The first trusted verifier that decided (correct not null) wins; when none decided, the first
 -- trusted one is kept with correct = null: undecidable, never a silent false. format_ok comes
--- from the first verdict that has it, trusted verifiers first (format is a column of every verdict).
+-- from the first verdict that has it, trusted verifiers first (format is a column of every verdict);
+-- n_tokens likewise (the verifier's token count of the response).
 WITH ranked AS (
     SELECT
-        trajectory_id, verifier, status, correct, extracted, format_ok,
+        trajectory_id, verifier, status, correct, extracted, format_ok, n_tokens,
         coalesce(list_position($verifiers, verifier), 1000000) AS pref
     FROM verdicts
 ),
@@ -24,6 +25,12 @@ fmt AS (
     FROM ranked
     WHERE format_ok IS NOT NULL
     GROUP BY trajectory_id
+),
+ntok AS (
+    SELECT trajectory_id, arg_min(n_tokens, pref) AS n_tokens
+    FROM ranked
+    WHERE n_tokens IS NOT NULL
+    GROUP BY trajectory_id
 )
 SELECT
     c.trajectory_id,
@@ -31,7 +38,9 @@ SELECT
     c.status,
     c.correct,
     c.extracted,
-    f.format_ok
+    f.format_ok,
+    k.n_tokens
 FROM chosen AS c
 LEFT JOIN fmt AS f USING (trajectory_id)
+LEFT JOIN ntok AS k USING (trajectory_id)
 WHERE c.rn = 1
