@@ -34,12 +34,13 @@ def evaluate(
         with open(import_file, encoding="utf-8") as fh:
             records = [json.loads(line) for line in fh if line.strip()]
         entry = stage.evaluate_responses(lake, params, benchmark[0], model[0], records, label=f"imported:{import_file}")
-        _print({benchmark[0]: {model[0]: entry}})
+        _print({benchmark[0]: {model[0]: entry}}, params.evaluate.metrics_dir)
         return
-    _print(stage.main(params, lake, models=model or None, benchmarks=benchmark or None, regrade=regrade))
+    _print(stage.main(params, lake, models=model or None, benchmarks=benchmark or None, regrade=regrade),
+           params.evaluate.metrics_dir)
 
 
-def _print(results: dict) -> None:
+def _print(results: dict, metrics_dir: str = "metrics") -> None:
     import math
 
     from ded.commands.common import echo_table
@@ -56,7 +57,7 @@ def _print(results: dict) -> None:
                          f"{s['ci_level']:.0%} CI": f"[{lo:.3f}, {hi:.3f}]" if lo is not None and not math.isnan(lo) else "-",
                          "pass@k": f"pass@{top}={ks[top]:.3f}" if top else "-",
                          "undecided": s["undecided_samples"], "notes": "; ".join(e.get("notes") or [])})
-    echo_table(rows, title="evaluation (metrics/<benchmark>.json has the full record)")
+    echo_table(rows, title=f"evaluation ({metrics_dir}/<benchmark>.json has the full record)")
 
 
 def register(app: typer.Typer) -> None:

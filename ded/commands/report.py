@@ -10,7 +10,7 @@ def register(app: typer.Typer) -> None:
     def report(
         ctx: typer.Context,
         out: str | None = typer.Option(None, "-o", "--out", help="Output directory (default: report.out_dir, `reports`)."),
-        metrics_dir: str | None = typer.Option(None, "--metrics-dir", help="Where `ded evaluate` wrote metrics/*.json."),
+        metrics_dir: str | None = typer.Option(None, "--metrics-dir", help="Where `ded evaluate` wrote <benchmark>.json files (default: evaluate.metrics_dir, metrics/eval in the profiles)."),
         run: str | None = typer.Option(None, "--run", help="selection.run_id to report (default: the latest)."),
     ) -> None:
         """Write index.html (offline, inline SVG charts) and corpus_card.md from the lake tables present.

@@ -340,7 +340,7 @@ def _evaluation(has, q, metrics_dir: Path) -> Section:
                            "n": round(r["samples"] / max(r["items"], 1), 1), "avg@n": round(r["avg_at_n"] or 0, 4),
                            "95% CI": "run `ded evaluate` to write intervals", "pass@k": "–", "note": "",
                            "_lo": None, "_hi": None})
-        s.text = "From eval_samples (no metrics/*.json found: intervals come with `ded evaluate`)."
+        s.text = "From eval_samples (no <benchmark>.json in the metrics folder: intervals come with `ded evaluate`)."
     labels = [f"{r['benchmark']} · {r['model']}" for r in s.rows]
     s.charts.append(svg.hbar(labels, [r["avg@n"] or 0 for r in s.rows], title="Evaluation: avg@n", xlabel="avg@n",
                              lo=[r["_lo"] for r in s.rows], hi=[r["_hi"] for r in s.rows], xmax=1.0,
