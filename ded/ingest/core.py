@@ -119,6 +119,7 @@ class _FileIngest:
         self.verdicts: list[dict] = []
         self.rejects: list[dict] = []
         self.counters: Counter = Counter()
+        self.touched_q: set[str] = set()  # questions this file inserted or found present (counted once)
         self.ts = now()
 
     def reject(self, rec: Record, reason: str, raw: str | None = None) -> None:
@@ -182,6 +183,7 @@ class _FileIngest:
             new_q = qid not in self.q_keys
             if new_q:
                 self.q_keys.add(qid)
+                self.touched_q.add(qid)
                 row = self.question_row(p, qid)
                 if self.opts.kind == "questions":
                     self.report.questions_inserted += 1
@@ -190,6 +192,9 @@ class _FileIngest:
                     self.questions.append(row)
                     self.report.questions_inserted += 1
             elif self.opts.kind == "questions":
+                self.report.questions_present += 1
+            elif qid not in self.touched_q:  # a trajectory file: each stored question counted once
+                self.touched_q.add(qid)
                 self.report.questions_present += 1
             if self.opts.kind == "trajectories":
                 yield from self.traj_rows(p, qid)
