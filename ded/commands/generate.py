@@ -14,7 +14,7 @@ def generate(
 ) -> None:
     """Generate the missing samples (resumable: what is in the lake is never requested again).
 
-    Example: ded generate --model qwq-32b --where "domain = 'math'" --dry-run
+    Example (profile ded-paper): ded generate --model qwq-32b --where "domain = 'math'" --dry-run
     """
     from ded.commands.common import context, echo_table
     from ded.stages.generate import main

@@ -21,7 +21,7 @@ def ingest(
 ) -> None:
     """Ingest sources into the lake; bad records go to `rejects` with their reason.
 
-    Example: ded ingest data/aime24/*.jsonl.gz --kind trajectories --preset qwen-math-eval
+    Example: ded ingest ../shared/data/trajectories/skythought_evals/aime24/*.jsonl.gz --kind trajectories --preset qwen-math-eval
     """
     from ded.commands.common import context
     from ded.ingest import ingest_paths
