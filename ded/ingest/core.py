@@ -100,10 +100,28 @@ def _file_label(path: str | Path) -> str:
         return p
 
 
+@dataclass
+class LakeKeys:
+    """The keys already stored, read once per ingest and grown as rows are added, so that several files
+    in one call do not rescan the tables (a 10^6-row key column per file)."""
+
+    questions: set
+    trajectories: set
+    verdicts: set
+    rejects: set
+
+    @classmethod
+    def read(cls, lake: Lake, kind: str) -> "LakeKeys":
+        traj = kind == "trajectories"
+        return cls(lake.keys("questions"), lake.keys("trajectories") if traj else set(),
+                   lake.keys("verdicts") if traj else set(), lake.keys("rejects"))
+
+
 class _FileIngest:
     """State for one source file: seen keys, pending small tables, the report."""
 
-    def __init__(self, lake: Lake, path: str | Path, opts: SourceOptions, max_field: int):
+    def __init__(self, lake: Lake, path: str | Path, opts: SourceOptions, max_field: int,
+                 keys: "LakeKeys | None" = None):
         self.lake, self.path, self.opts, self.max_field = lake, path, opts, max_field
         self.file = _file_label(path)
         self.source = opts.source or source_stem(path)
@@ -111,10 +129,8 @@ class _FileIngest:
         self.default_model = opts.model or source_stem(path)
         self.preset = get_preset(opts.preset)
         self.report = IngestReport(files=[self.file])
-        self.q_keys = lake.keys("questions")
-        self.t_keys = lake.keys("trajectories") if opts.kind == "trajectories" else set()
-        self.v_keys = lake.keys("verdicts") if opts.kind == "trajectories" else set()
-        self.r_keys = lake.keys("rejects")
+        keys = keys or LakeKeys.read(lake, opts.kind)
+        self.q_keys, self.t_keys, self.v_keys, self.r_keys = keys.questions, keys.trajectories, keys.verdicts, keys.rejects
         self.questions: list[dict] = []
         self.verdicts: list[dict] = []
         self.rejects: list[dict] = []
@@ -255,12 +271,12 @@ def _columns(table: str, rows: list[dict]) -> pa.Table:
     return pa.table(cols)
 
 
-def ingest_file(lake: Lake, path: str | Path, opts: SourceOptions, *, strict: bool = False,
+def ingest_file(lake: Lake, path: str | Path, opts: SourceOptions, *, strict: bool = False, keys: LakeKeys | None = None,
                 batch_rows: int = 2000, max_field_bytes: int = 4_000_000, progress: Any = None) -> IngestReport:
     """Ingest one source file. With `strict`, the first rejected record aborts and nothing is written."""
     if opts.kind not in ("questions", "trajectories"):
         raise ValueError(f"--kind must be questions or trajectories, got {opts.kind!r}")
-    st = _FileIngest(lake, path, opts, max_field_bytes)
+    st = _FileIngest(lake, path, opts, max_field_bytes, keys)
     records = read_records(path, batch_rows=batch_rows, split=opts.split)
 
     def checked() -> Iterator[dict]:
@@ -311,9 +327,12 @@ def ingest_paths(lake: Lake, paths: list[str | Path], kind: str = "questions", p
     if strict:  # validate every file first so that a bad one leaves all tables untouched
         for p in paths:
             _validate(p, opts, batch_rows, max_field_bytes)
+    # One read of the stored keys for all files; an exception ends the call, so keys of a failed
+    # (uncommitted) file never outlive it.
+    keys = LakeKeys.read(lake, opts.kind)
     with progress(desc="ingest", unit="rows") as bar:
         for p in paths:
-            total.merge(ingest_file(lake, p, opts, strict=strict, batch_rows=batch_rows,
+            total.merge(ingest_file(lake, p, opts, strict=strict, keys=keys, batch_rows=batch_rows,
                                     max_field_bytes=max_field_bytes, progress=bar if show_progress else None))
     return total
 
