@@ -208,3 +208,48 @@ def test_fp32_master_weights_load_fp32_and_keep_bf16_compute():
         plan = make_plan(sft, cuda=True, bf16_supported=True, liger_importable=False, distributed=False)
         assert plan.bf16 and plan.master_weights == mw
         assert next(load_model("unused", plan, config=cfg).parameters()).dtype == dtype
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_sync_free_loss_matches_trl_loss_metrics_and_token_count(tmp_path, tiny_model_dir, monkeypatch, packing):
+    """Our training step (metrics kept on the device, counts from the collator) = TRL's own compute_loss."""
+    import torch
+    from transformers import AutoTokenizer, TrainerCallback
+
+    from ded.training.trainer import build_trainer, load_model
+
+    p = _params(tmp_path, tiny_model_dir, max_steps=3, per_device_batch_size=2, gradient_accumulation_steps=2,
+                packing=packing, logging_steps=2)
+    plan = make_plan(p.sft, cuda=False)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    runs = {}
+    for fast in (True, False):
+        torch.manual_seed(0)
+        trainer = build_trainer(p.sft, plan, load_model(str(tiny_model_dir), plan), tok, [r["messages"] for r in ROWS],
+                                str(tmp_path / f"c{fast}"))
+        calls = []
+        real_fast = type(trainer)._ded_fast
+        def choose(self, r, fast=fast, real_fast=real_fast):
+            calls.append(fast and real_fast(self, r))
+            return calls[-1]
+
+        monkeypatch.setattr(type(trainer), "_ded_fast", choose)
+        logged = []
+
+        class Keep(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kw):
+                logged.append(dict(logs))
+
+        trainer.add_callback(Keep())
+        out = trainer.train()
+        train_logs = [g for g in logged if "loss" in g]
+        runs[fast] = (out.training_loss, trainer._total_train_tokens, train_logs, trainer._ded_pending)
+        assert len(calls) >= 3 and set(calls) == {fast}  # each micro-batch took the path under test
+    (loss_f, tok_f, logs_f, pending_f), (loss_t, tok_t, logs_t, _) = runs[True], runs[False]
+    assert loss_f == pytest.approx(loss_t, rel=1e-5)
+    assert tok_f == tok_t > 0
+    assert len(logs_f) == len(logs_t) >= 2
+    for a, b in zip(logs_f, logs_t):
+        for key in ("loss", "entropy", "mean_token_accuracy", "num_tokens"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4), key
+    assert pending_f == [] or len(pending_f) <= 2  # flushed at each log; at most the last step's left

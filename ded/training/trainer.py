@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import warnings
 
-# Collator key carrying a batch's padding-token count to `compute_loss` (popped there, never reaches the model).
+# Collator keys (popped in `compute_loss`, never reach the model): the batch's real (trained-position) token
+# count and, for padding-free batches with shape padding, how many padding tokens it got. Plain ints computed
+# on the CPU at collation: no device sync.
+TOKENS_KEY = "ded_real_tokens"
 PAD_KEY = "ded_pad_tokens"
 # Each distinct padded length is at most one recompile of the layer graph: room for max_length x batch /
 # pad_to_multiple_of of them (64 at 8 x 4096 / 512) above torch's default of 8.
@@ -28,10 +31,10 @@ def load_model(base: str, plan, config=None):
 
 
 class PadCounting:
-    """Wraps a collator: records how many padding tokens a padding-free batch got from `pad_to_multiple_of`.
+    """Wraps a collator: counts each batch's real tokens, and the padding `pad_to_multiple_of` added, on the CPU.
 
-    TRL counts a padding-free batch's tokens as its flattened length, padding included; the count rides
-    in the batch (a plain int, computed on the CPU: no device sync) and `compute_loss` subtracts it.
+    TRL counts a padding-free batch's tokens as its flattened length, padding included, and reads the count
+    back from the GPU every step; the counts ride in the batch as plain ints instead.
     """
 
     def __init__(self, collate):
@@ -39,31 +42,102 @@ class PadCounting:
 
     def __call__(self, examples):
         batch = self.collate(examples)
-        # Only padding-free batches with shape padding: padded batches count their attention mask instead
-        if getattr(self.collate, "pad_to_multiple_of", None) and "attention_mask" not in batch and "position_ids" in batch:
+        if "attention_mask" in batch:  # padded rows: the mask marks the real tokens (still on the CPU here)
+            batch[TOKENS_KEY] = int(batch["attention_mask"].sum())
+        else:
             real = sum(len(e["input_ids"]) for e in examples)
-            batch[PAD_KEY] = int(batch["input_ids"].numel()) - real
+            batch[TOKENS_KEY] = real
+            # Only padding-free batches with shape padding: TRL's own count would include that padding
+            if getattr(self.collate, "pad_to_multiple_of", None) and "position_ids" in batch:
+                batch[PAD_KEY] = int(batch["input_ids"].numel()) - real
         return batch
 
 
 def _trainer_class():
+    import torch
     from trl import SFTTrainer
 
     class DedSFTTrainer(SFTTrainer):
-        """`SFTTrainer` whose trained-token count (`_total_train_tokens`) excludes the shape padding."""
+        """`SFTTrainer` that counts trained tokens without shape padding and keeps its training step sync-free.
+
+        TRL's `compute_loss` reads three numbers back from the GPU on every micro-batch (entropy, token accuracy,
+        token count: `.item()`, and under several processes three collectives), which stalls the CPU until the
+        forward pass has finished before it can queue the backward. For the plain NLL loss on the fused LM head
+        (what `ded sft` trains) the same loss is computed here, and the same metrics are kept on the device and
+        read back once per logging step (`log`). Anything else (a custom loss, label smoothing, DFT, MoE aux
+        loss, sequence parallelism, evaluation) goes through TRL's own path.
+        """
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._ded_pending: list = []  # per micro-batch [valid tokens, entropy sum, top-1 hits], on the device
+            self._ded_pending_tokens = 0  # trained tokens not yet added (several processes: summed at log time)
+
+        def _ded_fast(self, return_outputs: bool) -> bool:
+            pc = getattr(self.accelerator, "parallelism_config", None)
+            return (self.model.training and not return_outputs and self.compute_loss_func is None
+                    and self.label_smoother is None and self.args.loss_type == "nll" and not self.aux_loss_enabled
+                    and not (pc is not None and getattr(pc, "sp_enabled", False)))
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            real = inputs.pop(TOKENS_KEY, None)
             pad = inputs.pop(PAD_KEY, None)
+            if real is not None and self._ded_fast(return_outputs):
+                return self._ded_loss(model, inputs, real, num_items_in_batch)
             out = super().compute_loss(model, inputs, return_outputs=return_outputs,
                                        num_items_in_batch=num_items_in_batch)
             if pad is not None and self.model.training:
                 if self.accelerator.num_processes > 1:  # TRL's count is gathered over ranks: so is the padding
-                    import torch
-
                     pad = int(self.accelerator.gather_for_metrics(
                         torch.tensor(pad, device=self.accelerator.device)).sum().item())
                 self._total_train_tokens -= pad // self._tp_size
             return out
+
+        def _ded_loss(self, model, inputs, real: int, num_items_in_batch):
+            """TRL's NLL on the fused LM head, with the metrics left on the device."""
+            inputs["use_cache"] = False
+            outputs = model(**inputs, fused_lm_head=True)
+            num = outputs.label_mask.sum() if num_items_in_batch is None else num_items_in_batch
+            loss = -outputs.log_probs.sum() / torch.as_tensor(num).clamp(min=1)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+            with torch.no_grad():
+                self._ded_pending.append(torch.stack([outputs.label_mask.sum().float(),
+                                                      outputs.entropy.detach().sum().float(),
+                                                      outputs.is_top1.sum().float()]))
+            if self.accelerator.num_processes > 1:
+                self._ded_pending_tokens += real
+            else:
+                self._total_train_tokens += real // self._tp_size
+                self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
+            return loss
+
+        def _ded_flush(self) -> None:
+            """Turn the pending device sums into TRL's per-micro-batch metrics: one read-back (one gather)."""
+            if not self._ded_pending:
+                return
+            sums = torch.stack(self._ded_pending)  # [micro-batches, 3]
+            self._ded_pending = []
+            n = sums.shape[0]
+            if self.accelerator.num_processes > 1:
+                local = torch.tensor([float(self._ded_pending_tokens)], device=sums.device)
+                self._ded_pending_tokens = 0
+                both = self.accelerator.gather(torch.cat([sums.flatten(), local]))  # ranks' vectors, concatenated
+                both = both.view(self.accelerator.num_processes, -1)
+                sums = both[:, :-1].reshape(-1, n, 3).sum(0)
+                self._total_train_tokens += int(both[:, -1].sum().item()) // self._tp_size
+                self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
+            valid, entropy, correct = sums.double().cpu().unbind(1)
+            ok = valid > 0
+            self._metrics["train"]["entropy"].extend(
+                torch.where(ok, entropy / valid.clamp(min=1), 0.0).tolist())
+            self._metrics["train"]["mean_token_accuracy"].extend(
+                torch.where(ok, correct / valid.clamp(min=1), 0.0).tolist())
+
+        def log(self, logs, start_time=None):
+            if self.model.training:  # TRL's log reports the "train" metrics in training mode only
+                self._ded_flush()
+            super().log(logs, start_time)
 
     return DedSFTTrainer
 
