@@ -23,6 +23,10 @@ Configurations (batch 8 x max_length 4096, assistant-only loss, in all):
   512 tokens (padding not counted), fused AdamW, TF32. ours_fast_liger: the same with liger kernels on.
 - ours_nopack: the plan with packing off (length-grouped padded batches, SDPA, liger, no checkpointing).
 - ours_gc: `ours` with gradient checkpointing; liger_flag: the defaults plus `use_liger_kernel=True` (GPU.md: 42,710).
+`--profile N` also records N steps after the warm-up under torch.profiler and adds, per configuration,
+where each step's device time goes (GEMMs, attention, the LM-head loss kernels, inductor-fused kernels,
+optimizer, copies, other), how much of the step the device was busy, and the top kernels: the table to read
+before deciding what to speed up next.
 The last line is the JSON result (ARCHITECTURE.md, Performance).
 """
 
@@ -119,20 +123,35 @@ def run_one(name: str, args) -> dict:
     else:
         raise SystemExit(f"unknown config {name!r}; use {DEFAULT_CONFIGS + OTHER_CONFIGS}")
     warmup = max(args.warmup, COMPILE_WARMUP) if plan.compile else args.warmup
-    sft.max_steps = warmup + args.steps
+    sft.max_steps = warmup + args.steps + (args.profile or 0)
     model = load_model("", plan, config=model_config(args.tiny, len(tokenizer)))
     if cuda:
         model = model.cuda()
     params = sum(p.numel() for p in model.parameters())
 
     marks: list[tuple[int, float, int]] = []
+    prof_box: dict = {}
 
     class Clock(TrainerCallback):
+
+        def on_step_begin(self, a, state, control, **kw):
+            if args.profile and state.global_step == warmup + args.steps and "prof" not in prof_box:
+                from torch.profiler import ProfilerActivity, profile
+
+                acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+                prof_box["prof"] = profile(activities=acts)
+                prof_box["prof"].__enter__()
+                prof_box["t0"] = time.perf_counter()
 
         def on_step_end(self, a, state, control, **kw):
             if cuda:
                 torch.cuda.synchronize()
-            marks.append((state.global_step, time.perf_counter(), trainer._total_train_tokens))
+            if "prof" in prof_box and "wall" not in prof_box and state.global_step == warmup + args.steps + args.profile:
+                prof_box["wall"] = time.perf_counter() - prof_box["t0"]
+                prof_box["prof"].__exit__(None, None, None)
+                return
+            if "prof" not in prof_box:  # profiled steps are slower: not timed
+                marks.append((state.global_step, time.perf_counter(), trainer._total_train_tokens))
 
     out_dir = Path(args.work) / name
     trainer = build_trainer(sft, plan, model, tokenizer, rows, str(out_dir), [Clock()])
@@ -154,7 +173,55 @@ def run_one(name: str, args) -> dict:
             "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
             "params_m": round(params / 1e6, 1), "plan": plan.as_dict(),
             "first_step_s": round(marks[0][1] - t_start, 1), "warmup_steps": warmup, **_dynamo_stats(),
-            "device": torch.cuda.get_device_name() if cuda else "cpu"}
+            "device": torch.cuda.get_device_name() if cuda else "cpu",
+            **({"profile": summarize_profile(prof_box["prof"], args.profile, prof_box["wall"], cuda)}
+               if "wall" in prof_box else {})}
+
+
+# Kernel-name fragments per category, first match wins (CUDA kernel names, or aten op names on CPU).
+CATEGORIES = [
+    ("lm_head_loss", ("_forward_kernel", "_backward_kernel", "chunkedlogprob", "cross_entropy", "liger_cross")),
+    ("attention", ("flex", "flash", "fmha", "attention", "sdpa", "scaled_dot")),
+    ("gemm", ("gemm", "cutlass", "xmma", "nvjet", "cublas", "aten::mm", "aten::addmm", "aten::bmm", "aten::matmul")),
+    ("optimizer", ("adam", "multi_tensor", "foreach")),
+    ("fused_elementwise", ("triton_",)),
+    ("copy_fill", ("memcpy", "memset", "copy", "fill", "aten::cat", "aten::to")),
+    ("communication", ("nccl",)),
+]
+
+
+def categorize(name: str) -> str:
+    low = name.lower()
+    return next((cat for cat, keys in CATEGORIES if any(k in low for k in keys)), "other")
+
+
+def summarize_profile(prof, steps: int, wall_s: float, on_device: bool) -> dict:
+    """Per-step milliseconds by category, device busy share, and the top kernels of a torch.profiler run."""
+    from torch.autograd import DeviceType
+
+    kernels = []
+    for evt in prof.key_averages():
+        if on_device:
+            if getattr(evt, "device_type", None) != DeviceType.CUDA:
+                continue
+            t = getattr(evt, "self_device_time_total", None) or getattr(evt, "self_cuda_time_total", 0)
+        else:
+            if not evt.key.startswith("aten::"):
+                continue
+            t = evt.self_cpu_time_total
+        if t > 0:
+            kernels.append((evt.key, t / 1000.0 / steps, evt.count // steps))
+    by_cat: dict[str, float] = {}
+    for name, ms, _ in kernels:
+        by_cat[categorize(name)] = by_cat.get(categorize(name), 0.0) + ms
+    busy = sum(by_cat.values())
+    wall = wall_s * 1000.0 / steps
+    kernels.sort(key=lambda k: -k[1])
+    return {"steps": steps, "wall_ms_per_step": round(wall, 1), "busy_ms_per_step": round(busy, 1),
+            "busy_share": round(busy / wall, 3) if wall else None,
+            "ms_per_step": {k: round(v, 1) for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
+            "top": [{"name": n[:90], "ms_per_step": round(ms, 2), "calls_per_step": c, "category": categorize(n)}
+                    for n, ms, c in kernels[:15]]}
 
 
 def _dynamo_stats() -> dict:
@@ -177,6 +244,8 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=None, help="default 4096; tiny 256")
     ap.add_argument("--rows", type=int, default=None)
     ap.add_argument("--work", default="/tmp/ded-bench-sft")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="after the timed steps, profile N more steps: device time by category, top kernels")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one config, print its JSON
     args = ap.parse_args()
     args.steps = args.steps or (3 if args.tiny else 20)
@@ -191,7 +260,7 @@ def main() -> None:
         # One process per configuration: an out-of-memory or a compiled kernel never leaks into the next.
         cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--batch", str(args.batch), "--max-length", str(args.max_length), "--rows", str(args.rows),
-               "--work", args.work] + (["--tiny"] if args.tiny else [])
+               "--work", args.work, "--profile", str(args.profile)] + (["--tiny"] if args.tiny else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "DED_PROGRESS": "0"}, check=False)
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if line:
@@ -202,6 +271,12 @@ def main() -> None:
         r = results[name]
         print(f"{name:<14} " + (f"{r['tokens_per_s']:>10,.0f} tokens/s  MFU {r['mfu']}  peak {r['peak_mem_gib']} GiB"
                                 if "tokens_per_s" in r else f"failed: {r['error']}"), flush=True)
+        if "profile" in r:
+            pr = r["profile"]
+            print(f"  profile: {pr['wall_ms_per_step']} ms/step wall, {pr['busy_ms_per_step']} ms busy "
+                  f"({pr['busy_share']}); " + ", ".join(f"{k} {v}" for k, v in pr["ms_per_step"].items()), flush=True)
+            for k in pr["top"][:8]:
+                print(f"    {k['ms_per_step']:>8.2f} ms x{k['calls_per_step']:<4} {k['category']:<17} {k['name']}", flush=True)
     base = results.get("trl_defaults", {}).get("tokens_per_s")
     ours_name = max((n for n in results if n.startswith("ours") and "tokens_per_s" in results[n]),
                     key=lambda n: results[n]["tokens_per_s"], default=None)
