@@ -45,3 +45,18 @@ def test_named_tokenizer_counts_exactly(tiny_model_dir):
     c = TokenCounter(str(tiny_model_dir))
     f = check_format("<think>hello</think>world", counter=c)
     assert f["n_tokens_exact"] and f["n_tokens"] == c.count("<think>hello</think>world") > 0
+
+
+def test_counting_a_text_longer_than_the_model_context_does_not_warn(tiny_model_dir, caplog):
+    """A token count is not a model input: a 16k-token trajectory under a 2,048-token tokenizer must not
+    log transformers' "Token indices sequence length is longer than the specified maximum" warning."""
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    c = TokenCounter(str(tiny_model_dir))
+    limit = c._tok.model_max_length
+    text = "<think>" + "the sum of 7 and 8 is 15; " * limit + "</think>done"
+    n = c.count(text)
+    assert n > limit
+    assert n == len(c._tok.encode(text, add_special_tokens=False, verbose=False))
+    assert "Token indices sequence length" not in caplog.text

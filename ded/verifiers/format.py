@@ -45,7 +45,10 @@ class TokenCounter:
     def count(self, text: str | None) -> int:
         text = text or ""
         if self._tok is not None:
-            return len(self._tok(text, add_special_tokens=False)["input_ids"])
+            # A count, not a model input: verbose=False skips transformers' "sequence length is longer
+            # than the specified maximum" warning, which a 16k-token trajectory trips under any tokenizer
+            # whose model_max_length is shorter (the demo student's is 2,048).
+            return len(self._tok(text, add_special_tokens=False, verbose=False)["input_ids"])
         return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
