@@ -347,7 +347,7 @@ class ReportParams(Section):
 
     out_dir: str = Field("reports", description="Directory for index.html and corpus_card.md (`-o` overrides).")
     title: str = Field("ded corpus report", description="Report title.")
-    selection_run: str | None = Field(None, description="selection.run_id to report (default: the run of the latest selection commit).")
+    selection_run: str | None = Field(None, description="selection.run_id to report (default: the run of the corpus on disk, receipts/select.json, else the newest); an unknown run is an error.")
     bins: int = Field(20, ge=2, le=200, description="Bins of the difficulty and length histograms.")
     metrics_dir: str | None = Field(None, description="Where `ded evaluate` wrote <benchmark>.json files (default: evaluate.metrics_dir).")
 

@@ -141,6 +141,7 @@ def test_readme_python_snippet_runs_against_a_lake(filled, monkeypatch):
     (["ingest", "{bad}", "--preset", "nosuch"], 2, "error: unknown preset"),
     (["sql", "select * from nope"], 2, "lake tables:"),
     (["sql", "select 42 as x"], 0, "42"),
+    (["report", "--run", "sel_nosuch", "-o", "r"], 2, "error: --run: lake"),
 ])
 def test_the_installed_command_exits_with_the_right_code_and_no_traceback(tmp_path, args, code, says):
     """Through the real entry point (`python -m ded`), not CliRunner: exit codes DVC and shells rely on."""

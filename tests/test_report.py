@@ -132,3 +132,15 @@ def test_eval_samples_without_metrics_files(tmp_path):
     ev = gather(lake, metrics_dir=tmp_path / "none").section("evaluation")
     # every item has one True, one False, one None -> 0.5 each; undecided left out
     assert ev.rows[0]["avg@n"] == 0.5 and ev.missing is None
+
+
+def test_unknown_selection_run_is_an_error_that_lists_the_runs(tmp_path):
+    from ded.errors import DedError
+
+    lake = build_lake(tmp_path / "lake")
+    with pytest.raises(DedError, match=r"selection run 'sel_nosuch' is not in lake .*sel_run_1 \(ded"):
+        gather(lake, metrics_dir=tmp_path / "m", selection_run="sel_nosuch")
+    with pytest.raises(DedError, match="has no selection yet"):
+        gather(Lake(tmp_path / "empty"), metrics_dir=tmp_path / "m", selection_run="sel_run_1")
+    assert not (tmp_path / "reports").exists()
+    assert gather(lake, metrics_dir=tmp_path / "m", selection_run=RUN).selection_run == RUN

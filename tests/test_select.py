@@ -157,6 +157,11 @@ def test_explain(planted, tmp_path):
     assert "0 of 13 trajectories kept" in text and "compression" in text
     with pytest.raises(ExplainError):
         explain(lake, "t_nope")
+    # an unknown run is named as such (not "not a candidate of run …"), and a run id is a value, not SQL
+    with pytest.raises(ExplainError, match=r"selection run 'sel_nosuch' is not in lake .*\(ded, "):
+        explain(lake, wrong, "sel_nosuch")
+    with pytest.raises(ExplainError, match="is not in lake"):
+        explain(lake, wrong, "x' OR run_id LIKE '%")
 
 
 def test_teacher_choice_by_name_and_all(planted, tmp_path):

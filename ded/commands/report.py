@@ -11,7 +11,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         out: str | None = typer.Option(None, "-o", "--out", help="Output directory (default: report.out_dir, `reports`)."),
         metrics_dir: str | None = typer.Option(None, "--metrics-dir", help="Where `ded evaluate` wrote <benchmark>.json files (default: evaluate.metrics_dir, metrics/eval in the profiles)."),
-        run: str | None = typer.Option(None, "--run", help="selection.run_id to report (default: the latest)."),
+        run: str | None = typer.Option(None, "--run", help="selection.run_id to report (default: the corpus on disk's, receipts/select.json, else the newest); an unknown run is an error."),
     ) -> None:
         """Write index.html (offline, inline SVG charts) and corpus_card.md from the lake tables present.
 

@@ -11,7 +11,7 @@ def select(
     budget: int | None = typer.Option(None, "--budget", help="Rows in the corpus (overrides select.budget)."),
     teacher: str | None = typer.Option(None, "--teacher", help="auto, all or a model name (overrides select.teacher)."),
     explain: str | None = typer.Option(None, "--explain", help="Say why this trajectory or question id was kept or dropped (selects nothing)."),
-    run_id: str | None = typer.Option(None, "--run-id", help="With --explain: the selection run (default: the latest)."),
+    run_id: str | None = typer.Option(None, "--run-id", help="With --explain: the selection run (default: the corpus on disk's, receipts/select.json, else the newest)."),
 ) -> None:
     """Pick the corpus with a recipe, record why every candidate was kept or dropped, export it.
 

@@ -90,7 +90,13 @@ def gather(lake: Lake, params: Any = None, metrics_dir: str | Path | None = None
     bins = getattr(rp, "bins", 20)
     ev = getattr(params, "evaluate", None)
     metrics_dir = Path(metrics_dir or getattr(rp, "metrics_dir", None) or getattr(ev, "metrics_dir", None) or "metrics")
-    run = selection_run or getattr(rp, "selection_run", None) or latest_selection_run(lake)
+    asked = selection_run or getattr(rp, "selection_run", None)
+    if asked:  # a run the user named must exist: a typo would otherwise report "no selection" and exit 0
+        from ded.selectors.explain import require_run
+
+        run = require_run(lake, asked, "--run" if selection_run else "report.selection_run")
+    else:
+        run = latest_selection_run(lake)
     con = connect(lake)
     has = set(lake.table_names())
     q = _Queries(con, run_sql_file)

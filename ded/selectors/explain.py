@@ -1,6 +1,7 @@
 """`ded select --explain ID`: why a trajectory or a question was kept or dropped.
 
-Reads the `selection` rows of one run (default: the latest) and prints, per trajectory, the
+Reads the `selection` rows of one run (default: the run of the corpus on disk, receipts/select.json,
+else the newest; an unknown run is an error that lists the lake's runs) and prints, per trajectory, the
 verdict (kept with its rank, or the first step that dropped it), every filter it passed or
 failed (a dash: the step never saw it, an earlier one had dropped it) and every score.
 """
@@ -33,10 +34,37 @@ def latest_run(lake: Lake) -> str:
     return t.sort(["selected_at", "run_id"]).tail(1)["run_id"][0]
 
 
+def selection_runs(lake: Lake) -> pl.DataFrame:
+    """One row per selection run, newest first: run_id, recipe, candidates, kept, selected_at."""
+    have = set(lake.dataset("selection").schema.names)
+    t = pl.from_arrow(lake.read("selection", columns=[c for c in ("run_id", "recipe", "kept", "selected_at") if c in have]))
+    if "selected_at" not in t.columns:  # a table written by hand without it: order by run_id alone
+        t = t.with_columns(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("selected_at"))
+    return (t.group_by("run_id").agg(pl.col("recipe").first(), pl.len().alias("candidates"),
+                                     pl.col("kept").sum().alias("kept"), pl.col("selected_at").max())
+            .sort(["selected_at", "run_id"], descending=True, nulls_last=True))
+
+
+def require_run(lake: Lake, run: str, option: str = "--run-id") -> str:
+    """`run` when the lake's `selection` has it; else an error that lists the runs there, newest first."""
+    if not lake.exists("selection"):
+        raise ExplainError(f"{option}: lake {lake.root} has no selection yet, so no run {run!r}; run `ded select` first")
+    runs = selection_runs(lake)
+    if run in runs["run_id"].to_list():
+        return run
+    shown = [f"{r['run_id']} ({r['recipe']}, {r['kept']} of {r['candidates']} kept"
+             + (f", {r['selected_at']:%Y-%m-%d %H:%M})" if r["selected_at"] is not None else ")")
+             for r in runs.head(5).iter_rows(named=True)]
+    more = (f"; {runs.height - 5} more: `ded sql \"select distinct run_id from selection\"`"
+            if runs.height > 5 else "")
+    raise ExplainError(f"{option}: selection run {run!r} is not in lake {lake.root}; its runs, newest first: "
+                       + "; ".join(shown) + more)
+
+
 def rows_for(lake: Lake, ident: str, run_id: str | None = None) -> tuple[str, pl.DataFrame]:
-    run = run_id or latest_run(lake)
-    safe = ident.replace("'", "''")
-    flt = f"run_id = '{run}' AND (trajectory_id = '{safe}' OR question_id = '{safe}')"
+    run = require_run(lake, run_id) if run_id else latest_run(lake)
+    safe, safe_run = ident.replace("'", "''"), run.replace("'", "''")
+    flt = f"run_id = '{safe_run}' AND (trajectory_id = '{safe}' OR question_id = '{safe}')"
     df = pl.from_arrow(lake.read("selection", filter=flt)).sort(["kept", "rank", "trajectory_id"], descending=[True, False, False])
     if df.height == 0:
         raise ExplainError(f"{ident} is not a candidate of selection run {run} (not a teacher trajectory or "
