@@ -12,6 +12,7 @@ import pytest
 from ded.params import parse_params
 from ded.selectors.synthetic import LakeBuilder
 from ded.stages import score, select
+from ded.stages.select import SelectError
 
 RICH = ("Let me verify this carefully. Wait, perhaps another approach works: suppose we check the "
         "parity. Therefore the sum is even, hence the claim; let me double-check again. ")
@@ -186,6 +187,29 @@ def test_limo_recipe(planted, tmp_path):
     assert window == {facts["qid"][f"{p}{i}"] for p in "MC" for i in (0, 4, 5)}
     kept = sel.filter(pl.col("kept"))
     assert kept.height == 4 and set(kept["trajectory_id"]) <= set(facts["rich"].values())  # best rule score
+
+
+def test_a_recipe_that_selects_nothing_fails_and_says_why(planted, tmp_path):
+    """LIMO's window (1-3 correct, out of 32 samples of one strong model) on a lake where the reference
+    models solve every question more often: an error that names the step, the solve counts and the fix,
+    with the candidates still recorded (explainable) and no empty corpus written over the old one."""
+    lake, facts = planted
+    p = params_for(tmp_path, recipe="limo", teacher="good", budget=4, limo={"reference_models": ["good"]})
+    with pytest.raises(SelectError) as e:
+        select.main(p, lake)
+    msg = str(e.value)
+    # 12 questions x (3 near-copies, the rich and the direct trace) reach the window
+    assert "recipe limo selected nothing: step solve_window dropped the last 60 candidates" in msg
+    # `good` answers each question 9 times, all but the planted wrong one correct
+    assert "9 attempts and was solved 8 times (questions by solve count: 8: 12), none within 1-3" in msg
+    assert "select.limo.reference_models" in msg and "{min_correct: 8, max_correct: 8}" in msg
+    assert "teacher 156→108" in msg and "solve_window 60→0. Nothing was exported" in msg
+    assert not (tmp_path / "corpus" / "train.jsonl").exists()
+    run = msg.split("--run-id ")[1].split()[0].rstrip(")`;,")
+    assert _sel(lake, run).height == 12 * 13 and _sel(lake, run)["kept"].sum() == 0
+    # a reference model that never answered: said so
+    with pytest.raises(SelectError, match=r"reference models \['nobody'\] have no scored trajectories"):
+        select.main(params_for(tmp_path, recipe="limo", teacher="good", limo={"reference_models": ["nobody"]}), lake)
 
 
 def test_s1k_recipe_samples_reproducibly(planted, tmp_path):

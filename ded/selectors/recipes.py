@@ -135,6 +135,56 @@ def s1k_steps(sp: Any, teachers: list[str], cand: pl.DataFrame) -> list[Step]:
     return steps
 
 
+def _limo_window_hint(sp: Any, reached: pl.DataFrame) -> str:
+    """Why LIMO's solve window kept no question, from the solve counts of the questions that reached it."""
+    lo, hi = sp.limo.min_correct, sp.limo.max_correct
+    refs = list(sp.limo.reference_models)
+    who = f"reference models {refs}" if refs else "reference models (select.limo.reference_models: [], so every non-student model)"
+    q = reached.group_by("question_id").agg(pl.col("ref_correct").first(), pl.col("ref_attempts").first())
+    if q["ref_attempts"].max() == 0:
+        return (f"the {who} have no scored trajectories for these questions; name models that answered them "
+                f"in select.limo.reference_models (`ded sql \"select model, count(*) from trajectory_scores group by 1\"`)")
+    a_lo, a_hi = q["ref_attempts"].min(), q["ref_attempts"].max()
+    attempts = f"{a_lo}" if a_lo == a_hi else f"{a_lo}-{a_hi}"
+    hist = q.group_by("ref_correct").len().sort("ref_correct")
+    c_lo, c_hi = hist["ref_correct"].min(), hist["ref_correct"].max()
+    counts = (f"solved {c_lo if c_lo == c_hi else f'{c_lo}-{c_hi}'} times (questions by solve count: "
+              + ", ".join(f"{c}: {n}" for c, n in hist.iter_rows()) + ")")
+    # the narrowest window from the fewest solves up that holds the budget (LIMO keeps one trajectory a question)
+    solved = hist.filter(pl.col("ref_correct") > 0)
+    fix = ""
+    if solved.height:
+        need, total, top = min(sp.budget, int(solved["len"].sum())), 0, None
+        for c, n in solved.iter_rows():
+            total, top = total + n, c
+            if total >= need:
+                break
+        fix = (f", or fit the window to these counts: select.limo: {{min_correct: {solved['ref_correct'][0]}, "
+               f"max_correct: {top}}} keeps the {total} least-solved questions that some answer solves")
+    return (f"LIMO's window counts the correct answers of the {who}: each question here got {attempts} attempts "
+            f"and was {counts}, none within {lo}-{hi}. LIMO's 1-3 is out of 32 samples of one strong model: set "
+            f"select.limo.reference_models to a model with that many samples per question{fix}")
+
+
+_EMPTY_HINTS: dict[str, Callable[[Any, pl.DataFrame], str]] = {
+    "solve_window": _limo_window_hint,
+    "teacher": lambda sp, r: (f"no candidate is by the chosen teachers; pick others with --teacher NAME or "
+                              f"--teacher all (models here: {sorted(r['model'].unique().to_list())})"),
+    "correct": lambda sp, r: "no trusted verdict is correct: check score.verifiers (`ded verify`, then `ded score`)",
+    "domain_mix": lambda sp, r: (f"no candidate is in the domains of select.domain_mix {sorted(sp.domain_mix)}; "
+                                 f"domains here: {sorted(r['domain'].unique().to_list())}"),
+    "compression": lambda sp, r: (f"the student solves every remaining question above select.student_pass_max "
+                                  f"({sp.student_pass_max}); raise it"),
+    "not_solved_by_solvers": lambda sp, r: f"{list(sp.s1k.solver_models)} solve every question; name fewer select.s1k.solver_models",
+}
+
+
+def empty_hint(sp: Any, step: str, reached: pl.DataFrame) -> str:
+    """How to fix a selection that `step` emptied; `reached` holds the candidates that step dropped."""
+    fn = _EMPTY_HINTS.get(step)
+    return fn(sp, reached) if fn else "loosen that step's settings under `select` in params.yaml"
+
+
 def build_steps(sp: Any, teachers: list[str], cand: pl.DataFrame,
                 vectors: Callable[[list[str]], dict[str, np.ndarray]] | None) -> list[Step]:
     if sp.recipe == "ded":

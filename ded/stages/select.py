@@ -190,6 +190,26 @@ def manifest(sel: Selection, params: Any, kept: pl.DataFrame) -> dict[str, Any]:
     }
 
 
+def empty_message(sel: Selection, params: Any) -> str:
+    """A selection with no row: which step emptied it, why, how to fix; the old corpus stays on disk."""
+    from ded.selectors.recipes import empty_hint
+
+    counts = sel.result.counts
+    last = next((c for c in counts if c["in"] and not c["out"]), None)
+    upto = counts[: counts.index(last) + 1] if last else counts  # the steps after it saw nothing
+    funnel = ", ".join(f"{c['step']} {c['in']}→{c['out']}" for c in upto)
+    if last is None:
+        head = f"recipe {sel.recipe} selected nothing: it had no candidates (no scored non-student trajectory)"
+        hint = "run `ded ingest`/`ded generate`, `ded verify` and `ded score` first"
+    else:
+        reached = sel.result.frame.filter(pl.col("dropped_by") == last["step"])
+        head = (f"recipe {sel.recipe} selected nothing: step {last['step']} dropped the last {last['in']} "
+                f"candidates ({last['why']})")
+        hint = empty_hint(params.select, last["step"], reached)
+    return (f"{head}. {hint}. Funnel: {funnel}. Nothing was exported ({params.select.export.out_dir}/ is unchanged); "
+            f"every candidate is recorded: `ded select --explain ID --run-id {sel.run_id}`")
+
+
 def write_selection(lake: Lake, sel: Selection) -> bool:
     """Append the run's rows unless this run_id is already there (same params and inputs)."""
     if lake.exists("selection") and lake.count("selection", f"run_id = '{sel.run_id}'"):
@@ -209,6 +229,8 @@ def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, A
     sel = select(params, lake)
     kept = sel.result.kept
     written = write_selection(lake, sel)
+    if kept.height == 0:
+        raise SelectError(empty_message(sel, params))
     con = connect(lake, read_only=False)
     con.execute("SET enable_progress_bar = false")  # our own bars report progress
     con.register("kept", pa.table({"trajectory_id": kept["trajectory_id"].to_arrow(), "rank": kept["rank"].to_arrow()}))
