@@ -70,6 +70,61 @@ def test_dvc_stages_are_named_once_and_their_code_deps_exist():
             assert upstream or (REPO / dep).exists() or dep == "data", f"{name}: dependency {dep} does not exist"
 
 
+# Modules whose changes cannot change a stage's outputs: messages, progress bars, CLI plumbing.
+NOT_DEPS = {"ded/__init__.py", "ded/errors.py", "ded/progress.py", "ded/commands/__init__.py", "ded/commands/common.py"}
+
+
+def _module_file(name: str) -> Path | None:
+    p = REPO / Path(*name.split("."))
+    for f in (p / "__init__.py", p.with_suffix(".py")):
+        if f.exists():
+            return f
+    return None
+
+
+def _ded_imports(f: Path) -> set[str]:
+    """Every `ded.*` module a file imports, at top level or inside functions (lazy imports count)."""
+    import ast
+
+    parts = list(f.relative_to(REPO).with_suffix("").parts)
+    package = parts[:-1]  # a module's package; for __init__.py the package itself
+    out = set()
+    for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.split(".")[0] == "ded"}
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else (node.module or "")
+            if base.split(".")[0] == "ded":
+                out |= {base} | {f"{base}.{a.name}" for a in node.names}
+    return out
+
+
+def _code_closure(entry: str) -> set[str]:
+    """Files of every ded module `entry` can run (imports followed transitively, parent packages included)."""
+    seen: set[Path] = set()
+    todo = [entry]
+    while todo:
+        name = todo.pop()
+        f = _module_file(name)
+        if f is None or f in seen:
+            continue
+        seen.add(f)
+        todo += [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)]
+        todo += _ded_imports(f)
+    return {str(f.relative_to(REPO)) for f in seen}
+
+
+def test_every_module_a_stage_runs_is_among_its_deps():
+    """Editing any code a stage runs (ded/corpus.py for select, ded/tiny.py for sft...) must rerun it."""
+    for name, st in _dvc().items():
+        deps = [d.rstrip("/") for d in st.get("do", st)["deps"]]
+        code = _code_closure(f"ded.commands.{name}")
+        assert f"ded/commands/{name}.py" in code and len(code) > 5, name
+        missing = sorted(f for f in code - NOT_DEPS if not any(f == d or f.startswith(d + "/") for d in deps))
+        assert not missing, f"dvc.yaml stage {name} runs {missing} but does not depend on them"
+
+
 def test_ded_paper_is_the_papers_setup():
     p = load_params(REPO / "pipelines" / "ded-paper.yaml")
     teachers = {p.model(t).model for t in p.smoke.teachers}
