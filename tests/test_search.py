@@ -67,6 +67,9 @@ def test_where_prefilters(pool, encoder):
     assert search(lake, text=HEXAGON, k=5, where="source = 'nothing'", encoder=encoder) == []
     with pytest.raises(Exception, match="predicate"):
         search(lake, text=HEXAGON, where="1; drop table questions", encoder=encoder)
+    # a typo'd column is a one-line error that names the close match, not a DuckDB traceback
+    with pytest.raises(SearchError, match=r"--where \"domian = 'math'\" .*domian.*\"domain\""):
+        search(lake, text=HEXAGON, where="domian = 'math'", encoder=encoder)
 
 
 def test_hybrid_fuses_keyword_and_vector(pool, encoder):
@@ -86,6 +89,9 @@ def test_errors_name_the_fix(lake, encoder):
         search(lake, text="x", table="verdicts", encoder=encoder)
     with pytest.raises(SearchError, match="one of them"):
         search(lake, text="x", like="q_1")
+    for blank in ("", "   \n"):  # an empty query would embed to some vector and rank everything by noise
+        with pytest.raises(SearchError, match="query TEXT is empty"):
+            search(lake, text=blank, encoder=encoder)
 
 
 def test_ivf_pq_index_built_past_threshold_and_used(lake):

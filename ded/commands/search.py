@@ -24,12 +24,13 @@ def search(
     """
     from ded.commands.common import context, echo_table
     from ded.search import search as run_search
-    from ded.search.query import check_table
+    from ded.search.query import check_args, check_table
 
     params, lake = context(ctx)
     if fmt not in ("table", "json"):
         raise typer.BadParameter(f"--format must be table or json, got {fmt!r}")
-    check_table(lake, table)  # before the model loads: a missing table fails fast
+    check_args(text, like, k)  # before the model loads: a bad query or a missing table fails fast
+    check_table(lake, table)
     encoder = None
     if text is not None and like is None:
         from ded.embeddings.model import load_encoder

@@ -93,10 +93,18 @@ def stored_vector(lake: Lake, table: str, id_: str) -> np.ndarray:
 def where_ids(lake: Lake, table: str, where: str) -> list[str]:
     from ded.sql import check_predicate, connect
 
+    import duckdb
+
     key = TABLES[table][2]
     pred = check_predicate(where, table)
     con = connect(lake, read_only=True)
-    return [r[0] for r in con.execute(f'SELECT "{key}" FROM "{table}" WHERE {pred}').fetchall()]
+    try:
+        return [r[0] for r in con.execute(f'SELECT "{key}" FROM "{table}" WHERE {pred}').fetchall()]
+    except duckdb.Error as e:  # parses, but names an unknown column or compares mismatched types
+        lines = [ln.strip() for ln in str(e).splitlines()
+                 if ln.strip().strip("^") and not ln.startswith("LINE ")]  # drop DuckDB's caret pointer
+        raise SearchError(f"--where \"{pred}\" does not run over {table}: {' '.join(lines[:2])}; list the columns "
+                          f"with `ded sql \"describe {table}\"`") from None
 
 
 def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10, allowed: list[str] | None = None,
@@ -180,14 +188,22 @@ def _details(lake: Lake, table: str, ids: list[str]) -> dict[str, tuple[str | No
     return out
 
 
+def check_args(text: str | None, like: str | None, k: int) -> None:
+    """The query's shape, checked before anything loads (the embedding model takes seconds)."""
+    if (text is None) == (like is None):
+        raise SearchError("give a query TEXT or --like ID (one of them)")
+    if text is not None and not text.strip():
+        raise SearchError("the query TEXT is empty; give words to search for, e.g. ded search \"sum of the digits\", "
+                          "or --like ID")
+    if k < 1:
+        raise SearchError(f"-k must be at least 1, got {k}")
+
+
 def search(lake: Lake, *, text: str | None = None, like: str | None = None, table: str = "questions", k: int = 10,
            where: str | None = None, hybrid: bool = False, encoder=None, snippet_chars: int = 160,
            nprobes: int = 32, refine_factor: int = 10) -> list[Hit]:
     """The k best hits for a text query (embedded with `encoder`) or the stored row `like`."""
-    if (text is None) == (like is None):
-        raise SearchError("give a query TEXT or --like ID (one of them)")
-    if k < 1:
-        raise SearchError(f"-k must be at least 1, got {k}")
+    check_args(text, like, k)
     check_table(lake, table)
     if hybrid and (table != "questions" or text is None):
         raise SearchError("--hybrid combines text and vector search over questions: use it with a TEXT query "
