@@ -72,3 +72,18 @@ def test_generic_trajectory_rows_get_positions_per_question_and_model(lake, tmp_
     assert rep.trajectories_inserted == 4
     got = query(connect(lake), "select model, sample_idx, final from trajectories order by model, sample_idx").to_pylist()
     assert [(r["model"], r["sample_idx"]) for r in got] == [("m", 0), ("m", 1), ("m", 2), ("other", 0)]
+
+
+def test_trajectory_files_of_one_call_count_each_question_once(lake, tmp_path):
+    """Two files answering the same 3 new questions: 3 inserted, 0 already present (the second file's
+    questions came from the first, in this call); a second call: 0 inserted, 3 already present."""
+    files = []
+    for m in ("a", "b"):
+        f = tmp_path / f"{m}.jsonl"
+        f.write_text("".join(json.dumps({"problem": f"What is {i} + {i}?", "response": f"<think>x</think>{2 * i}",
+                                         "model": m}) + "\n" for i in range(3)))
+        files.append(f)
+    first = ingest_paths(lake, files, kind="trajectories")
+    assert (first.questions_inserted, first.questions_present, first.trajectories_inserted) == (3, 0, 6)
+    again = ingest_paths(lake, files, kind="trajectories")
+    assert (again.questions_inserted, again.questions_present, again.trajectories_present) == (0, 3, 6)

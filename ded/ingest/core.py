@@ -109,6 +109,10 @@ class LakeKeys:
     trajectories: set
     verdicts: set
     rejects: set
+    # questions this call inserted or already counted as present: a trajectory file counts a stored
+    # question once per call, so 16 files naming the same 30 questions report 30, not 480, and
+    # questions an earlier file of the call inserted are not "already present"
+    touched_q: set = field(default_factory=set)
 
     @classmethod
     def read(cls, lake: Lake, kind: str) -> "LakeKeys":
@@ -135,7 +139,7 @@ class _FileIngest:
         self.verdicts: list[dict] = []
         self.rejects: list[dict] = []
         self.counters: Counter = Counter()
-        self.touched_q: set[str] = set()  # questions this file inserted or found present (counted once)
+        self.touched_q: set[str] = keys.touched_q  # shared by the call's files (counted once per call)
         self.ts = now()
 
     def reject(self, rec: Record, reason: str, raw: str | None = None) -> None:
@@ -209,7 +213,7 @@ class _FileIngest:
                     self.report.questions_inserted += 1
             elif self.opts.kind == "questions":
                 self.report.questions_present += 1
-            elif qid not in self.touched_q:  # a trajectory file: each stored question counted once
+            elif qid not in self.touched_q:  # a trajectory file: each stored question counted once a call
                 self.touched_q.add(qid)
                 self.report.questions_present += 1
             if self.opts.kind == "trajectories":
