@@ -87,3 +87,19 @@ def test_trajectory_files_of_one_call_count_each_question_once(lake, tmp_path):
     assert (first.questions_inserted, first.questions_present, first.trajectories_inserted) == (3, 0, 6)
     again = ingest_paths(lake, files, kind="trajectories")
     assert (again.questions_inserted, again.questions_present, again.trajectories_present) == (0, 3, 6)
+
+
+def test_sources_of_one_command_share_the_count(lake, tmp_path):
+    """`ded ingest` over ingest.sources: a questions file, then a trajectory file answering its questions,
+    is 2 inserted and 0 already present (the demo printed "60 inserted, 240 already present")."""
+    q = tmp_path / "q.jsonl"
+    q.write_text("".join(json.dumps({"problem": f"What is {i} * 3?", "answer": str(3 * i)}) + "\n" for i in range(2)))
+    t = tmp_path / "t.jsonl"
+    t.write_text("".join(json.dumps({"problem": f"What is {i} * 3?", "response": "<think>x</think>0", "model": "m"})
+                         + "\n" for i in range(2)))
+    touched: set = set()
+    a = ingest_paths(lake, [q], kind="questions", touched=touched)
+    b = ingest_paths(lake, [t], kind="trajectories", touched=touched)
+    assert (a.questions_inserted, a.questions_present, b.questions_inserted, b.questions_present) == (2, 0, 0, 0)
+    c = ingest_paths(lake, [t], kind="trajectories")  # a later command: they were stored before it
+    assert (c.questions_inserted, c.questions_present) == (0, 2)

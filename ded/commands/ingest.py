@@ -45,12 +45,12 @@ def ingest(
             if not cfg.sources:
                 raise typer.BadParameter("no paths given and params `ingest.sources` is empty; "
                                          "e.g. ded ingest data/pool.jsonl --kind questions")
-            report = IngestReport()
+            report, touched = IngestReport(), set()  # questions counted once per command, not per source
             for s in cfg.sources:
                 report.merge(ingest_paths(lake, [s.path], kind=s.kind, preset=s.preset, source=s.source,
                                           model=s.model, domain=s.domain, mapping=s.map, license=s.license,
                                           strict=strict or cfg.strict, batch_rows=cfg.batch_rows,
-                                          max_field_bytes=cfg.max_field_bytes))
+                                          max_field_bytes=cfg.max_field_bytes, touched=touched))
             write_receipt("ingest", lake, ["questions", "trajectories", "verdicts", "rejects"], params,
                           extra={"params_hash_ingest": params.hash("ingest")})
     except StrictReject as e:

@@ -322,8 +322,12 @@ def _conformed(table: str, batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
 def ingest_paths(lake: Lake, paths: list[str | Path], kind: str = "questions", preset: str = "generic",
                  source: str | None = None, model: str | None = None, domain: str | None = None,
                  mapping: dict[str, str] | None = None, strict: bool = False, batch_rows: int = 2000,
-                 max_field_bytes: int = 4_000_000, license: str | None = None, show_progress: bool = True) -> IngestReport:
-    """Ingest several files with the same options; returns the combined report."""
+                 max_field_bytes: int = 4_000_000, license: str | None = None, show_progress: bool = True,
+                 touched: set | None = None) -> IngestReport:
+    """Ingest several files with the same options; returns the combined report.
+
+    `touched`: question ids this command already inserted or counted, shared by the calls of one command
+    (`ded ingest` over `ingest.sources`), so a question is "already present" only if stored before it."""
     from ded.progress import progress
 
     opts = SourceOptions(kind, preset, source, model, domain, dict(mapping or {}), license)
@@ -334,6 +338,8 @@ def ingest_paths(lake: Lake, paths: list[str | Path], kind: str = "questions", p
     # One read of the stored keys for all files; an exception ends the call, so keys of a failed
     # (uncommitted) file never outlive it.
     keys = LakeKeys.read(lake, opts.kind)
+    if touched is not None:
+        keys.touched_q = touched
     with progress(desc="ingest", unit="rows") as bar:
         for p in paths:
             total.merge(ingest_file(lake, p, opts, strict=strict, keys=keys, batch_rows=batch_rows,
