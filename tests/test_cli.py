@@ -142,6 +142,7 @@ def test_readme_python_snippet_runs_against_a_lake(filled, monkeypatch):
     (["sql", "select * from nope"], 2, "lake tables:"),
     (["sql", "select 42 as x"], 0, "42"),
     (["report", "--run", "sel_nosuch", "-o", "r"], 2, "error: --run: lake"),
+    (["profile"], 2, "run `ded profile` from the project root"),  # outside the project: not an empty list
 ])
 def test_the_installed_command_exits_with_the_right_code_and_no_traceback(tmp_path, args, code, says):
     """Through the real entry point (`python -m ded`), not CliRunner: exit codes DVC and shells rely on."""

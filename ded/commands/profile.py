@@ -53,8 +53,14 @@ def profile(
     """
     target = Path(ctx.find_root().obj.params_path)
     if name is None:
+        found = profiles()
+        if not found:  # run outside the project: say so instead of listing nothing
+            from ded.errors import DedError
+
+            raise DedError(f"no profiles in {PROFILE_DIR.resolve()}/ (pipelines/*.yaml with a `profile:` key); "
+                           f"run `ded profile` from the project root")
         current = target.read_bytes() if target.exists() else None
-        for n, p in profiles().items():
+        for n, p in found.items():
             mark = "*" if current == p.read_bytes() else " "
             first = p.read_text().splitlines()[0].lstrip("# ").strip()
             typer.echo(f"{mark} {n:<12} {first}")
