@@ -91,10 +91,16 @@ def _is_local(root: str) -> bool:
 class Lake:
     """A directory (or object-store URI) of Lance datasets, one per table."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, create: bool = True):
+        """`create=False` for readers: a lake that does not exist reads as empty and is not made (a typo'd
+        `--lake` would otherwise leave an empty directory behind)."""
         self.root = str(root).rstrip("/") or "."
-        if _is_local(self.root):
+        if create and _is_local(self.root):
             Path(self.root.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+    def present(self) -> bool:
+        """Whether the lake's directory exists (object stores: always)."""
+        return not _is_local(self.root) or Path(self.root.removeprefix("file://")).is_dir()
 
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"

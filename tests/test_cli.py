@@ -154,3 +154,13 @@ def test_the_installed_command_exits_with_the_right_code_and_no_traceback(tmp_pa
     assert r.returncode == code, r.stderr
     assert says in r.stdout + r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_reading_commands_do_not_create_a_missing_lake(tmp_path):
+    """A typo'd --lake must not leave an empty lake directory behind, and `lake tables` says it does not exist."""
+    typo = tmp_path / "lkae"
+    r = runner.invoke(app, ["--lake", str(typo), "--params", str(REPO / "params.yaml"), "lake", "tables"])
+    assert r.exit_code == 0 and "does not exist (check --lake" in r.output
+    r = runner.invoke(app, ["--lake", str(typo), "--params", str(REPO / "params.yaml"), "sql", "select count(*) n from questions"])
+    assert r.exit_code == 0 and "0" in r.output  # an absent lake reads as empty views
+    assert not typo.exists()

@@ -8,13 +8,14 @@ from ded.lake import Lake
 from ded.params import Params, load_params
 
 
-def context(ctx: typer.Context) -> tuple[Params, Lake]:
+def context(ctx: typer.Context, read_only: bool = False) -> tuple[Params, Lake]:
+    """Params and lake of the global options; `read_only` commands do not create a missing lake."""
     obj = ctx.find_root().obj
     params = load_params(obj.params_path)
     root = obj.lake_root or params.lake.root
     if obj.lake_root:
         params.lake.root = obj.lake_root
-    return params, Lake(root)
+    return params, Lake(root, create=not read_only)
 
 
 def echo_table(rows: list[dict], columns: list[str] | None = None, title: str | None = None) -> None:

@@ -18,10 +18,11 @@ def tables(ctx: typer.Context) -> None:
     from ded.sql_output import format_table
     import pyarrow as pa
 
-    _, lake = context(ctx)
+    _, lake = context(ctx, read_only=True)
     infos = lake.tables()
     if not infos:
-        typer.echo(f"lake {lake.root} has no tables yet; run `ded ingest` (or `ded demo`)")
+        where = "has no tables yet" if lake.present() else "does not exist (check --lake, DED_LAKE or lake.root)"
+        typer.echo(f"lake {lake.root} {where}; run `ded ingest` (or `ded demo`)")
         return
     t = pa.table({"table": [i.name for i in infos], "rows": [i.rows for i in infos],
                   "version": [i.version for i in infos], "size": [_size(i.size_bytes) for i in infos]})
@@ -43,7 +44,7 @@ def history(ctx: typer.Context, table: str = typer.Argument(..., help="Table nam
     from ded.sql_output import format_table
     import pyarrow as pa
 
-    _, lake = context(ctx)
+    _, lake = context(ctx, read_only=True)
     h = lake.history(table)
     t = pa.table({"version": [r["version"] for r in h], "timestamp": [str(r["timestamp"]) for r in h],
                   "rows": [r["rows"] for r in h]})
@@ -62,7 +63,7 @@ def export(
     from ded.commands.common import context
     from ded.lake_export import export_table
 
-    _, lake = context(ctx)
+    _, lake = context(ctx, read_only=True)
     n = export_table(lake, table, fmt, output, version=as_of)
     typer.echo(f"wrote {n} rows of {table}{f' @v{as_of}' if as_of else ''} to {output}")
 

@@ -38,7 +38,7 @@ def sql(
         text = query
     else:
         raise SqlError('give a query, e.g. ded sql "select count(*) from questions", or --file Q.sql')
-    _, lake = context(ctx)
+    _, lake = context(ctx, read_only=True)
     con = connect(lake, parse_as_of(as_of))
     table = run_query(con, text)
     write_result(table, fmt, output, max_rows=max_rows, stream=sys.stdout)
