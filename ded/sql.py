@@ -2,8 +2,8 @@
 
 Lance datasets are Arrow datasets, so DuckDB scans them in place with projection and filter
 pushdown: SQL and vector search read one copy of the data. The connection has file-system
-access disabled once the views exist (no COPY TO, no reading arbitrary files), and user
-predicates are parsed before they run. SQL files in `sql/<stage>/<name>.sql` take values only as
+access disabled once the views exist (no COPY TO, no reading arbitrary files), `query` runs read
+statements only (`check_read_only`), and user predicates are parsed before they run. SQL files in `sql/<stage>/<name>.sql` take values only as
 bound `$name` parameters, never through string formatting.
 """
 
@@ -81,8 +81,67 @@ def _friendly(e: Exception, con: duckdb.DuckDBPyConnection) -> SqlError:
     return SqlError(msg)
 
 
+READ_ONLY_ALLOWED = ("SELECT, WITH, VALUES, FROM, TABLE, DESCRIBE, SHOW, SUMMARIZE, PIVOT, EXPLAIN, "
+                     "and catalog PRAGMAs (table_info, show_tables, version, ...)")
+# PRAGMAs that only read the catalog (PRAGMA x = y is a SET statement, refused as such)
+READ_PRAGMAS = frozenset({
+    "table_info", "show", "show_tables", "show_tables_expanded", "show_databases", "database_list", "database_size",
+    "storage_info", "metadata_info", "version", "platform", "functions", "collations", "user_agent",
+})
+_EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?(?:\([^)]*\)\s*)?", re.I)
+_LEADING = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+_WORD = re.compile(r"[A-Za-z_]+")
+
+
+def check_read_only(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Raise SqlError unless every statement of `sql` only reads (SELECT and friends, see
+    READ_ONLY_ALLOWED). DuckDB's parser decides what a statement is; `query` calls this, so `ded sql`
+    and every `sql/` file run through `run_sql_file` are held to it. Parsing only: `con` (any
+    connection) saves opening one."""
+    probe = con or duckdb.connect()
+    try:
+        stmts = probe.extract_statements(sql)
+    except duckdb.Error as e:
+        raise SqlError(str(e)) from None
+    finally:
+        if con is None:
+            probe.close()
+    if not stmts:
+        raise SqlError("empty query; e.g. ded sql \"select count(*) from questions\"")
+    for st in stmts:
+        why = _not_a_read(st, con)
+        if why:
+            text = " ".join(st.query.split())
+            raise SqlError(f"`ded sql` is read-only: {why} ({text[:80]!r}); allowed: {READ_ONLY_ALLOWED}; "
+                           "write results to a file with -o FILE --format parquet|csv|json")
+
+
+def _not_a_read(st: Any, con: duckdb.DuckDBPyConnection | None = None) -> str | None:
+    T = duckdb.StatementType
+    body = _LEADING.sub("", st.query)
+    first = (_WORD.match(body) or [""])[0].lower()
+    if st.type == T.SELECT:
+        return None
+    if st.type == T.MULTI and first in ("pivot", "unpivot"):  # a PIVOT is parsed as CREATE TYPE + SELECT
+        return None
+    if st.type == T.EXPLAIN:  # EXPLAIN ANALYZE runs its statement: the statement must be a read
+        inner = _EXPLAIN.sub("", body, count=1)
+        try:
+            check_read_only(inner, con)
+        except SqlError:
+            return "EXPLAIN of a statement that is not a read"
+        return None
+    if st.type == T.PRAGMA:
+        name = (_WORD.match(body[len(first):].lstrip()) or [""])[0].lower()
+        return None if name in READ_PRAGMAS else f"PRAGMA {name} is not a catalog read"
+    return f"{st.type.name} statements change state"
+
+
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
-    """Run one query and return Arrow; errors come back as SqlError with the lake's tables listed."""
+    """Run one read query and return Arrow; errors come back as SqlError with the lake's tables listed.
+
+    Statements other than reads (CREATE, INSERT, SET, ATTACH, ...) are refused before they run."""
+    check_read_only(sql, con)
     try:
         rel = con.sql(sql, params=params) if params else con.sql(sql)
         return rel.to_arrow_table() if rel is not None else pa.table({})
