@@ -84,16 +84,39 @@ def read_jsonl(path: Path) -> Iterator[Record]:
         f.close()
 
 
-def read_json(path: Path) -> Iterator[Record]:
-    """A JSON list of records, or a dict of records (the key goes into `_key`). Loaded whole."""
+def read_json(path: Path, chunk_bytes: int = 1 << 18) -> Iterator[Record]:
+    """A JSON array of records (streamed), a dict of records (the key goes into `_key`), one record, or
+    JSON lines saved with a .json suffix.
+
+    An array — the shape the field publishes, up to GBs — is parsed element by element from a
+    bounded buffer, so memory follows the largest element, not the file. A top-level dict (of
+    records, or one record) is loaded whole: its keys can only be paired once it is parsed, and such
+    files are small in practice. A syntax error inside an array ends the read there (the elements
+    before it load; the reason says the rest was not read), since no later element can be found
+    reliably after it.
+    """
     f = _open_bytes(path)
     try:
-        blob = f.read()
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
-        yield Record(1, None, f"truncated or corrupt file: {e}", "")
-        return
+        try:
+            head = f.read(chunk_bytes)
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
+            yield Record(1, None, f"truncated or corrupt file: {e}", "")
+            return
+        first = head.lstrip()[:1]
+        if first == b"[":
+            yield from _stream_array(f, head, chunk_bytes)
+            return
+        try:
+            blob = head + f.read()
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
+            yield Record(1, None, f"truncated or corrupt file: {e}", "")
+            return
     finally:
         f.close()
+    yield from _whole_json(path, blob)
+
+
+def _whole_json(path: Path, blob: bytes) -> Iterator[Record]:
     try:
         obj = _loads(blob)
     except _JSONError as e:
@@ -123,6 +146,113 @@ def read_json(path: Path) -> Iterator[Record]:
             yield Record(i, None, f"not a JSON object (got {type(v).__name__})", json.dumps(v, default=str))
 
 
+_WS = " \t\n\r"
+_DECODER = json.JSONDecoder()
+
+
+def _stream_array(f: io.BufferedIOBase, head: bytes, chunk_bytes: int) -> Iterator[Record]:
+    """Yield the elements of the top-level array whose bytes start with `head` and continue in `f`.
+
+    The C scanner of `json` decodes one element at a time (`raw_decode`) from a text buffer that
+    holds the unparsed tail plus the next chunk; when an element runs past the buffer, the buffer
+    at least doubles before the next try, so a long element costs O(size log size), not O(size^2)."""
+    import codecs
+
+    dec = codecs.getincrementaldecoder("utf-8")()
+    st = {"buf": "", "pos": 0, "eof": False, "bytes": 0}
+
+    def more(n: int) -> bool:
+        """Append at least one read of n bytes to the unparsed tail; False at the end of the file."""
+        if st["eof"]:
+            return False
+        try:
+            b = f.read(n)
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
+            raise _Stop(f"truncated or corrupt file: {e}") from None
+        st["eof"] = not b
+        try:
+            text = dec.decode(b, final=st["eof"])
+        except UnicodeDecodeError as u:
+            raise _Stop(f"invalid UTF-8 near byte {st['bytes'] + u.start}") from None
+        st["bytes"] += len(b)
+        st["buf"], st["pos"] = st["buf"][st["pos"]:] + text, 0
+        return not st["eof"] or bool(text)
+
+    def next_char() -> str | None:
+        """Skip whitespace; the next character, or None at the end of the file."""
+        while True:
+            buf, pos = st["buf"], st["pos"]
+            while pos < len(buf) and buf[pos] in _WS:
+                pos += 1
+            st["pos"] = pos
+            if pos < len(buf):
+                return buf[pos]
+            if not more(chunk_bytes):
+                return None
+
+    def element() -> Any:
+        while True:
+            buf, pos = st["buf"], st["pos"]
+            try:
+                v, end = _DECODER.raw_decode(buf, pos)
+            except json.JSONDecodeError as e:
+                cut = e.msg.startswith("Unterminated string") or e.pos >= len(buf) - 12
+                if cut and more(max(chunk_bytes, len(buf) - pos)):
+                    continue
+                raise _Stop(f"truncated file: element {i} is cut off" if cut and st["eof"]
+                            else f"malformed JSON in element {i}: {e.msg}") from None
+            # a number that ends the buffer may go on in the next chunk ("12" of "123")
+            if end == len(buf) and isinstance(v, (int, float)) and more(chunk_bytes):
+                continue
+            st["pos"] = end
+            return v
+
+    st["bytes"] = len(head)
+    try:
+        st["buf"] = dec.decode(head, final=False)
+    except UnicodeDecodeError as u:
+        yield Record(1, None, f"invalid UTF-8 at byte {u.start}", _raw_text(head[: u.start + 100]))
+        return
+    i = 0
+    try:
+        next_char()
+        st["pos"] += 1  # the '['
+        c = next_char()
+        while c != "]":
+            if c is None:
+                raise _Stop("truncated file: the array is not closed with ']'")
+            i += 1
+            v = element()
+            if isinstance(v, dict):
+                yield Record(i, v)
+            else:
+                yield Record(i, None, f"not a JSON object (got {type(v).__name__})", json.dumps(v, default=str))
+            c = next_char()
+            if c == ",":
+                st["pos"] += 1
+                c = next_char()
+                if c == "]":
+                    i += 1
+                    raise _Stop("malformed JSON: a ',' before ']'")
+            elif c is not None and c != "]":
+                i += 1
+                raise _Stop(f"malformed JSON: expected ',' or ']' after element {i - 1}, got {c!r}")
+        st["pos"] += 1
+        c = next_char()
+        if c is not None:
+            i += 1
+            raise _Stop(f"malformed JSON: extra data after the array: {st['buf'][st['pos']:st['pos'] + 80]!r}")
+    except _Stop as e:
+        reason = str(e)
+        if not reason.startswith("truncated"):
+            reason += f"; the rest of the file was not read (record {max(i, 1)} on)"
+        yield Record(max(i, 1), None, reason, st["buf"][st["pos"]: st["pos"] + 100_000])
+
+
+class _Stop(Exception):
+    """The array cannot be read further; the message is the reject reason."""
+
+
 def read_parquet(path: Path, batch_rows: int = 2000) -> Iterator[Record]:
     import pyarrow.parquet as pq
 
@@ -134,13 +264,16 @@ def read_parquet(path: Path, batch_rows: int = 2000) -> Iterator[Record]:
 
 
 def read_csv(path: Path, batch_rows: int = 2000) -> Iterator[Record]:
+    """Every cell as the text written (CSV has no types): answers keep "033" and "4.50", and a text
+    cell after a first block of numbers does not fail the rest of the file."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     opts = pcsv.ReadOptions(block_size=1 << 22)
-    conv = pcsv.ConvertOptions(strings_can_be_null=False)
     n = 0
     try:
+        names = pcsv.open_csv(path, read_options=opts).schema.names
+        conv = pcsv.ConvertOptions(strings_can_be_null=False, column_types={c: pa.string() for c in names})
         reader = pcsv.open_csv(path, read_options=opts, convert_options=conv)
         for batch in reader:
             for r in batch.to_pylist():
