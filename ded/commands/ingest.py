@@ -11,7 +11,10 @@ import typer
 def ingest(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(None, help="Source files (jsonl, jsonl.gz, json, parquet, csv, a saved datasets folder). None: the sources in params `ingest.sources`."),
-    kind: str = typer.Option("questions", "--kind", help="questions or trajectories."),
+    kind: str = typer.Option("auto", "--kind", help="questions, trajectories, or auto: trajectories for the response presets "
+                             "(qwen-math-eval, openr1-math, openthoughts, s1k) and for files whose first record carries "
+                             "responses (response, responses, generations, completion, a list `code`, ...), questions otherwise. "
+                             "--kind questions on rows with responses keeps the questions and warns with the count."),
     preset: str = typer.Option("generic", "--preset", help="Row shape: generic, qwen-math-eval, lcb, rllm, humaneval, openr1-math, openthoughts, s1k."),
     source: Optional[str] = typer.Option(None, "--source", help="Source label (default: the file name)."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name for trajectory rows that do not name one (default: the file name)."),
@@ -21,7 +24,7 @@ def ingest(
 ) -> None:
     """Ingest sources into the lake; bad records go to `rejects` with their reason.
 
-    Example: ded ingest ../shared/data/trajectories/skythought_evals/aime24/*.jsonl.gz --kind trajectories --preset qwen-math-eval
+    Example: ded ingest ../shared/data/trajectories/skythought_evals/aime24/*.jsonl.gz --preset qwen-math-eval
     """
     from ded.commands.common import context
     from ded.ingest import ingest_paths
@@ -56,7 +59,9 @@ def ingest(
     except StrictReject as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(report.summary())
+    typer.echo(report.summary(warnings=False))
+    for w in report.warnings():
+        typer.echo(w, err=True)
 
 
 def register(app: typer.Typer) -> None:

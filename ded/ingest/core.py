@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from ded.ids import question_id as make_qid, trajectory_id
-from ded.ingest.presets import Parsed, Reject, get_preset
+from ded.ingest.presets import TRAJECTORY_PRESETS, Parsed, Reject, get_preset, response_field
 from ded.ingest.readers import Record, read_records, source_stem
 from ded.lake import Lake, now
 from ded.text import split_reasoning
@@ -36,36 +36,57 @@ class StrictReject(RuntimeError):
 class IngestReport:
     read: int = 0
     rejected: Counter = field(default_factory=Counter)
-    questions_inserted: int = 0
-    questions_present: int = 0
+    questions_inserted: int = 0  # distinct questions new to the lake
+    questions_present: int = 0  # distinct questions the call names that the lake held before it
+    questions_repeated: int = 0  # question records whose question an earlier record of the call gave
     trajectories_inserted: int = 0
     trajectories_present: int = 0
     verdicts_inserted: int = 0
     rejects_new: int = 0
+    # records ingested as questions that carry model responses (--kind questions keeps the question only)
+    responses_ignored: int = 0
+    response_fields: Counter = field(default_factory=Counter)
+    kinds: Counter = field(default_factory=Counter)  # (kind, why it was chosen) → files, for the default kind
     files: list[str] = field(default_factory=list)
 
     def merge(self, o: "IngestReport") -> None:
-        for k in ("read", "questions_inserted", "questions_present", "trajectories_inserted",
-                  "trajectories_present", "verdicts_inserted", "rejects_new"):
+        for k in ("read", "questions_inserted", "questions_present", "questions_repeated", "trajectories_inserted",
+                  "trajectories_present", "verdicts_inserted", "rejects_new", "responses_ignored"):
             setattr(self, k, getattr(self, k) + getattr(o, k))
         self.rejected.update(o.rejected)
+        self.response_fields.update(o.response_fields)
+        self.kinds.update(o.kinds)
         self.files += o.files
 
-    def summary(self) -> str:
-        lines = [f"read {self.read} records from {len(self.files)} file(s)",
-                 f"questions: {self.questions_inserted} inserted, {self.questions_present} already present",
+    def warnings(self) -> list[str]:
+        if not self.responses_ignored:
+            return []
+        fields = ", ".join(f for f, _ in self.response_fields.most_common())
+        return [f"warning: {self.responses_ignored} record(s) carry responses (field {fields}) that were not ingested: "
+                f"they were read as questions only; rerun with --kind trajectories to load the responses"]
+
+    def summary(self, warnings: bool = True) -> str:
+        """The report as printed by `ded ingest`; `warnings=False` leaves the warnings out (the CLI
+        prints them on stderr)."""
+        lines = [f"read {self.read} records from {len(self.files)} file(s)"]
+        for (kind, why), n in sorted(self.kinds.items()):
+            lines.append(f"kind: {kind} ({why})" + (f" for {n} file(s)" if n != len(self.files) else ""))
+        rep = f" ({self.questions_repeated} repeated records within this call skipped)" if self.questions_repeated else ""
+        lines += [f"questions: {self.questions_inserted} inserted, {self.questions_present} already present{rep}",
                  f"trajectories: {self.trajectories_inserted} inserted, {self.trajectories_present} already present",
                  f"imported verdicts: {self.verdicts_inserted} inserted"]
         n = sum(self.rejected.values())
         lines.append(f"rejected: {n}" + (" (kept in table `rejects`)" if n else ""))
         for reason, c in self.rejected.most_common(10):
             lines.append(f"  {c:>7}  {reason}")
+        if warnings:
+            lines += self.warnings()
         return "\n".join(lines)
 
 
 @dataclass
 class SourceOptions:
-    kind: str = "questions"
+    kind: str = "auto"  # questions, trajectories, or auto (see `resolve_kind`)
     preset: str = "generic"
     source: str | None = None
     model: str | None = None
@@ -106,8 +127,8 @@ class LakeKeys:
     in one call do not rescan the tables (a 10^6-row key column per file)."""
 
     questions: set
-    trajectories: set
-    verdicts: set
+    trajectories: set | None  # None: not read yet (read when a file turns out to be trajectories)
+    verdicts: set | None
     rejects: set
     # questions this call inserted or already counted as present: a trajectory file counts a stored
     # question once per call, so 16 files naming the same 30 questions report 30, not 480, and
@@ -116,9 +137,46 @@ class LakeKeys:
 
     @classmethod
     def read(cls, lake: Lake, kind: str) -> "LakeKeys":
-        traj = kind == "trajectories"
-        return cls(lake.keys("questions"), lake.keys("trajectories") if traj else set(),
-                   lake.keys("verdicts") if traj else set(), lake.keys("rejects"))
+        keys = cls(lake.keys("questions"), None, None, lake.keys("rejects"))
+        if kind == "trajectories":  # auto: read when a file turns out to be trajectories
+            keys.for_trajectories(lake)
+        return keys
+
+    def for_trajectories(self, lake: Lake) -> "LakeKeys":
+        if self.trajectories is None:
+            self.trajectories, self.verdicts = lake.keys("trajectories"), lake.keys("verdicts")
+        return self
+
+
+def resolve_kind(path: str | Path, opts: SourceOptions, batch_rows: int = 2000) -> tuple[str, str | None]:
+    """The kind a file is ingested as, and why (None when `opts.kind` says it).
+
+    `auto`: trajectories for the presets whose rows are model responses (TRAJECTORY_PRESETS);
+    otherwise trajectories when the first readable record carries responses as the preset reads
+    them (response, responses, generations, completion, a list `code`, ...), questions when not.
+    Later records that carry responses in a file read as questions are counted and warned about."""
+    if opts.kind in ("questions", "trajectories"):
+        return opts.kind, None
+    if opts.kind != "auto":
+        raise ValueError(f"--kind must be questions, trajectories or auto, got {opts.kind!r}")
+    if opts.preset in TRAJECTORY_PRESETS:
+        return "trajectories", f"preset {opts.preset}: its rows are model responses"
+    get_preset(opts.preset)  # an unknown preset is an error before any reading
+    records = read_records(path, batch_rows=batch_rows, split=opts.split)
+    try:
+        for rec in records:
+            if rec.data is None:
+                continue
+            data = {opts.mapping.get(k, k): v for k, v in rec.data.items()} if opts.mapping else rec.data
+            f = response_field(data, opts.preset)
+            if f:
+                return "trajectories", f"the records carry responses: {f}"
+            return "questions", "the records carry no responses"
+    finally:
+        close = getattr(records, "close", None)
+        if close:
+            close()
+    return "questions", "no readable record"
 
 
 class _FileIngest:
@@ -134,6 +192,8 @@ class _FileIngest:
         self.preset = get_preset(opts.preset)
         self.report = IngestReport(files=[self.file])
         keys = keys or LakeKeys.read(lake, opts.kind)
+        if opts.kind == "trajectories":
+            keys.for_trajectories(lake)
         self.q_keys, self.t_keys, self.v_keys, self.r_keys = keys.questions, keys.trajectories, keys.verdicts, keys.rejects
         self.questions: list[dict] = []
         self.verdicts: list[dict] = []
@@ -168,6 +228,11 @@ class _FileIngest:
         if p.question_id is None and not (p.problem or "").strip():
             self.reject(rec, "empty problem text")
             return None
+        if self.opts.kind == "questions":
+            f = response_field(data, self.opts.preset)
+            if f:  # kept as a question; the responses are not ingested, and the summary says so
+                self.report.responses_ignored += 1
+                self.report.response_fields[f] += 1
         p.domain = p.domain or self.opts.domain or "math"
         if p.domain not in DOMAINS:
             self.reject(rec, f"unknown domain {p.domain!r} (expected one of {', '.join(DOMAINS)})")
@@ -211,11 +276,11 @@ class _FileIngest:
                 else:
                     self.questions.append(row)
                     self.report.questions_inserted += 1
-            elif self.opts.kind == "questions":
-                self.report.questions_present += 1
-            elif qid not in self.touched_q:  # a trajectory file: each stored question counted once a call
+            elif qid not in self.touched_q:  # stored before this call: counted once a call
                 self.touched_q.add(qid)
                 self.report.questions_present += 1
+            elif self.opts.kind == "questions":  # a question record repeating one of this call
+                self.report.questions_repeated += 1
             if self.opts.kind == "trajectories":
                 yield from self.traj_rows(p, qid)
 
@@ -278,9 +343,14 @@ def _columns(table: str, rows: list[dict]) -> pa.Table:
 def ingest_file(lake: Lake, path: str | Path, opts: SourceOptions, *, strict: bool = False, keys: LakeKeys | None = None,
                 batch_rows: int = 2000, max_field_bytes: int = 4_000_000, progress: Any = None) -> IngestReport:
     """Ingest one source file. With `strict`, the first rejected record aborts and nothing is written."""
-    if opts.kind not in ("questions", "trajectories"):
-        raise ValueError(f"--kind must be questions or trajectories, got {opts.kind!r}")
+    kind, why = resolve_kind(path, opts, batch_rows)
+    if kind != opts.kind:
+        from dataclasses import replace
+
+        opts = replace(opts, kind=kind)
     st = _FileIngest(lake, path, opts, max_field_bytes, keys)
+    if why:
+        st.report.kinds[(kind, why)] += 1
     records = read_records(path, batch_rows=batch_rows, split=opts.split)
 
     def checked() -> Iterator[dict]:
@@ -319,12 +389,14 @@ def _conformed(table: str, batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
         yield conform(table, b)
 
 
-def ingest_paths(lake: Lake, paths: list[str | Path], kind: str = "questions", preset: str = "generic",
+def ingest_paths(lake: Lake, paths: list[str | Path], kind: str = "auto", preset: str = "generic",
                  source: str | None = None, model: str | None = None, domain: str | None = None,
                  mapping: dict[str, str] | None = None, strict: bool = False, batch_rows: int = 2000,
                  max_field_bytes: int = 4_000_000, license: str | None = None, show_progress: bool = True,
                  touched: set | None = None) -> IngestReport:
     """Ingest several files with the same options; returns the combined report.
+
+    `kind`: questions, trajectories, or auto (per file, see `resolve_kind`).
 
     `touched`: question ids this command already inserted or counted, shared by the calls of one command
     (`ded ingest` over `ingest.sources`), so a question is "already present" only if stored before it."""
@@ -349,12 +421,13 @@ def ingest_paths(lake: Lake, paths: list[str | Path], kind: str = "questions", p
 
 def _validate(path: str | Path, opts: SourceOptions, batch_rows: int, max_field: int) -> None:
     preset = get_preset(opts.preset)
+    kind, _ = resolve_kind(path, opts, batch_rows)
     for rec in read_records(path, batch_rows=batch_rows, split=opts.split):
         reason = rec.reason if rec.data is None else _too_large(rec.data, max_field)
         if reason is None:
             data = {opts.mapping.get(k, k): v for k, v in rec.data.items()} if opts.mapping else rec.data
             try:
-                preset(data, opts.kind)
+                preset(data, kind)
             except Reject as e:
                 reason = str(e)
         if reason:

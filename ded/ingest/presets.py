@@ -73,6 +73,15 @@ def _str(v: Any, name: str) -> str | None:
     raise Reject(f"wrong type for {name}: expected a string, got {type(v).__name__}")
 
 
+def _text(v: Any, name: str) -> str | None:
+    """Question and response text: a string or nothing. A number or a bool where text belongs is a
+    broken record (`{"problem": 5}`), not a question "5"; CSV cells are read as text, so they pass."""
+    if v is None or isinstance(v, str):
+        return v
+    raise Reject(f"wrong type for {name}: expected text, got {type(v).__name__}"
+                 + (" (quote it in the source if it is meant as text)" if isinstance(v, (int, float)) else ""))
+
+
 def _first(rec: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
     for k in keys:
         if k in rec and rec[k] is not None and rec[k] != "":
@@ -190,7 +199,7 @@ def generic(rec: dict[str, Any], kind: str) -> Parsed:
     sk, solution = _first(rec, SOLUTION_KEYS)
     ik, sid = _first(rec, ID_KEYS)
     tests = normalize_tests(rec.get("tests") or rec.get("public_tests") or rec.get("test"))
-    p = Parsed(problem=_str(problem, pk or "problem"), question_id=_str(qid, "question_id"),
+    p = Parsed(problem=_text(problem, pk or "problem"), question_id=_str(qid, "question_id"),
                domain=_str(rec.get("domain"), "domain"), source_id=_str(sid, ik or "id"),
                answer=_answer(answer), solution=_str(solution, sk or "solution"), tests=tests,
                starter_code=_str(rec.get("starter_code"), "starter_code"),
@@ -209,7 +218,7 @@ def _generic_trajs(rec: dict[str, Any]) -> list[Traj]:
     label = _first(rec, LABEL_KEYS)[1]
     rk, resp = _first(rec, RESPONSE_KEYS)
     if resp is not None and not isinstance(resp, list):
-        return [Traj(_str(resp, rk), _int(rec.get("sample_idx")), model, _str(rec.get("finish_reason"), "finish_reason"),
+        return [Traj(_text(resp, rk), _int(rec.get("sample_idx")), model, _str(rec.get("finish_reason"), "finish_reason"),
                      _int(rec.get("n_tokens")), _bool(label), _str(rec.get("extracted"), "extracted"))]
     lk, lst = _first(rec, LIST_RESPONSE_KEYS)
     if resp is not None and isinstance(resp, list):
@@ -219,11 +228,29 @@ def _generic_trajs(rec: dict[str, Any]) -> list[Traj]:
             return [_from_messages(rec["messages"], model)]
         raise Reject(f"missing required field: response (looked for {', '.join(RESPONSE_KEYS + LIST_RESPONSE_KEYS)})")
     lst = _literal(lst)
+    if isinstance(lst, dict) and lst and all(isinstance(v, dict) and "content" in v for v in lst.values()):
+        return _keyed_trajs(rec, lk, lst, model)
     if not isinstance(lst, list):
         raise Reject(f"wrong type for {lk}: expected a list")
     labels = _literal(label) if isinstance(label, (list, str)) else None
     labels = labels if isinstance(labels, list) else [None] * len(lst)
-    return [Traj(_str(r, lk), i, model, correct=_bool(labels[i]) if i < len(labels) else None) for i, r in enumerate(lst)]
+    return [Traj(_text(r, lk), i, model, correct=_bool(labels[i]) if i < len(labels) else None) for i, r in enumerate(lst)]
+
+
+def _keyed_trajs(rec: dict[str, Any], lk: str, resp: dict[str, Any], model: str | None) -> list[Traj]:
+    """SkyThought tools dumps: responses {"0.0": {content, correctness, reason}} keyed by temperature,
+    token_usages {"0.0": {completion_tokens}}."""
+    usage = rec.get("token_usages") if isinstance(rec.get("token_usages"), dict) else {}
+    out = []
+    for i, (key, r) in enumerate(resp.items()):
+        try:
+            gen = {"temperature": float(key)}
+        except ValueError:
+            gen = {"key": key}
+        u = usage.get(key)
+        out.append(Traj(_text(r.get("content"), lk), i, model, n_tokens=_int(u.get("completion_tokens")) if isinstance(u, dict) else None,
+                        correct=_bool(r.get("correctness")), gen_params=gen))
+    return out
 
 
 def _from_messages(msgs: Any, model: str | None) -> Traj:
@@ -232,7 +259,7 @@ def _from_messages(msgs: Any, model: str | None) -> Traj:
     asst = [m.get("content") for m in msgs if isinstance(m, dict) and m.get("role") == "assistant"]
     if not asst:
         raise Reject("messages without an assistant turn")
-    return Traj(_str(asst[-1], "messages"), 0, model)
+    return Traj(_text(asst[-1], "messages"), 0, model)
 
 
 def _int(v: Any) -> int | None:
@@ -255,12 +282,12 @@ def qwen_math_eval(rec: dict[str, Any], kind: str) -> Parsed:
     if kind == "trajectories" and not codes:
         raise Reject("missing required field: code (the list of responses)")
     gt = rec.get("gt") if rec.get("gt") not in (None, "") else rec.get("answer")
-    p = Parsed(problem=_str(problem, "question"), domain="math", source_id=_str(rec.get("idx"), "idx"),
+    p = Parsed(problem=_text(problem, "question"), domain="math", source_id=_str(rec.get("idx"), "idx"),
                answer=_answer(gt), solution=_str(rec.get("solution"), "solution"))
     p.metadata = _metadata(rec, {"question", "gt", "idx"})
     if kind == "trajectories":
         for i, c in enumerate(codes):
-            p.trajectories.append(Traj(_str(c, "code"), i, None, correct=_bool(scores[i]) if i < len(scores) else None,
+            p.trajectories.append(Traj(_text(c, "code"), i, None, correct=_bool(scores[i]) if i < len(scores) else None,
                                        extracted=_str(preds[i], "pred") if i < len(preds) else None))
     return p
 
@@ -276,7 +303,7 @@ def lcb(rec: dict[str, Any], kind: str) -> Parsed:
     if starter:
         m = re.search(r"def\s+(\w+)\s*\(\s*self", starter)
         entry = m.group(1) if m else None
-    p = Parsed(problem=_str(problem, "question_content"), domain="code", source_id=_str(rec.get("question_id"), "question_id"),
+    p = Parsed(problem=_text(problem, "question_content"), domain="code", source_id=_str(rec.get("question_id"), "question_id"),
                tests=tests, starter_code=starter, entry_point=entry)
     p.metadata = _metadata(rec, {"question_content", "question_id"})
     if kind == "trajectories":
@@ -290,7 +317,7 @@ def rllm(rec: dict[str, Any], kind: str) -> Parsed:
     if not problem:
         raise Reject("missing required field: problem")
     tests = normalize_tests(rec.get("tests"))
-    p = Parsed(problem=_str(problem, "problem"), domain="code" if tests else "math",
+    p = Parsed(problem=_text(problem, "problem"), domain="code" if tests else "math",
                source_id=_str(rec.get("id") or rec.get("unique_id"), "id"), answer=_answer(rec.get("answer")),
                tests=tests)
     sol = _literal(rec.get("solution"))
@@ -306,7 +333,7 @@ def humaneval(rec: dict[str, Any], kind: str) -> Parsed:
     for k in ("prompt", "entry_point", "test"):
         if not rec.get(k):
             raise Reject(f"missing required field: {k}")
-    p = Parsed(problem=_str(rec["prompt"], "prompt"), domain="code", source_id=_str(rec.get("task_id"), "task_id"),
+    p = Parsed(problem=_text(rec["prompt"], "prompt"), domain="code", source_id=_str(rec.get("task_id"), "task_id"),
                solution=_str(rec.get("canonical_solution"), "canonical_solution"),
                tests=[{"script": _str(rec["test"], "test"), "testtype": "script"}],
                starter_code=rec["prompt"], entry_point=_str(rec["entry_point"], "entry_point"))
@@ -319,7 +346,7 @@ def openr1_math(rec: dict[str, Any], kind: str) -> Parsed:
     """open-r1/OpenR1-Math-220k: problem, answer, solution, generations[], correctness_math_verify[]."""
     if not rec.get("problem"):
         raise Reject("missing required field: problem")
-    p = Parsed(problem=_str(rec["problem"], "problem"), domain="math", source_id=_str(rec.get("uuid"), "uuid"),
+    p = Parsed(problem=_text(rec["problem"], "problem"), domain="math", source_id=_str(rec.get("uuid"), "uuid"),
                answer=_answer(rec.get("answer")), solution=_str(rec.get("solution"), "solution"))
     p.metadata = _metadata(rec, {"problem", "answer", "solution", "uuid"})
     if kind == "trajectories":
@@ -329,7 +356,7 @@ def openr1_math(rec: dict[str, Any], kind: str) -> Parsed:
         ok = _list(rec, "correctness_math_verify")
         fr = _list(rec, "finish_reasons")
         for i, g in enumerate(gens):
-            p.trajectories.append(Traj(_str(g, "generations"), i, rec.get("model"),
+            p.trajectories.append(Traj(_text(g, "generations"), i, rec.get("model"),
                                        finish_reason=_str(fr[i], "finish_reasons") if i < len(fr) else None,
                                        correct=_bool(ok[i]) if i < len(ok) else None))
     return p
@@ -344,12 +371,12 @@ def openthoughts(rec: dict[str, Any], kind: str) -> Parsed:
     asst = [c.get("value") for c in conv if isinstance(c, dict) and c.get("from") in ("assistant", "gpt")]
     if not user:
         raise Reject("conversations without a user turn")
-    p = Parsed(problem=_str(user[0], "conversations"), domain=_str(rec.get("domain"), "domain"))
+    p = Parsed(problem=_text(user[0], "conversations"), domain=_str(rec.get("domain"), "domain"))
     p.metadata = _metadata(rec, set())
     if kind == "trajectories":
         if not asst:
             raise Reject("conversations without an assistant turn")
-        p.trajectories = [Traj(_str(asst[0], "conversations"), 0, rec.get("model"))]
+        p.trajectories = [Traj(_text(asst[0], "conversations"), 0, rec.get("model"))]
     return p
 
 
@@ -366,7 +393,7 @@ def s1k(rec: dict[str, Any], kind: str) -> Parsed:
         raise Reject("missing required field: question")
     cot = rec.get("cot_type")
     domain = {"math": "math", "science": "science", "crossword": "other"}.get(str(cot), "math" if cot is None else "other")
-    p = Parsed(problem=_str(rec["question"], "question"), domain=domain, solution=_str(rec.get("solution"), "solution"))
+    p = Parsed(problem=_text(rec["question"], "question"), domain=domain, solution=_str(rec.get("solution"), "solution"))
     p.metadata = _metadata(rec, {"question", "solution"})
     if kind == "trajectories":
         seen = set()
@@ -375,7 +402,7 @@ def s1k(rec: dict[str, Any], kind: str) -> Parsed:
                 continue
             seen.add(model)
             thinking = rec[rk]
-            thinking = "\n".join(map(str, thinking)) if isinstance(thinking, list) else _str(thinking, rk)
+            thinking = "\n".join(map(str, thinking)) if isinstance(thinking, list) else _text(thinking, rk)
             final = _str(rec.get(ak), ak) or ""
             grade = rec.get(gk) if gk else None
             p.trajectories.append(Traj(f"<think>\n{thinking}\n</think>\n\n{final}", 0, model, reasoning=thinking,
@@ -383,6 +410,44 @@ def s1k(rec: dict[str, Any], kind: str) -> Parsed:
         if not p.trajectories:
             raise Reject("missing required field: thinking_trajectories (or gemini_/deepseek_thinking_trajectory)")
     return p
+
+
+# Presets whose rows are model responses (a question set does not come in these shapes): with the
+# default kind (auto) they ingest as trajectories.
+TRAJECTORY_PRESETS = ("qwen-math-eval", "openr1-math", "openthoughts", "s1k")
+
+
+def _filled(v: Any) -> bool:
+    return v is not None and v != "" and v != [] and v != "[]"
+
+
+def _has_turn(v: Any, key: str, roles: tuple[str, ...]) -> bool:
+    return isinstance(v, list) and any(isinstance(m, dict) and m.get(key) in roles and _filled(m.get("content", m.get("value")))
+                                       for m in v)
+
+
+def response_field(rec: dict[str, Any], preset: str) -> str | None:
+    """The field of `rec` that carries model responses as `preset` reads them, or None.
+
+    Decides the default kind (auto) and finds the rows that `--kind questions` would drop."""
+    if preset == "qwen-math-eval":
+        return "code" if _filled(rec.get("code")) else None
+    if preset == "openr1-math":
+        return "generations" if _filled(rec.get("generations")) else None
+    if preset == "openthoughts":
+        return "conversations" if _has_turn(rec.get("conversations"), "from", ("assistant", "gpt")) else None
+    if preset == "s1k":
+        return next((rk for rk, *_ in S1K_TEACHERS if _filled(rec.get(rk))), None)
+    for k in RESPONSE_KEYS + LIST_RESPONSE_KEYS:
+        v = rec.get(k)
+        if not _filled(v):
+            continue
+        if k == "code" and not (isinstance(v, list) or (isinstance(v, str) and v.lstrip().startswith("["))):
+            continue  # a reference `code` string, not a list of responses
+        return k
+    if _has_turn(rec.get("messages"), "role", ("assistant",)):
+        return "messages"
+    return None
 
 
 PRESETS: dict[str, Callable[[dict[str, Any], str], Parsed]] = {
