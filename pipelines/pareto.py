@@ -1,12 +1,14 @@
 """Accuracy versus corpus size across DVC experiments: the DED paper's Pareto frontier as a DVC plot.
 
     for b in 100 200 400 800; do dvc exp run -S select.budget=$b; done   # one experiment per budget
-    python pipelines/pareto.py                                          # -> metrics/pareto.csv + the plot
+    python pipelines/pareto.py            # -> metrics/pareto.csv and reports/pareto.svg
 
 Reads `dvc exp show --json` (the workspace, the baseline commit and every experiment), takes each run's
 corpus size (metrics/sft/train.json: rows) and each benchmark's avg@n (metrics/eval/<benchmark>.json),
-writes one CSV row per (experiment, benchmark) and renders it with `dvc plots show` (scatter, x = corpus
-size, y = avg@n). docs/pipeline.md explains the recipe.
+writes one CSV row per (experiment, benchmark, model) and draws accuracy against corpus size as a
+self-contained SVG (one line per benchmark and model; no script, no network). The CSV is also a DVC plot
+(`dvc plots show metrics/pareto.csv -x corpus_size -y avg_at_n`), but that HTML loads its scripts from a
+CDN. docs/pipeline.md explains the recipe.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import argparse
 import csv
 import json
 import subprocess
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 FIELDS = ["experiment", "rev", "budget", "corpus_size", "benchmark", "model", "avg_at_n"]
 
@@ -51,9 +56,24 @@ def rows_from_exp_show(entries: list[dict]) -> list[dict]:
     return sorted(out, key=lambda r: (r["benchmark"], r["corpus_size"]))
 
 
+def pareto_svg(rows: list[dict]) -> str:
+    """Accuracy (avg@n) against corpus size, one line per (benchmark, model)."""
+    from ded.report.svg import lines
+
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        if r["avg_at_n"] is not None:
+            series.setdefault(f"{r['benchmark']} · {r['model']}", []).append((r["corpus_size"], r["avg_at_n"]))
+    if not series:
+        raise SystemExit("no run has an avg@n yet: every metrics/eval/*.json lacks it")
+    return lines(series, title="accuracy vs corpus size", xlabel="corpus size (rows)", ylabel="avg@n",
+                 log_x=all(x > 0 for pts in series.values() for x, _ in pts))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-o", "--out", default="metrics/pareto.csv")
+    ap.add_argument("--svg", default="reports/pareto.svg", help="where the picture goes")
     ap.add_argument("--no-render", action="store_true", help="only write the CSV")
     args = ap.parse_args()
     shown = subprocess.run(["dvc", "exp", "show", "--json", "--no-pager"], capture_output=True, text=True, check=True)
@@ -69,9 +89,10 @@ def main() -> None:
         w.writerows(rows)
     print(f"wrote {out}: {len(rows)} points from {len({r['experiment'] for r in rows})} runs")
     if not args.no_render:
-        Path("reports").mkdir(exist_ok=True)
-        subprocess.run(["dvc", "plots", "show", str(out), "--template", "scatter", "-x", "corpus_size",
-                        "-y", "avg_at_n", "--title", "accuracy vs corpus size", "--out", "reports/pareto"], check=True)
+        svg = Path(args.svg)
+        svg.parent.mkdir(parents=True, exist_ok=True)
+        svg.write_text(pareto_svg(rows), encoding="utf-8")
+        print(f"wrote {svg}")
 
 
 if __name__ == "__main__":

@@ -131,3 +131,26 @@ def test_noop_repro_runs_nothing_and_budget_change_reruns_only_what_follows(work
     params["select"]["budget"] = 12
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert _ran(_run(["dvc", "repro"], ws, env)) == {"select", "sft", "evaluate", "report"}
+
+
+def test_sweep_gives_the_accuracy_vs_corpus_size_curve(workspace):
+    """The documented sweep: a `dvc exp run -S select.budget=N` next to the workspace run, then pareto.py."""
+    ws, env, _ = workspace
+    git = ["git", "-c", "user.name=ded-test", "-c", "user.email=ded-test@localhost"]
+    _run(["git", "add", "-A"], ws, env)
+    _run(git + ["commit", "-q", "-m", "baseline run"], ws, env)  # DVC experiments start from a commit
+    budget = yaml.safe_load((ws / "params.yaml").read_text())["select"]["budget"]
+    ran = _ran(_run(["dvc", "exp", "run", "-S", f"select.budget={budget + 6}"], ws, env))
+    assert ran == {"select", "sft", "evaluate", "report"}  # a budget not run before: nothing from the run cache
+    out = _run([sys.executable, str(ws / "pipelines" / "pareto.py")], ws, env)
+    assert "wrote metrics/pareto.csv" in out and "wrote reports/pareto.svg" in out
+    import csv
+
+    rows = list(csv.DictReader((ws / "metrics" / "pareto.csv").open()))
+    sizes = {r["benchmark"]: set() for r in rows}
+    for r in rows:
+        sizes[r["benchmark"]].add(int(r["corpus_size"]))
+    assert set(sizes) == {"demo-code", "demo-math"}
+    assert all(len(s) == 2 for s in sizes.values()), sizes  # two corpus sizes: the baseline and the experiment
+    svg = (ws / "reports" / "pareto.svg").read_text()
+    assert svg.startswith("<svg") and svg.count("<polyline") == len({(r["benchmark"], r["model"]) for r in rows})

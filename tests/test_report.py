@@ -144,3 +144,21 @@ def test_unknown_selection_run_is_an_error_that_lists_the_runs(tmp_path):
         gather(Lake(tmp_path / "empty"), metrics_dir=tmp_path / "m", selection_run="sel_run_1")
     assert not (tmp_path / "reports").exists()
     assert gather(lake, metrics_dir=tmp_path / "m", selection_run=RUN).selection_run == RUN
+
+
+def test_lines_chart_places_points_and_rejects_bad_input():
+    import pytest
+
+    from ded.report.svg import lines
+
+    svg = lines({"a": [(100, 0.2), (10, 0.1)], "b": [(100, 0.5)]}, title="t <x>", xlabel="size", ylabel="acc",
+                log_x=True)
+    assert svg.count("<polyline") == 2 and svg.count("<circle") == 3
+    assert "t &lt;x&gt;" in svg and "(log scale)" in svg and "<script" not in svg
+    pts = svg.split('<polyline points="')[1].split('"')[0].split()
+    (x0, y0), (x1, y1) = (tuple(map(float, p.split(","))) for p in pts)
+    assert x0 < x1 and y0 > y1  # sorted by x; the higher accuracy is drawn higher (smaller y)
+    with pytest.raises(ValueError, match="positive"):
+        lines({"a": [(0, 1.0)]}, title="t", xlabel="x", ylabel="y", log_x=True)
+    with pytest.raises(ValueError, match="at least one point"):
+        lines({"a": []}, title="t", xlabel="x", ylabel="y")

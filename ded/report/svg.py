@@ -146,6 +146,56 @@ def histogram(edges: Sequence[float], series: dict[str, Sequence[float]], *, tit
     return "\n".join(out)
 
 
+def lines(series: dict[str, Sequence[tuple[float, float]]], *, title: str, xlabel: str, ylabel: str,
+          log_x: bool = False, width: int = 640, height: int = 320) -> str:
+    """One line with point markers per series (points sorted by x), shared axes and a legend."""
+    names = [n for n in series if series[n]]
+    pts = [(float(x), float(y)) for n in names for x, y in series[n]]
+    if not pts:
+        raise ValueError("lines needs at least one point")
+    if log_x and any(x <= 0 for x, _ in pts):
+        raise ValueError("log_x needs positive x values")
+    tx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+    left, right, top, bottom = 56, 16, 40 + 16 * (len(names) > 1), 46
+    pw, ph = width - left - right, height - top - bottom
+    xs, ys = [tx(x) for x, _ in pts], [y for _, y in pts]
+    xlo, xhi = min(xs), max(xs)
+    if xhi == xlo:
+        xlo, xhi = xlo - 0.5, xhi + 0.5
+    yt = nice_ticks(min(0.0, min(ys)), max(ys) if max(ys) > 0 else 1.0)
+    ylo, yhi = yt[0], yt[-1]
+    X = lambda v: left + pw * (tx(v) - xlo) / (xhi - xlo)
+    Y = lambda v: top + ph - ph * (v - ylo) / ((yhi - ylo) or 1)
+    out = _open(width, height, title)
+    for t in yt:
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{Y(t):.1f}" y2="{Y(t):.1f}" stroke="{GRID}"/>')
+        out.append(f'<text x="{left - 4}" y="{Y(t) + 4:.1f}" text-anchor="end">{fmt(t)}</text>')
+    for x in sorted({x for x, _ in pts}):
+        out.append(f'<text x="{X(x):.1f}" y="{top + ph + 14}" text-anchor="middle">{fmt(x)}</text>')
+    for k, n in enumerate(names):
+        c = PALETTE[k % len(PALETTE)]
+        line = sorted((float(x), float(y)) for x, y in series[n])
+        path = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in line)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="2"/>')
+        for x, y in line:
+            out.append(f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="3.5" fill="{c}">'
+                       f"<title>{escape(n)}: {fmt(x)}, {fmt(y)}</title></circle>")
+    out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="{AXIS}"/>')
+    out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="{AXIS}"/>')
+    out.append(f'<text x="{left + pw / 2}" y="{height - 8}" text-anchor="middle">'
+               f"{escape(xlabel + (' (log scale)' if log_x else ''))}</text>")
+    out.append(f'<text transform="translate(14 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
+               f"{escape(ylabel)}</text>")
+    if len(names) > 1:
+        lx = left
+        for k, n in enumerate(names):
+            out.append(f'<rect x="{lx}" y="{top - 22}" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>')
+            out.append(f'<text x="{lx + 14}" y="{top - 13}">{escape(n)}</text>')
+            lx += 30 + 7 * len(n)
+    out.append("</svg>")
+    return "\n".join(out)
+
+
 def nice_upper(lo: float, hi: float, bins: int) -> float:
     """The smallest hi' >= hi such that (hi' - lo) / bins is a round step (1, 2, 2.5, 5 x 10^k)."""
     raw = max(hi - lo, 1e-12) / bins
