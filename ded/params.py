@@ -78,7 +78,8 @@ class BenchmarkSpec(Section):
 # -- stage sections -------------------------------------------------------------------------
 class SourceSpec(Section):
     path: str = Field(description="File or directory (jsonl, jsonl.gz, json, parquet, csv, HF dataset dir) or hub name.")
-    kind: Literal["questions", "trajectories"] = Field("questions")
+    kind: Literal["auto", "questions", "trajectories"] = Field(
+        "auto", description="auto: trajectories for response presets and files whose records carry responses, else questions.")
     preset: str = Field("generic", description="Row shape: generic, qwen-math-eval, lcb, rllm, humaneval, openr1-math, openthoughts, s1k.")
     source: str | None = Field(None, description="Source label (default: file stem).")
     model: str | None = Field(None, description="Model name for trajectory files (default: from the row or the file name).")
@@ -398,7 +399,7 @@ _SHAPE = """expected shape (see params.yaml in the repository):
   models: [{name: NAME, backend: transformers|openai|vllm, model: ID, sampling: {temperature, top_p, max_tokens, n, seed}}]
   student: {model: NAME}
   benchmarks: {NAME: {path_or_hub: PATH, split: test, domain: math}}
-  ingest: {sources: [{path: FILE, kind: questions|trajectories, preset: generic}]}"""
+  ingest: {sources: [{path: FILE, kind: auto|questions|trajectories, preset: generic}]}"""
 
 
 def _fmt_error(e: ValidationError, origin: str) -> str:

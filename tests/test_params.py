@@ -47,3 +47,10 @@ def test_hash_changes_with_the_section():
     b = parse_params({"ingest": {"batch_rows": 11}})
     assert a.hash("lake") == b.hash("lake")
     assert a.hash("ingest") != b.hash("ingest")
+
+
+def test_a_source_without_kind_is_inferred_not_read_as_questions():
+    from ded.params import parse_params
+
+    p = parse_params({"ingest": {"sources": [{"path": "x.jsonl"}, {"path": "y.jsonl", "kind": "questions"}]}})
+    assert [s.kind for s in p.ingest.sources] == ["auto", "questions"]
