@@ -21,7 +21,7 @@ def sft(
 
     Example: ded sft --max-steps 20   (then: ded evaluate)
 
-    Multi-GPU: set sft.accelerate_config (e.g. pipelines/accelerate/fsdp.yaml): `ded sft` relaunches
+    Multi-GPU: set sft.accelerate_config (e.g. pipelines/accelerate/fsdp-8gpu.yaml): `ded sft` relaunches
     itself under `accelerate launch`.
     """
     from ded.commands.common import context
