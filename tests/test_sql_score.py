@@ -202,3 +202,25 @@ def test_trajectory_n_tokens_prefers_the_generator_then_the_verifier_then_the_es
     assert (ts[gen]["n_tokens"], ts[gen]["n_tokens_estimated"]) == (500, False)
     assert (ts[ver]["n_tokens"], ts[ver]["n_tokens_estimated"]) == (123, False)
     assert ts[est]["n_tokens_estimated"] is True
+
+
+def test_summary_sql_counts_what_score_prints(fx):
+    """sql/score/summary.sql: one row of the counts `ded score` prints, over this run's temp tables."""
+    from ded.stages.score import summarize
+
+    lake, _q1, _q2, _t = fx
+    con = connect(lake, read_only=False)
+    _chain(con, "model_scores")
+    s = summarize(con)
+    ts = _frame(con, "trajectory_scores")
+    assert s["trajectories"] == ts.height == 9
+    assert s["correct"] == ts["correct"].fill_null(False).sum()
+    assert s["undecidable"] == ts.filter(pl.col("verifier").is_not_null() & pl.col("correct").is_null()).height
+    assert s["without_trusted_verdict"] == ts["verifier"].is_null().sum()
+    assert s["n_tokens_estimated"] == 1  # t_g: no token count anywhere
+    assert (s["questions"], s["contaminated"], s["duplicates"], s["with_student_rollouts"]) == (2, 1, 1, 1)
+    assert s["models"] == 4  # m1, m2, m3 and the student, one 'all' row each
+    assert set(s) == {"trajectories", "without_trusted_verdict", "undecidable", "correct", "n_tokens_estimated",
+                      "format_from_text", "questions", "contaminated", "duplicates", "with_student_rollouts",
+                      "benchmark_near_duplicates", "models"}
+

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from ded.errors import DedError
 from ded.lake import Lake
-from ded.sql import connect, referenced_params, sql_path
+from ded.sql import connect, referenced_params, run_sql_file, sql_path
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, A
     con = connect(lake, read_only=False)
     con.execute("SET enable_progress_bar = false")  # our own bars report progress
     run_sql_scores(con, params)
-    ts = pl.from_arrow(con.sql("SELECT * FROM trajectory_scores ORDER BY trajectory_id").to_arrow_table())
+    ts = pl.from_arrow(con.table("trajectory_scores").order("trajectory_id").to_arrow_table())
 
     extra_cols = []
     if params.score.limo:
@@ -127,8 +127,8 @@ def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, A
     for cols in extra_cols:
         ts = ts.join(cols, on="trajectory_id", how="left")
 
-    qs = con.sql("SELECT * FROM question_scores ORDER BY question_id").to_arrow_table()
-    ms = con.sql("SELECT * FROM model_scores ORDER BY model, domain, band").to_arrow_table()
+    qs = con.table("question_scores").order("question_id").to_arrow_table()
+    ms = con.table("model_scores").order("model, domain, band").to_arrow_table()
     lake.overwrite("trajectory_scores", ts.to_arrow())
     lake.overwrite("question_scores", qs)
     lake.overwrite("model_scores", ms)
@@ -139,21 +139,5 @@ def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, A
 
 
 def summarize(con) -> dict[str, Any]:
-    """Counts worth printing: what was scored and what could not be decided."""
-    row = con.execute("""
-        SELECT count(*) AS trajectories,
-               count(*) FILTER (WHERE verifier IS NULL) AS without_trusted_verdict,
-               count(*) FILTER (WHERE verifier IS NOT NULL AND correct IS NULL) AS undecidable,
-               count(*) FILTER (WHERE correct) AS correct,
-               count(*) FILTER (WHERE n_tokens_estimated) AS n_tokens_estimated,
-               count(*) FILTER (WHERE format_from_text) AS format_from_text
-        FROM trajectory_scores""").fetchone()
-    keys = ["trajectories", "without_trusted_verdict", "undecidable", "correct", "n_tokens_estimated", "format_from_text"]
-    out = dict(zip(keys, row))
-    q = con.execute("SELECT count(*), count(*) FILTER (WHERE contaminated), count(*) FILTER (WHERE is_duplicate), "
-                "count(*) FILTER (WHERE student_attempts > 0), count(*) FILTER (WHERE benchmark_near_duplicate) "
-                "FROM question_scores").fetchone()
-    out.update(questions=q[0], contaminated=q[1], duplicates=q[2], with_student_rollouts=q[3],
-               benchmark_near_duplicates=q[4])
-    out["models"] = con.execute("SELECT count(*) FROM model_scores WHERE domain = 'all' AND band = 'all'").fetchone()[0]
-    return out
+    """Counts worth printing: what was scored and what could not be decided (sql/score/summary.sql)."""
+    return run_sql_file(con, "score/summary").to_pylist()[0]
