@@ -3,17 +3,25 @@
 DED fine-tunes the student on each candidate's answers (a smoke test) and keeps the teacher
 whose student scores best; it explains the winner by the lower token entropy of its corpus
 under the student. RSR (arXiv 2601.14249) is a cheaper proxy that also ranks teachers. So
-`auto` ranks by the smoke-test score when the lake has one, else by RSR, else by entropy under
-the student, else by accuracy (the weakest signal, used only when nothing else exists).
+`auto` ranks by the smoke-test score when it separates the candidates, else by RSR, else by
+entropy under the student, else by accuracy (the weakest signal, used only when nothing else
+exists). A metric no candidate has (RSR without student scores) is passed over; one whose values
+do not separate the candidates (equal for all, e.g. a tiny student that scores 0 in every smoke
+test, or present for one candidate only) is skipped with a warning that says which metric, why,
+and which metric was used. Ties within the metric used are broken by the later metrics of that
+order, and by the model name last.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import polars as pl
 
 from ded.errors import DedError
+
+log = logging.getLogger(__name__)
 
 # metric → (model_scores column, higher is better)
 METRICS = {
@@ -23,30 +31,83 @@ METRICS = {
     "accuracy": ("accuracy", True),
 }
 AUTO_ORDER = ["smoke", "rsr", "entropy", "accuracy"]
+# Values closer than this are a tie: the means are over the same items, so a real difference is larger.
+SPREAD_TOL = 1e-9
 
 
 class TeacherError(DedError):
     """The teacher setting names nothing usable; the message lists the models."""
 
 
+def metric_state(models: pl.DataFrame, metric: str) -> tuple[bool, str | None]:
+    """(can this metric rank the candidates?, why not) over the candidates' overall rows.
+
+    Why not: None when no candidate has a value (a score nobody computed, e.g. RSR without student
+    scores); a reason when values exist but do not separate two or more candidates: every value the
+    same (no spread: the order would be the model names'), or only one candidate has one.
+    """
+    col = METRICS[metric][0]
+    vals = models[col].cast(pl.Float64).drop_nulls().drop_nans() if col in models.columns else pl.Series(col, [], pl.Float64)
+    if vals.len() == 0:
+        return False, None
+    if models.height < 2:
+        return True, None
+    if vals.len() == 1:
+        return False, f"only one of the {models.height} candidates has a {col}"
+    lo, hi = float(vals.min()), float(vals.max())
+    if hi - lo <= SPREAD_TOL:
+        return False, f"{col} is {lo:.4g} for every candidate (no spread)"
+    return True, None
+
+
 def resolve_metric(models: pl.DataFrame, metric: str) -> str:
+    """The metric `rank_teachers` ranks by. `auto`: the first of AUTO_ORDER that separates the
+    candidates (accuracy when none does); a metric passed over although it had values is logged as a
+    warning (which, why, and what was used). An explicit metric is kept, with a warning when it
+    cannot separate the candidates."""
     if metric != "auto":
+        ok, why = metric_state(models, metric)
+        if not ok and models.height >= 2:
+            later = AUTO_ORDER[AUTO_ORDER.index(metric) + 1:]
+            log.warning("teacher ranking: select.teacher_metric: %s cannot rank the teachers: %s; ties are "
+                        "broken by %s (set select.teacher_metric: auto to rank by the first metric that "
+                        "separates them)", metric, why or f"no candidate has a {METRICS[metric][0]}",
+                        " then ".join([*later, "model name"]))
         return metric
+    skipped: list[str] = []
     for m in AUTO_ORDER:
-        col = METRICS[m][0]
-        if col in models.columns and models[col].is_not_null().any():
-            return m
-    return "accuracy"
+        ok, why = metric_state(models, m)
+        if ok:
+            used, tail = m, ""
+            break
+        if why:
+            skipped.append(f"{m} skipped: {why}")
+    else:
+        used, tail = "accuracy", "; no metric separates the candidates, so ties are broken by model name"
+    if skipped or tail:
+        log.warning("teacher ranking (select.teacher_metric: auto, order %s): %s; ranked by %s%s",
+                    " > ".join(AUTO_ORDER), "; ".join(skipped) or "nothing to rank by", used, tail)
+    return used
 
 
 def rank_teachers(model_scores: pl.DataFrame, metric: str = "auto") -> tuple[str, list[dict[str, Any]]]:
-    """(metric used, ranking rows best first) over non-student models' overall ('all') rows."""
+    """(metric used, ranking rows best first) over non-student models' overall ('all') rows.
+
+    Ties within the metric are broken by the later metrics of AUTO_ORDER, then by the model name.
+    """
     m = model_scores.filter((pl.col("domain") == "all") & (pl.col("band") == "all") & ~pl.col("is_student").fill_null(False))
     used = resolve_metric(m, metric)
-    col, higher = METRICS[used]
-    if col not in m.columns:
-        m = m.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
-    m = m.sort([pl.col(col).is_null(), col, "model"], descending=[False, higher, False])
+    for name in METRICS.values():
+        if name[0] not in m.columns:
+            m = m.with_columns(pl.lit(None, dtype=pl.Float64).alias(name[0]))
+    keys: list[Any] = []
+    desc: list[bool] = []
+    for k in [used, *AUTO_ORDER[AUTO_ORDER.index(used) + 1:]]:
+        col, higher = METRICS[k]
+        keys.append(pl.col(col).cast(pl.Float64).fill_nan(None))
+        desc.append(higher)
+    m = m.sort([*keys, pl.col("model")], descending=[*desc, False], nulls_last=True)
+    col = METRICS[used][0]
     ranking = []
     for i, r in enumerate(m.iter_rows(named=True)):
         ranking.append({"rank": i + 1, "model": r["model"], "metric": used, "value": r[col],
