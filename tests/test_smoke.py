@@ -93,11 +93,42 @@ def test_smoke_trains_evaluates_and_records_results(demo_lake, tiny_model_dir, m
     row = next(r for r in res if r["model"] == "synthetic-sloppy" and r["benchmark"] == "demo-math")
     assert row["corpus_size"] == 6 and row["n"] == 1 and 0.0 <= row["score"] <= 1.0
     assert row["student_entropy"] > 0 and row["train_loss"] > 0
+    # student_entropy is the untrained student's token entropy on the teacher's corpus (DED's measure),
+    # not the trainer's first logged step
+    from ded.stages.smoke import student_corpus_stats
+
+    rows = [json.loads(x) for x in (d / "train.jsonl").read_text().splitlines()]
+    direct = student_corpus_stats(str(tiny_model_dir), rows, max_tokens=256)
+    assert row["student_entropy"] == pytest.approx(direct["student_entropy"], rel=1e-6)
+    assert row["student_rsr"] == pytest.approx(direct["student_rsr"], rel=1e-6) and row["student_surprisal"] > 0
+    assert receipt["student"]["student_tokens"] == direct["student_tokens"] > 0
     samples = lake.read("eval_samples", columns=["model"]).column("model").to_pylist()
     assert samples and all(m.startswith("smoke:synthetic-sloppy:") for m in samples)  # apart from the student's
     main(p, lake, teacher="synthetic-sloppy")  # a rerun updates the row, never duplicates it
     again = [r for r in lake.read("smoke_results").to_pylist() if r["model"] == "synthetic-sloppy"]
     assert len(again) == 1
+
+
+def test_student_corpus_stats_are_token_weighted_over_the_corpus(tiny_model_dir):
+    """The corpus entropy weighs every response token once (a long answer counts more than a short
+    one), and RSR is the corpus's rank sum over its surprisal sum, as for one long trajectory."""
+    from ded.scorers.student import StudentScorer
+    from ded.stages.smoke import student_corpus_stats
+
+    user = [{"role": "user", "content": "What is 2 + 3?"}]
+    rows = [{"messages": user + [{"role": "assistant", "content": "<think>\n2 + 3 = 5\n</think>\n\n\\boxed{5}"}]},
+            {"messages": user + [{"role": "assistant", "content": "<think>\nWe add 2 and 3. " * 6 + "\n</think>\n\n5"}]}]
+    scorer = StudentScorer(str(tiny_model_dir))
+    each = [scorer.score(r["messages"][:-1], r["messages"][-1]["content"]) for r in rows]
+    n = [e["student_tokens"] for e in each]
+    assert n[1] > 2 * n[0] > 0
+    got = student_corpus_stats(str(tiny_model_dir), rows)
+    assert got["student_tokens"] == sum(n)
+    assert got["student_entropy"] == pytest.approx(sum(e["student_entropy"] * k for e, k in zip(each, n)) / sum(n))
+    surp = [e["student_surprisal"] * k for e, k in zip(each, n)]
+    assert got["student_rsr"] == pytest.approx(sum(e["student_rsr"] * s for e, s in zip(each, surp)) / sum(surp))
+    # capped at max_tokens response tokens per row (the SFT's max_length)
+    assert student_corpus_stats(str(tiny_model_dir), rows, max_tokens=3)["student_tokens"] == 6
 
 
 def test_no_teachers_is_a_clear_error(demo_lake, tiny_model_dir):

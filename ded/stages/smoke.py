@@ -7,6 +7,13 @@ student (`sft` settings with `smoke.sft` on top) → `ded evaluate` on the smoke
 `smoke_results` (model, benchmark, score = avg@n, n, corpus_size, plus the run's loss and the student's
 token entropy on the corpus, the paper's explanation of the winner). Everything of a teacher is under
 `smoke/<teacher>/`: train.jsonl, model/, metrics/, receipt.json.
+
+`student_entropy` is DED's measure: the mean token entropy (bits) of the student, before the smoke SFT,
+over the response tokens of the teacher's smoke corpus (`ded.scorers.student.StudentScorer`, the scorer of
+`ded score`'s student scores), token-weighted over the corpus; `student_surprisal` (nats) and
+`student_rsr` (arXiv 2601.14249) come from the same pass. One forward pass over the corpus, a fraction of
+the SFT that follows. (It is not the trainer's logged entropy: at step 1 that is the untrained model's
+on one batch, ~log2(vocab) and the same for every teacher.)
 """
 
 from __future__ import annotations
@@ -56,6 +63,54 @@ def corpus_rows(rows: list[dict[str, Any]], params) -> list[dict[str, Any]]:
         out.append({"messages": render_messages(r, params) + [{"role": "assistant", "content": content}],
                     "question_id": r["question_id"], "trajectory_id": r["trajectory_id"]})
     return out
+
+
+def student_corpus_stats(model: str, rows: list[dict[str, Any]], max_tokens: int | None = None,
+                         device: str = "auto", desc: str = "smoke: student entropy") -> dict[str, float | int | None]:
+    """The student's token statistics on a chat corpus (the teacher's smoke set), token-weighted over it.
+
+    Each row's assistant turn is scored given its prompt turns under `model` (hub id or path), as
+    `ded score` scores trajectories; `max_tokens` caps the response tokens scored per row (the SFT's
+    max_length: the student never trains on more). Returns student_tokens, student_entropy (bits),
+    student_surprisal (nats) and student_rsr (Σ min(rank, 100) / Σ surprisal over the whole corpus).
+    """
+    from ded.progress import progress
+    from ded.scorers.student import StudentScorer, summarize_sums
+
+    scorer = StudentScorer(model, device=device, max_tokens=max_tokens)
+    n, ent, rank, surp = 0, 0.0, 0.0, 0.0
+    try:
+        with progress(total=len(rows), desc=desc, unit="rows") as bar:
+            for r in rows:
+                msgs = r["messages"]
+                st = scorer.score(msgs[:-1], msgs[-1]["content"])
+                k = st["student_tokens"] or 0
+                if k:
+                    n += k
+                    ent += st["student_entropy"] * k
+                    s_sum = st["student_surprisal"] * k
+                    surp += s_sum
+                    # RSR = rank sum / surprisal sum; a row the student is certain of ranks every token 1st
+                    rank += st["student_rsr"] * s_sum if st["student_rsr"] is not None else k
+                bar.advance(1)
+    finally:
+        _release(scorer)
+    return summarize_sums(n, ent, rank, surp)
+
+
+def _release(scorer) -> None:
+    """Free the scoring model before the SFT loads its own copy (a 32B student twice does not fit)."""
+    import gc
+
+    scorer._lm = scorer._tok = None
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        pass
 
 
 def evaluate_student(params, lake, model_dir: Path, metrics_dir: Path, label: str) -> dict[str, dict]:
@@ -109,9 +164,11 @@ def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -
     corpus.write_text("".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows))
     sft = sft_params(params, **{**s.sft, "corpus": str(corpus), "output_dir": str(out / "model"),
                                 "metrics_dir": str(out / "metrics"), "checkpoint_dir": "checkpoints/smoke"})
-    train_metrics = train(sft, base_model(params, sft), desc=f"smoke {teacher}")
-    curve = [r for r in _read_csv(out / "metrics" / "loss.csv")]
-    entropy = float(curve[0]["entropy"]) if curve and curve[0].get("entropy") else None
+    base = base_model(params, sft)
+    # how surprising the teacher's text is to the student, measured before the student trains on it
+    stats = student_corpus_stats(base, rows, max_tokens=sft.max_length, desc=f"smoke {teacher}: student entropy")
+    entropy = stats["student_entropy"]
+    train_metrics = train(sft, base, desc=f"smoke {teacher}")
     results = []
     if evaluate:
         label = f"smoke:{teacher}:{train_metrics['run_key'][:8]}"
@@ -119,16 +176,13 @@ def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -
             score, items = _score(entry)
             results.append({"model": teacher, "benchmark": bench, "score": score, "n": items,
                             "corpus_size": len(rows), "train_loss": train_metrics.get("final_loss"),
-                            "student_entropy": entropy})
+                            "student_entropy": entropy, "student_surprisal": stats["student_surprisal"],
+                            "student_rsr": stats["student_rsr"]})
         lake.merge("smoke_results", results, update=True)
     receipt = write_receipt("receipt", lake, ["smoke_results"] if results else [], params, directory=out,
                             extra={"teacher": teacher, "corpus_size": len(rows), "results": results,
+                                   "student": {"model": base, **stats},
                                    "train": {k: train_metrics.get(k) for k in ("final_loss", "steps", "run_key")}})
     return {"teacher": teacher, "corpus_size": len(rows), "results": results, "receipt": str(receipt),
-            "final_loss": train_metrics.get("final_loss"), "student_entropy": entropy}
-
-
-def _read_csv(path: Path) -> list[dict]:
-    from ded.training.callbacks import read_curve
-
-    return read_curve(path)
+            "final_loss": train_metrics.get("final_loss"), "student_entropy": entropy,
+            "student_rsr": stats["student_rsr"]}
