@@ -272,3 +272,22 @@ def test_local_model_retrained_in_place_gets_new_fingerprints(tmp_path):
     assert set(before).isdisjoint(after)
     hub = [r.key for r in build_requests(params.model("h"), qs, params)]
     assert hub == [r.key for r in build_requests(params.model("h"), qs, params)]
+
+
+def test_question_filter_limit_and_chunks_come_from_the_sql_file(lake):
+    """sql/generate/questions.sql: the --where predicate, --limit and question_id order, chunk by chunk."""
+    from ded.stages.generate import load_questions, question_chunks
+
+    rows = add_questions(lake, 6) + add_questions(lake, 0)
+    lake.merge("questions", [{"question_id": "q_code", "domain": "code", "source": "test", "problem": "Print 1."}])
+    ids = sorted(r["question_id"] for r in rows)
+    every = load_questions(lake)
+    assert [q["question_id"] for q in every] == sorted(ids + ["q_code"]) and "ingested_at" not in every[0]
+    assert [q["question_id"] for q in load_questions(lake, "domain = 'math'")] == ids
+    assert [q["question_id"] for q in load_questions(lake, "domain = 'math'", limit=2)] == ids[:2]
+    assert [q["question_id"] for q in load_questions(lake, limit=0)] == []
+    assert [len(c) for c in question_chunks(lake, "domain = 'math'", size=4)] == [4, 2]
+    with pytest.raises(DedError, match="question filter .*nope"):
+        load_questions(lake, "nope = 1")  # parses, does not bind: one line, not a traceback
+    with pytest.raises(Exception, match="must be one boolean expression|invalid predicate"):
+        load_questions(lake, "1 = 1; DROP TABLE questions")

@@ -129,3 +129,18 @@ def test_cli_search_json(pool, tmp_path, monkeypatch):
     assert rows[0]["id"] == planted and set(rows[0]) >= {"id", "similarity", "source", "snippet"}
     res = CliRunner().invoke(app, ["--lake", lake.root, "search", "--like", planted, "-k", "1"])
     assert res.exit_code == 0 and "nearest questions" in res.output
+
+
+def test_where_ids_over_both_tables_through_the_sql_file(lake):
+    """sql/search/matching_ids.sql: the id column of whichever table is searched, filtered by --where."""
+    from ded.search.query import where_ids
+
+    lake.merge("questions", [{"question_id": f"q{i}", "problem": f"P{i}", "domain": d, "source": "s"}
+                             for i, d in enumerate(["math", "code", "math"])])
+    lake.merge("trajectories", [{"trajectory_id": f"t{i}", "question_id": "q0", "model": m, "sample_idx": i,
+                                 "response": "r"} for i, m in enumerate(["a", "b", "a"])])
+    assert sorted(where_ids(lake, "questions", "domain = 'math'")) == ["q0", "q2"]
+    assert sorted(where_ids(lake, "trajectories", "model = 'a' AND question_id = 'q0'")) == ["t0", "t2"]
+    assert where_ids(lake, "questions", "domain = 'none'") == []
+    with pytest.raises(SearchError, match=r"does not run over questions: .*Conversion Error"):
+        where_ids(lake, "questions", "domain = 1")  # binds, fails while it runs: still one line

@@ -224,3 +224,21 @@ def test_summary_sql_counts_what_score_prints(fx):
                       "format_from_text", "questions", "contaminated", "duplicates", "with_student_rollouts",
                       "benchmark_near_duplicates", "models"}
 
+
+def test_stages_keep_their_sql_in_files():
+    """Queries live in sql/<stage>/*.sql (run through ded.sql): no string in these modules, docstrings
+    aside, is a query (the project writes SQL keywords in capitals). score's `materialize` keeps its
+    CREATE TEMP TABLE wrapper: it stores a file's query under the file's name, as dbt does."""
+    import ast
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for mod in ["ded/stages/score.py", "ded/stages/verify.py", "ded/stages/generate.py", "ded/search/query.py"]:
+        tree = ast.parse((root / mod).read_text())
+        docs = {id(n.body[0].value) for n in ast.walk(tree)
+                if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body
+                and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        hits = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                and id(n) not in docs and re.search(r"\bSELECT\b", n.value)]
+        assert not hits, f"{mod} builds SQL inline: {hits}; move it to sql/<stage>/<name>.sql"

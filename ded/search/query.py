@@ -91,7 +91,8 @@ def stored_vector(lake: Lake, table: str, id_: str) -> np.ndarray:
 
 
 def where_ids(lake: Lake, table: str, where: str) -> list[str]:
-    from ded.sql import check_predicate, connect
+    """Ids of the rows of `table` that match the --where predicate (sql/search/matching_ids.sql)."""
+    from ded.sql import SqlError, check_predicate, connect, run_sql_file
 
     import duckdb
 
@@ -99,12 +100,18 @@ def where_ids(lake: Lake, table: str, where: str) -> list[str]:
     pred = check_predicate(where, table)
     con = connect(lake, read_only=True)
     try:
-        return [r[0] for r in con.execute(f'SELECT "{key}" FROM "{table}" WHERE {pred}').fetchall()]
-    except duckdb.Error as e:  # parses, but names an unknown column or compares mismatched types
+        # The predicate is the one dynamic part: an SQL fragment by design (a $parameter carries values,
+        # not expressions), parsed by check_predicate above and applied through DuckDB's relation API on
+        # this read-only connection; the query itself is the file.
+        con.table(table).filter(pred).create_view("matching")
+        return run_sql_file(con, "search/matching_ids", key=key).column("id").to_pylist()
+    except (duckdb.Error, SqlError) as e:  # parses, but names an unknown column or compares mismatched types
         lines = [ln.strip() for ln in str(e).splitlines()
                  if ln.strip().strip("^") and not ln.startswith("LINE ")]  # drop DuckDB's caret pointer
         raise SearchError(f"--where \"{pred}\" does not run over {table}: {' '.join(lines[:2])}; list the columns "
                           f"with `ded sql \"describe {table}\"`") from None
+    finally:
+        con.close()
 
 
 def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10, allowed: list[str] | None = None,

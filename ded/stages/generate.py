@@ -55,19 +55,22 @@ def question_chunks(lake: Lake, where: str | None = None, limit: int | None = No
     """Question rows (all, or those matching a SQL predicate) in question_id order, `size` at a time."""
     import duckdb
 
-    from ded.sql import check_predicate, connect
+    from ded.sql import check_predicate, check_read_only, connect, sql_path
 
     if not lake.exists("questions"):
         raise DedError(f"no questions in lake {lake.root!r}: run `ded ingest` first")
-    sql = "SELECT * EXCLUDE (ingested_at) FROM questions"
-    if where:
-        sql += f" WHERE {check_predicate(where)}"
-    sql += " ORDER BY question_id"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
+    pred = check_predicate(where) if where else None  # parsed before anything runs
+    text = sql_path("generate/questions").read_text()
     con = connect(lake)
     try:
-        rel = con.sql(sql)
+        check_read_only(text, con)
+        scope = con.table("questions")
+        if pred:
+            # The user's predicate is the one dynamic part: a checked SQL fragment applied through
+            # DuckDB's relation API (a $parameter carries values, not expressions); the query is the file.
+            scope = scope.filter(pred)
+        scope.create_view("scoped_questions")
+        rel = con.sql(text, params={"limit": None if limit is None else int(limit)})
         # duckdb 2 renamed the relation's fetch_arrow_reader to to_arrow_reader
         reader = rel.to_arrow_reader(size) if hasattr(rel, "to_arrow_reader") else rel.fetch_arrow_reader(size)
     except duckdb.Error as e:

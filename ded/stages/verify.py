@@ -13,10 +13,11 @@ import time
 from collections import Counter
 from typing import Any
 
+from ded.errors import DedError
 from ded.lake import Lake, now
 
 
-class VerifyError(RuntimeError):
+class VerifyError(DedError):
     """verify cannot run; the message says what to do."""
 
 
@@ -54,12 +55,14 @@ def verdict_rows(rows: list[dict], results: list[dict], counter: Any, implicit_o
 
 
 def _stream(con, name: str, params: dict, batch_rows: int):
-    from ded.sql import referenced_params, sql_path
+    """Row count and an Arrow reader of `sql/<name>.sql` with its $params bound: streamed in batches
+    (run_sql_file would hold every response in memory), held to the same read-only check."""
+    from ded.sql import check_read_only, referenced_params, sql_path
 
     text = sql_path(name).read_text()
-    bound = {k: params[k] for k in referenced_params(text)}
-    total = con.execute(f"SELECT count(*) FROM ({text})", bound).fetchall()[0][0]
-    return total, con.sql(text, params=bound).to_arrow_reader(batch_rows)
+    check_read_only(text, con)
+    rel = con.sql(text, params={k: params[k] for k in referenced_params(text)})
+    return len(rel), rel.to_arrow_reader(batch_rows)  # len: DuckDB counts the relation's rows
 
 
 def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | None = None,
