@@ -102,6 +102,8 @@ def test_smoke_trains_evaluates_and_records_results(demo_lake, tiny_model_dir, m
     assert row["student_entropy"] == pytest.approx(direct["student_entropy"], rel=1e-6)
     assert row["student_rsr"] == pytest.approx(direct["student_rsr"], rel=1e-6) and row["student_surprisal"] > 0
     assert receipt["student"]["student_tokens"] == direct["student_tokens"] > 0
+    trained = student_corpus_stats(str(d / "model"), rows, max_tokens=256)
+    assert row["trained_entropy"] == pytest.approx(trained["student_entropy"], rel=1e-6)
     samples = lake.read("eval_samples", columns=["model"]).column("model").to_pylist()
     assert samples and all(m.startswith("smoke:synthetic-sloppy:") for m in samples)  # apart from the student's
     main(p, lake, teacher="synthetic-sloppy")  # a rerun updates the row, never duplicates it

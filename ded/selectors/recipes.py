@@ -87,7 +87,8 @@ def limo_steps(sp: Any, teachers: list[str], cand: pl.DataFrame) -> list[Step]:
 
 
 def rsr_steps(sp: Any, teachers: list[str], cand: pl.DataFrame) -> list[Step]:
-    _need(cand, "student_rsr", "run `ded score` with score.student_scores.enabled: true")
+    _need(cand, "student_rsr", "run `ded score --student-scores` (or set score.student_scores.enabled: true) to score "
+                               "every teacher trajectory under the student, then `ded select --recipe rsr` again")
     return [
         *base_filters(sp, teachers),
         domain_filter(sp.domain_mix),

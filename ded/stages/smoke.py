@@ -11,8 +11,10 @@ token entropy on the corpus, the paper's explanation of the winner). Everything 
 `student_entropy` is DED's measure: the mean token entropy (bits) of the student, before the smoke SFT,
 over the response tokens of the teacher's smoke corpus (`ded.scorers.student.StudentScorer`, the scorer of
 `ded score`'s student scores), token-weighted over the corpus; `student_surprisal` (nats) and
-`student_rsr` (arXiv 2601.14249) come from the same pass. One forward pass over the corpus, a fraction of
-the SFT that follows. (It is not the trainer's logged entropy: at step 1 that is the untrained model's
+`student_rsr` (arXiv 2601.14249) come from the same pass; `trained_entropy` is the same entropy under the
+smoke-trained student (how well it learned to predict this teacher; on the demo, whose student starts
+random and so is uniform, log2(vocab) bits, on every teacher's text, only this one separates them). Two
+forward passes over the corpus, a fraction of the SFT. (It is not the trainer's logged entropy: at step 1 that is the untrained model's
 on one batch, ~log2(vocab) and the same for every teacher.)
 """
 
@@ -169,6 +171,10 @@ def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -
     stats = student_corpus_stats(base, rows, max_tokens=sft.max_length, desc=f"smoke {teacher}: student entropy")
     entropy = stats["student_entropy"]
     train_metrics = train(sft, base, desc=f"smoke {teacher}")
+    # the same after the smoke SFT: how well the student learned to predict this teacher (a random demo
+    # student is uniform before training, log2(vocab) bits for every teacher; this still separates them)
+    after = student_corpus_stats(str(out / "model"), rows, max_tokens=sft.max_length,
+                                 desc=f"smoke {teacher}: trained student entropy")
     results = []
     if evaluate:
         label = f"smoke:{teacher}:{train_metrics['run_key'][:8]}"
@@ -177,12 +183,12 @@ def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -
             results.append({"model": teacher, "benchmark": bench, "score": score, "n": items,
                             "corpus_size": len(rows), "train_loss": train_metrics.get("final_loss"),
                             "student_entropy": entropy, "student_surprisal": stats["student_surprisal"],
-                            "student_rsr": stats["student_rsr"]})
+                            "student_rsr": stats["student_rsr"], "trained_entropy": after["student_entropy"]})
         lake.merge("smoke_results", results, update=True)
     receipt = write_receipt("receipt", lake, ["smoke_results"] if results else [], params, directory=out,
                             extra={"teacher": teacher, "corpus_size": len(rows), "results": results,
-                                   "student": {"model": base, **stats},
+                                   "student": {"model": base, **stats}, "trained_student": after,
                                    "train": {k: train_metrics.get(k) for k in ("final_loss", "steps", "run_key")}})
     return {"teacher": teacher, "corpus_size": len(rows), "results": results, "receipt": str(receipt),
             "final_loss": train_metrics.get("final_loss"), "student_entropy": entropy,
-            "student_rsr": stats["student_rsr"]}
+            "student_rsr": stats["student_rsr"], "trained_entropy": after["student_entropy"]}
