@@ -12,30 +12,29 @@ from dataclasses import dataclass
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
-COMMAND_MODULES = [
-    "ded.commands.ingest",
-    "ded.commands.generate",
-    "ded.commands.sql",
-    "ded.commands.lake",
-    "ded.commands.demo",
-    "ded.commands.sft",
-    "ded.commands.smoke",
-    "ded.commands.profile",
-    "ded.commands.evaluate",
-    "ded.commands.report",
-    "ded.commands.score",
-    "ded.commands.select",
-    "ded.commands.embed",
-    "ded.commands.search",
-    "ded.commands.verify",
-]
+# `ded --help` lists the commands in this order: the stages in pipeline order, then the tools
+# (README's Usage says the same; tests/test_cli.py checks both).
+STAGES = ["ingest", "generate", "verify", "embed", "smoke", "score", "select", "sft", "evaluate", "report"]
+TOOLS = ["sql", "search", "lake", "profile", "demo"]
+COMMAND_MODULES = [f"ded.commands.{name}" for name in STAGES + TOOLS]
+
+class _PipelineOrder(TyperGroup):
+    """Lists commands in STAGES + TOOLS order (Typer lists plain commands first, then groups such as `lake`)."""
+
+    def list_commands(self, ctx) -> list[str]:
+        order = STAGES + TOOLS
+        return sorted(super().list_commands(ctx), key=lambda n: order.index(n) if n in order else len(order))
+
 
 app = typer.Typer(
     name="ded",
+    cls=_PipelineOrder,
     help="Data-centric curation engine for reasoning distillation.\n\n"
-         "Stages: ingest → generate → verify → embed → score → select → sft → evaluate (+ smoke). "
-         "Tools: sql, search, lake, report, demo. Example: `ded sql \"select model, count(*) from trajectories group by 1\"`.",
+         f"Stages, in pipeline order: {' → '.join(STAGES)}. Tools: {', '.join(TOOLS)}. "
+         "Exit codes: 0 done, 1 a check you asked for failed (ingest --strict), 2 an error you can fix (`error: …`). "
+         "Example: `ded sql \"select model, count(*) from trajectories group by 1\"`.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

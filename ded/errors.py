@@ -38,9 +38,21 @@ def _is(e: BaseException, name: str) -> bool:
     return any(c.__name__ == name for c in type(e).__mro__)
 
 
+def _show_click_error(e: BaseException) -> None:
+    """click's usage message, with its `Error:` line spelled `error:` like every other error of ded."""
+    import io
+    import re
+
+    buf = io.StringIO()
+    e.show(file=buf)  # type: ignore[attr-defined]
+    sys.stderr.write(re.sub(r"^Error: ", "error: ", buf.getvalue(), flags=re.M))
+
+
 def run_cli(app: typer.Typer, argv: list[str] | None = None) -> int:
-    """Run the app and return the process exit code: 0, the code a command exited with, 1 for a
-    failure a command reported, 2 for a usage error or an expected error (one line, no traceback)."""
+    """Run the app and return the process exit code (README, "Exit codes"): 0 done (nothing to do
+    included); 1 the data failed a check the user asked for (`ded ingest --strict`); 2 an error the user
+    can fix: a usage error or an expected error, one `error: …` line that names the fix, no traceback;
+    130 interrupted. Anything else is a bug and shows its traceback."""
     try:
         rv = app(args=argv, standalone_mode=False)
         return rv if isinstance(rv, int) else 0
@@ -56,7 +68,7 @@ def run_cli(app: typer.Typer, argv: list[str] | None = None) -> int:
             print("aborted", file=sys.stderr)
             return 1
         if _is(e, "ClickException"):  # usage errors: bad option, missing argument, bad value
-            e.show()  # type: ignore[attr-defined]
+            _show_click_error(e)
             return int(getattr(e, "exit_code", 2))
         if os.environ.get("DED_DEBUG") or not isinstance(e, _expected()):
             raise

@@ -102,6 +102,14 @@ class Lake:
         """Whether the lake's directory exists (object stores: always)."""
         return not _is_local(self.root) or Path(self.root.removeprefix("file://")).is_dir()
 
+    def require(self) -> "Lake":
+        """This lake, or a LakeError when its directory does not exist (for commands that only read)."""
+        if not self.present():
+            raise LakeError(f"lake {self.root!r} does not exist; create it with `ded ingest` (or `dvc repro`, "
+                            f"or `ded demo` for the demo data), or point at an existing lake with --lake DIR "
+                            f"(or DED_LAKE, or lake.root in params)")
+        return self
+
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"
 

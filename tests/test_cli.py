@@ -132,35 +132,83 @@ def test_readme_python_snippet_runs_against_a_lake(filled, monkeypatch):
     exec(compile(code, "README.md", "exec"), {})
 
 
-@pytest.mark.parametrize("args, code, says", [
-    (["ingest", "{bad}", "--strict"], 1, "line 2: malformed JSON"),
-    (["--bogus"], 2, "No such option"),
-    (["nosuchcmd"], 2, "No such command"),
-    (["lake", "export", "questions"], 2, "Missing option"),
-    (["sql", "select 1", "--format", "parquet"], 2, "error: --format parquet needs -o FILE"),
-    (["ingest", "{bad}", "--preset", "nosuch"], 2, "error: unknown preset"),
-    (["sql", "select * from nope"], 2, "lake tables:"),
-    (["sql", "select 42 as x"], 0, "42"),
-    (["report", "--run", "sel_nosuch", "-o", "r"], 2, "error: --run: lake"),
-    (["profile"], 2, "run `ded profile` from the project root"),  # outside the project: not an empty list
+@pytest.mark.parametrize("args, code, says, make_lake", [
+    (["ingest", "{bad}", "--strict"], 1, "line 2: malformed JSON", False),
+    (["--bogus"], 2, "error: No such option", False),
+    (["nosuchcmd"], 2, "error: No such command", False),
+    (["lake", "export", "questions"], 2, "error: Missing option", False),
+    (["sql", "select 1", "--format", "parquet"], 2, "error: --format parquet needs -o FILE", False),
+    (["ingest", "{bad}", "--preset", "nosuch"], 2, "error: unknown preset", False),
+    (["sql", "select * from nope"], 2, "lake tables:", False),
+    (["sql", "select 42 as x"], 0, "42", False),
+    (["report", "--run", "sel_nosuch", "-o", "r"], 2, "error: --run: lake", True),
+    (["report"], 2, "error: lake", False),
+    (["profile"], 2, "run `ded profile` from the project root", False),  # outside the project: not an empty list
+    (["verify"], 2, "error: lake", False),
+    (["verify"], 2, "error: lake {lake} has no trajectories table; run `ded ingest`", True),
+    (["embed", "--report"], 2, "error: lake {lake} has no contamination table yet: run `ded embed`", True),
+    (["embed", "--format", "xml"], 2, "error: Invalid value: --format must be table or json", True),
+    (["search", "x", "--table", "nope"], 2, "error: --table must be one of", True),
+    (["select", "--explain", "t_x"], 2, "error: lake", False),
+    (["lake", "history", "questions"], 2, "error: table 'questions' does not exist in lake", True),
 ])
-def test_the_installed_command_exits_with_the_right_code_and_no_traceback(tmp_path, args, code, says):
-    """Through the real entry point (`python -m ded`), not CliRunner: exit codes DVC and shells rely on."""
+def test_the_installed_command_exits_with_the_right_code_and_no_traceback(tmp_path, args, code, says, make_lake):
+    """Through the real entry point (`python -m ded`), not CliRunner: exit codes DVC and shells rely on
+    (README, Usage: 0 done, 1 a check asked for failed, 2 an error the user can fix, as one `error:` line)."""
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"problem": "ok"}\n{broken\n')
+    lake = tmp_path / "lake"
+    if make_lake:
+        lake.mkdir()
     argv = [a.replace("{bad}", str(bad)) for a in args]
-    r = subprocess.run([sys.executable, "-m", "ded", "--lake", str(tmp_path / "lake"), *argv],
+    r = subprocess.run([sys.executable, "-m", "ded", "--lake", str(lake), *argv],
                        capture_output=True, text=True, cwd=tmp_path, env={**__import__("os").environ, "DED_PROGRESS": "0"})
     assert r.returncode == code, r.stderr
-    assert says in r.stdout + r.stderr
+    assert says.replace("{lake}", str(lake)) in r.stdout + r.stderr
     assert "Traceback" not in r.stderr
+    if code == 2:
+        assert re.search(r"^error: ", r.stderr, re.M) and not re.search(r"^Error: ", r.stderr, re.M)  # one spelling
 
 
-def test_reading_commands_do_not_create_a_missing_lake(tmp_path):
-    """A typo'd --lake must not leave an empty lake directory behind, and `lake tables` says it does not exist."""
+READERS = [["report"], ["search", "sum of digits"], ["select", "--explain", "t_x"], ["embed", "--report"],
+           ["lake", "tables"], ["lake", "history", "questions"], ["lake", "export", "questions", "-o", "q.jsonl"],
+           ["generate", "--dry-run"], ["verify"], ["score"], ["embed"], ["smoke"]]
+
+
+@pytest.mark.parametrize("args", READERS, ids=" ".join)
+def test_commands_that_read_do_not_create_a_missing_lake(tmp_path, monkeypatch, capsys, args):
+    """Run in an empty directory: an error that says how to make a lake (exit 2); no lake/ or reports/ left."""
+    from ded.errors import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DED_PROGRESS", "0")
+    for var in ("DED_LAKE", "DED_PARAMS"):
+        monkeypatch.delenv(var, raising=False)
+    assert run_cli(app, args) == 2  # defaults: ./params.yaml (absent here, so the defaults) and ./lake
+    err = capsys.readouterr().err
+    assert "error: lake 'lake' does not exist; create it with `ded ingest` (or `dvc repro`" in err and "--lake" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_sql_reads_a_missing_lake_as_empty_and_says_so(tmp_path):
+    """`ded sql "select 1"` runs anywhere; a typo'd --lake is not created and not silently empty."""
     typo = tmp_path / "lkae"
-    r = runner.invoke(app, ["--lake", str(typo), "--params", str(REPO / "params.yaml"), "lake", "tables"])
-    assert r.exit_code == 0 and "does not exist (check --lake" in r.output
     r = runner.invoke(app, ["--lake", str(typo), "--params", str(REPO / "params.yaml"), "sql", "select count(*) n from questions"])
-    assert r.exit_code == 0 and "0" in r.output  # an absent lake reads as empty views
+    assert r.exit_code == 0 and r.stdout.split()[:3] == ["n", "-", "0"]
+    assert f"note: lake {typo} does not exist, so every table reads as empty" in r.stderr
     assert not typo.exists()
+
+
+def test_help_lists_commands_in_pipeline_order_as_the_readme_does():
+    import typer.main
+
+    from ded.cli import STAGES, TOOLS
+
+    out = subprocess.run([sys.executable, "-m", "ded", "--help"], capture_output=True, text=True, cwd=REPO).stdout
+    listed = [ln.split()[0] for ln in out.split("Commands:", 1)[1].splitlines() if ln.strip()]
+    assert listed == STAGES + TOOLS
+    assert STAGES[:3] == ["ingest", "generate", "verify"] and STAGES[-1] == "report" and "sql" in TOOLS
+    assert set(listed) == set(typer.main.get_command(app).commands)  # every command is in one of the lists
+    m = re.search(r"`ded --help` lists the stages in pipeline order, (.+?), then the tools (.+?)\.", README, re.S)
+    assert m, "README's Usage must say the order `ded --help` lists the commands in"
+    assert re.findall(r"`(\w+)`", m.group(1)) == STAGES and re.findall(r"`(\w+)`", m.group(2)) == TOOLS

@@ -110,3 +110,14 @@ def test_lakedb_sees_the_same_tables(lake):
     db = lancedb.connect(lake.root)
     assert "questions" in db.list_tables().tables
     assert db.open_table("questions").count_rows() == 1
+
+
+def test_require_is_an_error_that_says_how_to_make_the_lake(tmp_path):
+    from ded.lake import Lake, LakeError
+
+    missing = Lake(tmp_path / "nope", create=False)
+    with pytest.raises(LakeError, match=r"does not exist; create it with `ded ingest` .*--lake"):
+        missing.require()
+    assert not (tmp_path / "nope").exists()
+    there = Lake(tmp_path / "lake")
+    assert there.require() is there

@@ -8,14 +8,34 @@ from ded.lake import Lake
 from ded.params import Params, load_params
 
 
-def context(ctx: typer.Context, read_only: bool = False) -> tuple[Params, Lake]:
-    """Params and lake of the global options; `read_only` commands do not create a missing lake."""
+# Options that make a command that otherwise writes read only (`ded select --explain ID`): with one
+# set, context() treats the call as read_only. Commands that only ever read pass read_only=True.
+READ_ONLY_OPTIONS = {"select": "explain"}
+
+
+def context(ctx: typer.Context, read_only: bool | None = None, needs_lake: bool = False,
+            missing_ok: bool = False) -> tuple[Params, Lake]:
+    """Params and lake of the global options.
+
+    Only commands that can start a lake (ingest, demo, evaluate) create a missing one. A command that
+    only reads (`read_only`; None: decided by READ_ONLY_OPTIONS) or that reads the lake before it
+    writes (`needs_lake`: generate, verify, embed, score, smoke) finds a missing lake an error that
+    says how to make one (exit 2): a typo'd --lake, or a command run outside the project, must neither
+    leave an empty lake behind nor report on nothing. `missing_ok` (`ded sql`): an absent lake reads as
+    empty tables instead.
+    """
+    if read_only is None:
+        option = READ_ONLY_OPTIONS.get(ctx.command.name)
+        read_only = bool(option and ctx.params.get(option))
     obj = ctx.find_root().obj
     params = load_params(obj.params_path)
     root = obj.lake_root or params.lake.root
     if obj.lake_root:
         params.lake.root = obj.lake_root
-    return params, Lake(root, create=not read_only)
+    lake = Lake(root, create=not (read_only or needs_lake))
+    if (read_only or needs_lake) and not missing_ok:
+        lake.require()
+    return params, lake
 
 
 def echo_table(rows: list[dict], columns: list[str] | None = None, title: str | None = None) -> None:

@@ -21,7 +21,7 @@ def embed(
     """
     from ded.commands.common import context, echo_table
 
-    params, lake = context(ctx)
+    params, lake = context(ctx, needs_lake=True)
     if fmt not in ("table", "json"):
         raise typer.BadParameter(f"--format must be table or json, got {fmt!r}")
     if report:
@@ -30,8 +30,10 @@ def embed(
         if kind not in (None, "contaminated", "near_duplicate"):
             raise typer.BadParameter(f"--kind must be contaminated or near_duplicate, got {kind!r}")
         if not lake.exists("contamination"):
-            typer.echo("no contamination table yet: run `ded embed` with `benchmarks` set in params", err=True)
-            raise typer.Exit(1)
+            from ded.errors import DedError
+
+            raise DedError(f"lake {lake.root} has no contamination table yet: run `ded embed` with "
+                           f"`benchmarks` set in params first")
         rows = contamination_report(lake, kind=kind, limit=limit)
         if fmt == "json":
             typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))

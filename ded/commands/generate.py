@@ -19,7 +19,7 @@ def generate(
     from ded.commands.common import context, echo_table
     from ded.stages.generate import main
 
-    params, lake = context(ctx)
+    params, lake = context(ctx, needs_lake=True)
     out = main(params, lake, models=model or None, where=where, limit=limit, dry=dry_run,
                echo=lambda s: typer.echo(s, err=True))
     if dry_run:

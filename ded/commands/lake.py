@@ -21,8 +21,7 @@ def tables(ctx: typer.Context) -> None:
     _, lake = context(ctx, read_only=True)
     infos = lake.tables()
     if not infos:
-        where = "has no tables yet" if lake.present() else "does not exist (check --lake, DED_LAKE or lake.root)"
-        typer.echo(f"lake {lake.root} {where}; run `ded ingest` (or `ded demo`)")
+        typer.echo(f"lake {lake.root} has no tables yet; run `ded ingest` (or `ded demo`)")
         return
     t = pa.table({"table": [i.name for i in infos], "rows": [i.rows for i in infos],
                   "version": [i.version for i in infos], "size": [_size(i.size_bytes) for i in infos]})

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         from ded.commands.common import context
         from ded.report import write_report
 
-        params, lake = context(ctx)
+        params, lake = context(ctx, read_only=True)
         paths = write_report(lake, params, out_dir=out, metrics_dir=metrics_dir, selection_run=run)
 
         typer.echo(f"wrote {paths['html']} and {paths['card']}")

@@ -18,7 +18,7 @@ def score(
     from ded.commands.common import context, echo_table
     from ded.stages import score as stage
 
-    params, lake = context(ctx)
+    params, lake = context(ctx, needs_lake=True)
     overrides = {}
     if verifier:
         overrides["verifiers"] = list(verifier)

@@ -26,7 +26,7 @@ def search(
     from ded.search import search as run_search
     from ded.search.query import check_args, check_table
 
-    params, lake = context(ctx)
+    params, lake = context(ctx, read_only=True)
     if fmt not in ("table", "json"):
         raise typer.BadParameter(f"--format must be table or json, got {fmt!r}")
     check_args(text, like, k)  # before the model loads: a bad query or a missing table fails fast

@@ -19,7 +19,7 @@ def smoke(
     from ded.commands.common import context, echo_table
     from ded.stages import smoke as stage
 
-    params, lake = context(ctx)
+    params, lake = context(ctx, needs_lake=True)
     result = stage.main(params, lake, teacher=teacher, evaluate=not no_eval)
     runs = [result] if teacher else list(result.values())
     rows = [{"teacher": r["teacher"], "corpus": r["corpus_size"], "final_loss": _fmt(r["final_loss"]),

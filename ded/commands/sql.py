@@ -38,7 +38,10 @@ def sql(
         text = query
     else:
         raise SqlError('give a query, e.g. ded sql "select count(*) from questions", or --file Q.sql')
-    _, lake = context(ctx, read_only=True)
+    _, lake = context(ctx, read_only=True, missing_ok=True)
+    if not lake.present():  # `ded sql "select 1"` runs anywhere; a typo'd --lake must not read as empty silently
+        typer.echo(f"note: lake {lake.root} does not exist, so every table reads as empty "
+                   f"(check --lake, DED_LAKE or lake.root)", err=True)
     con = connect(lake, parse_as_of(as_of))
     table = run_query(con, text)
     write_result(table, fmt, output, max_rows=max_rows, stream=sys.stdout)

@@ -20,17 +20,13 @@ def verify(
     Examples: ded verify · ded verify --workers 8 · ded verify --force --limit 100 · ded verify --judge
     """
     from ded.commands.common import context, echo_table
-    from ded.stages.verify import VerifyError, main
+    from ded.stages.verify import main
 
     if fmt not in ("table", "json"):
         raise typer.BadParameter(f"--format must be table or json, got {fmt!r}")
-    params, lake = context(ctx)
+    params, lake = context(ctx, needs_lake=True)
     overrides = {"workers": workers} if workers else {}
-    try:
-        summary = main(params, lake, force=force, limit=limit, judge=judge, **overrides)
-    except VerifyError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from None
+    summary = main(params, lake, force=force, limit=limit, judge=judge, **overrides)  # VerifyError: exit 2
     if fmt == "json":
         typer.echo(json.dumps(summary, indent=1))
         return
