@@ -23,6 +23,30 @@ def profiles(directory: Path = PROFILE_DIR) -> dict[str, Path]:
     return out
 
 
+def describe(path: Path, min_chars: int = 40) -> str:
+    """What a profile is, from its leading comment block: whole sentences (the first, plus the next
+    while that is shorter than `min_chars`, so "LIMO (arXiv 2502.03387)." comes with what LIMO does),
+    without the "Profile `NAME`:" label."""
+    import re
+
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    text = " ".join(x for x in lines if x)
+    label = re.match(r"Profile `[^`]+`\s*(\([^)]*\))?:?\s*", text)
+    if label:
+        text = ((label.group(1) + " ") if label.group(1) else "") + text[label.end():]
+    out = ""
+    # a sentence ends at . ! or ? before a capital, a backtick or the end ("Sec. 4.1" and "2^-rank" do not)
+    for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z`])", text):
+        out = f"{out} {sentence}".strip()
+        if len(out) >= min_chars:
+            break
+    return out
+
+
 def switch(name: str, target: Path = Path("params.yaml"), directory: Path = PROFILE_DIR) -> Path | None:
     """Copy pipelines/NAME.yaml over `target` after validating it; returns the backup made, if any.
 
@@ -59,11 +83,18 @@ def profile(
 
             raise DedError(f"no profiles in {PROFILE_DIR.resolve()}/ (pipelines/*.yaml with a `profile:` key); "
                            f"run `ded profile` from the project root")
+        import textwrap
+
         current = target.read_bytes() if target.exists() else None
+        width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+        pad = max(len(n) for n in found) + 4
         for n, p in found.items():
             mark = "*" if current == p.read_bytes() else " "
-            first = p.read_text().splitlines()[0].lstrip("# ").strip()
-            typer.echo(f"{mark} {n:<12} {first}")
+            head = f"{mark} {n:<{pad - 3}} "
+            typer.echo(textwrap.fill(describe(p), width=width, initial_indent=head, subsequent_indent=" " * pad,
+                                     break_on_hyphens=False, break_long_words=False))
+        typer.echo("(* the active params.yaml)" if current in {p.read_bytes() for p in found.values()}
+                   else f"({target} matches no profile: edited by hand, or absent)")
         return
     backup = switch(name, target)
     if backup:
