@@ -115,13 +115,30 @@ def _code_closure(entry: str) -> set[str]:
     return {str(f.relative_to(REPO)) for f in seen}
 
 
-def test_every_module_a_stage_runs_is_among_its_deps():
-    """Editing any code a stage runs (ded/corpus.py for select, ded/tiny.py for sft...) must rerun it."""
+def _sql_files(code: set[str]) -> set[str]:
+    """The sql/ files these modules run: string constants such as "select/candidates" naming a file there."""
+    import ast
+
+    out = set()
+    for f in code:
+        for node in ast.walk(ast.parse((REPO / f).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "/" in node.value \
+                    and len(node.value) < 80 and "\n" not in node.value:
+                name = node.value if node.value.endswith(".sql") else f"{node.value}.sql"
+                if (REPO / "sql" / name).is_file():
+                    out.add(f"sql/{name}")
+    return out
+
+
+def test_every_module_and_sql_file_a_stage_runs_is_among_its_deps():
+    """Editing any code a stage runs (ded/corpus.py for select, ded/tiny.py for sft, sql/generate/*.sql for
+    generate...) must rerun it."""
     for name, st in _dvc().items():
         deps = [d.rstrip("/") for d in st.get("do", st)["deps"]]
         code = _code_closure(f"ded.commands.{name}")
         assert f"ded/commands/{name}.py" in code and len(code) > 5, name
-        missing = sorted(f for f in code - NOT_DEPS if not any(f == d or f.startswith(d + "/") for d in deps))
+        needed = (code - NOT_DEPS) | _sql_files(code)
+        missing = sorted(f for f in needed if not any(f == d or f.startswith(d + "/") for d in deps))
         assert not missing, f"dvc.yaml stage {name} runs {missing} but does not depend on them"
 
 
