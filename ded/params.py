@@ -230,7 +230,7 @@ class SelectParams(Section):
 
     recipe: Literal["ded", "limo", "s1k", "rsr"] = Field("ded", description="ded (arXiv 2508.09883), limo (2502.03387), s1k (2501.19393) or rsr (2601.14249).")
     teacher: str = Field("auto", description="auto (rank models by teacher_metric, take the best), a model name, or all.")
-    teacher_metric: Literal["auto", "smoke", "rsr", "entropy", "accuracy"] = Field("auto", description="How `auto` ranks teachers; auto = smoke-test score when present, else RSR, else entropy under the student, else accuracy.")
+    teacher_metric: Literal["auto", "smoke", "rsr", "entropy", "accuracy"] = Field("auto", description="How `auto` ranks teachers; auto = the first of smoke-test score, RSR, entropy under the student, accuracy that separates the candidates (a metric equal for all, or known for one only, is skipped with a warning).")
     budget: int = Field(800, gt=0, description="Rows (trajectories) in the corpus (DED: ~400 math + ~400 code).")
     domain_mix: dict[str, float] = Field(default_factory=lambda: {"math": 0.5, "code": 0.5}, description="Share of the budget per domain; domains not listed are left out. Shares are normalized.")
     fill_shortfall: bool = Field(True, description="When a domain has fewer rows than its share, fill the gap from the other domains of the mix.")

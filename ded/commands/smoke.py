@@ -23,7 +23,7 @@ def smoke(
     result = stage.main(params, lake, teacher=teacher, evaluate=not no_eval)
     runs = [result] if teacher else list(result.values())
     rows = [{"teacher": r["teacher"], "corpus": r["corpus_size"], "final_loss": _fmt(r["final_loss"]),
-             "student_entropy": _fmt(r["student_entropy"]),
+             "student_entropy": _fmt(r["student_entropy"]), "trained_entropy": _fmt(r.get("trained_entropy")),
              **{x["benchmark"]: _fmt(x["score"]) for x in r["results"]}} for r in runs]
     echo_table(rows, title="smoke tests")
 

@@ -110,7 +110,9 @@ class StudentScorer:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as e:  # pragma: no cover - torch is a core dependency
-            raise RuntimeError(f"student scores need torch and transformers: pip install -e . ({e})") from e
+            from ded.errors import MissingDependency
+
+            raise MissingDependency(e.name or "torch", why="student scores run the student model") from e
         if self.device == "auto":
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32

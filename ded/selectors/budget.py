@@ -62,7 +62,7 @@ def budget_step(budget: int, mix: dict[str, float], fill: bool, order_questions:
         got = allocate(want, have, fill)
         ctx["budget"] = {"budget": budget, "quotas": want, "available": {d: have.get(d, 0) for d in want},
                          "allocated": got, "shortfall": budget - sum(got.values())}
-        if ctx["budget"]["shortfall"] > 0:
+        if 0 < ctx["budget"]["shortfall"] < budget:  # nothing at all: the stage's error says why, once
             log.warning("recipe found %d rows, fewer than the budget of %d (shortfall %d; by domain: %s)",
                         sum(got.values()), budget, ctx["budget"]["shortfall"], ctx["budget"]["available"])
         out, rank = [], 0

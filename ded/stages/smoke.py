@@ -30,7 +30,7 @@ from ded.errors import DedError
 
 def smoke_rows(lake, smoke, teacher: str) -> list[dict[str, Any]]:
     """The teacher's smoke-set trajectories joined to their questions (sql/smoke/smoke_set.sql)."""
-    from ded.sql import check_predicate, connect, query, run_sql_file
+    from ded.sql import check_predicate, connect, run_sql_file
 
     teachers = list(dict.fromkeys(smoke.teachers or [teacher]))
     if teacher not in teachers:
@@ -40,14 +40,15 @@ def smoke_rows(lake, smoke, teacher: str) -> list[dict[str, Any]]:
     con = connect(lake)
     ids = None
     if smoke.questions:
-        ids = query(con, f"SELECT question_id FROM questions WHERE {check_predicate(smoke.questions)}"
-                    ).column("question_id").to_pylist()
+        # smoke.questions is an SQL predicate by design: checked, then applied through the relation API
+        ids = con.table("questions").filter(check_predicate(smoke.questions)).select("question_id") \
+            .fetch_arrow_table().column("question_id").to_pylist()
     rows = run_sql_file(con, "smoke/smoke_set", teachers=teachers, sample_idx=smoke.sample_idx,
                         limit=smoke.limit or 2**62, require_finished=smoke.require_finished,
                         question_ids=ids).to_pylist()
     mine = [r for r in rows if r["model"] == teacher]
     if not mine:
-        have = query(con, "SELECT DISTINCT model FROM trajectories ORDER BY 1").column("model").to_pylist()
+        have = sorted(set(con.table("trajectories").select("model").fetch_arrow_table().column("model").to_pylist()))
         raise DedError(f"no smoke set for {teacher!r}: the teachers {teachers} share no question at sample "
                        f"{smoke.sample_idx} (models in the lake: {have})")
     return mine
