@@ -42,13 +42,13 @@ def smoke_rows(lake, smoke, teacher: str) -> list[dict[str, Any]]:
     if smoke.questions:
         # smoke.questions is an SQL predicate by design: checked, then applied through the relation API
         ids = con.table("questions").filter(check_predicate(smoke.questions)).select("question_id") \
-            .fetch_arrow_table().column("question_id").to_pylist()
+            .to_arrow_table().column("question_id").to_pylist()
     rows = run_sql_file(con, "smoke/smoke_set", teachers=teachers, sample_idx=smoke.sample_idx,
                         limit=smoke.limit or 2**62, require_finished=smoke.require_finished,
                         question_ids=ids).to_pylist()
     mine = [r for r in rows if r["model"] == teacher]
     if not mine:
-        have = sorted(set(con.table("trajectories").select("model").fetch_arrow_table().column("model").to_pylist()))
+        have = sorted(set(con.table("trajectories").select("model").to_arrow_table().column("model").to_pylist()))
         raise DedError(f"no smoke set for {teacher!r}: the teachers {teachers} share no question at sample "
                        f"{smoke.sample_idx} (models in the lake: {have})")
     return mine
