@@ -28,8 +28,7 @@ def ingest(
     """
     from ded.commands.common import context
     from ded.ingest import ingest_paths
-    from ded.ingest.core import IngestReport, StrictReject
-    from ded.receipts import write_receipt
+    from ded.ingest.core import StrictReject
 
     params, lake = context(ctx)
     maps = {}
@@ -45,17 +44,9 @@ def ingest(
                                   domain=domain, mapping=maps, strict=strict or cfg.strict,
                                   batch_rows=cfg.batch_rows, max_field_bytes=cfg.max_field_bytes)
         else:
-            if not cfg.sources:
-                raise typer.BadParameter("no paths given and params `ingest.sources` is empty; "
-                                         "e.g. ded ingest data/pool.jsonl --kind questions")
-            report, touched = IngestReport(), set()  # questions counted once per command, not per source
-            for s in cfg.sources:
-                report.merge(ingest_paths(lake, [s.path], kind=s.kind, preset=s.preset, source=s.source,
-                                          model=s.model, domain=s.domain, mapping=s.map, license=s.license,
-                                          strict=strict or cfg.strict, batch_rows=cfg.batch_rows,
-                                          max_field_bytes=cfg.max_field_bytes, touched=touched))
-            write_receipt("ingest", lake, ["questions", "trajectories", "verdicts", "rejects"], params,
-                          extra={"params_hash_ingest": params.hash("ingest")})
+            from ded.stages import ingest as stage
+
+            report = stage.main(params, lake, strict=strict)
     except StrictReject as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
