@@ -65,9 +65,19 @@ def _register_all() -> None:
 _register_all()
 
 
+# Hugging Face libraries draw a tqdm bar per weight load, tokenization and shard write; in `dvc repro` logs
+# they are pages of carriage returns. ded shows its own progress (rate and ETA) for the long parts, so
+# theirs are off unless the user sets these variables.
+QUIET_HF = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+
+
 def main() -> None:
+    import os
+
     from ded.errors import run_cli
 
+    for k, v in QUIET_HF.items():
+        os.environ.setdefault(k, v)
     sys.exit(run_cli(app))
 
 

@@ -212,3 +212,22 @@ def test_help_lists_commands_in_pipeline_order_as_the_readme_does():
     m = re.search(r"`ded --help` lists the stages in pipeline order, (.+?), then the tools (.+?)\.", README, re.S)
     assert m, "README's Usage must say the order `ded --help` lists the commands in"
     assert re.findall(r"`(\w+)`", m.group(1)) == STAGES and re.findall(r"`(\w+)`", m.group(2)) == TOOLS
+
+
+def test_table_cells_round_floats_and_hf_progress_bars_are_off(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from ded.commands.common import _cell
+
+    assert [_cell(x) for x in (0.9444444444444444, 3.0, 19671.63, None, 7, 1e-7, "a")] == \
+        ["0.9444", "3", "19,671.6", "", "7", "0", "a"]
+    code = "import os, ded.cli, sys; sys.argv=['ded','--help']\ntry:\n ded.cli.main()\nexcept SystemExit: pass\n" \
+           "print(os.environ['HF_HUB_DISABLE_PROGRESS_BARS'], os.environ['HF_DATASETS_DISABLE_PROGRESS_BARS'])"
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DISABLE_PROGRESS_BARS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "1 1"
+    env["HF_HUB_DISABLE_PROGRESS_BARS"] = "0"  # the user's choice wins
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "0 1"

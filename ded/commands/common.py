@@ -38,6 +38,20 @@ def context(ctx: typer.Context, read_only: bool | None = None, needs_lake: bool 
     return params, lake
 
 
+def _cell(v) -> str:
+    """Table text: None as blank, floats to 4 decimals (0.9444, not 0.9444444444444444), thousands grouped."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return str(v)
+        if abs(v) >= 1000:
+            return f"{v:,.1f}"
+        text = f"{v:.4f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+    return str(v)
+
+
 def echo_table(rows: list[dict], columns: list[str] | None = None, title: str | None = None) -> None:
     """A plain aligned table on stdout (rich when on a terminal)."""
     from rich.console import Console
@@ -48,5 +62,5 @@ def echo_table(rows: list[dict], columns: list[str] | None = None, title: str | 
     for c in cols:
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
+        t.add_row(*(_cell(r.get(c)) for c in cols))
     Console(width=200 if not Console().is_terminal else None).print(t)
