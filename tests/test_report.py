@@ -162,3 +162,15 @@ def test_lines_chart_places_points_and_rejects_bad_input():
         lines({"a": [(0, 1.0)]}, title="t", xlabel="x", ylabel="y", log_x=True)
     with pytest.raises(ValueError, match="at least one point"):
         lines({"a": []}, title="t", xlabel="x", ylabel="y")
+
+
+def test_an_empty_lake_is_an_error_not_an_empty_report(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "lake").mkdir()
+    out = subprocess.run([sys.executable, "-m", "ded", "report"], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120, check=False)
+    assert out.returncode == 2 and out.stderr.startswith("error:") and "dvc repro" in out.stderr
+    assert not (tmp_path / "reports").exists()

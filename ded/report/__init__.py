@@ -14,6 +14,11 @@ def write_report(lake: Lake, params: Any = None, out_dir: str | Path | None = No
     from ded.report.data import gather
     from ded.report.render import to_html, to_markdown
 
+    from ded.errors import DedError
+
+    if not any(lake.exists(t) for t in ("questions", "trajectories")):
+        raise DedError(f"lake {str(lake.root)!r} holds no questions or trajectories yet, so there is nothing to report: "
+                       f"run `dvc repro` (or `ded ingest ...`) first, or point --lake at a filled lake")
     rp = getattr(params, "report", None)
     out = Path(out_dir or getattr(rp, "out_dir", "reports"))
     out.mkdir(parents=True, exist_ok=True)
