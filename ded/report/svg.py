@@ -55,6 +55,24 @@ def _open(w: int, h: int, title: str) -> list[str]:
     ]
 
 
+def _close(out: list[str], names: Sequence[str], left: float, top: float, pw: float, ph: float, height: int,
+           xlabel: str, ylabel: str) -> str:
+    """Axes, axis labels and (for several series) the legend of a plot area; closes the <svg>."""
+    out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="{AXIS}"/>')
+    out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="{AXIS}"/>')
+    out.append(f'<text x="{left + pw / 2}" y="{height - 8}" text-anchor="middle">{escape(xlabel)}</text>')
+    out.append(f'<text transform="translate(14 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
+               f"{escape(ylabel)}</text>")
+    if len(names) > 1:
+        lx = left
+        for k, name in enumerate(names):
+            out.append(f'<rect x="{lx}" y="{top - 22}" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>')
+            out.append(f'<text x="{lx + 14}" y="{top - 13}">{escape(name)}</text>')
+            lx += 30 + 7 * len(name)
+    out.append("</svg>")
+    return "\n".join(out)
+
+
 def hbar(labels: Sequence[str], values: Sequence[float], *, title: str, xlabel: str = "",
          lo: Sequence[float] | None = None, hi: Sequence[float] | None = None,
          colors: Sequence[str] | None = None, annotations: Sequence[str] | None = None,
@@ -131,19 +149,7 @@ def histogram(edges: Sequence[float], series: dict[str, Sequence[float]], *, tit
     step = max(1, math.ceil((nb + 1) / 8))
     for i in range(0, nb + 1, step):
         out.append(f'<text x="{left + i * bw:.1f}" y="{top + ph + 14}" text-anchor="middle">{fmt(edges[i])}</text>')
-    out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="{AXIS}"/>')
-    out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="{AXIS}"/>')
-    out.append(f'<text x="{left + pw / 2}" y="{height - 8}" text-anchor="middle">{escape(xlabel)}</text>')
-    out.append(f'<text transform="translate(14 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
-               f"{escape(ylabel)}</text>")
-    if len(names) > 1:
-        lx = left
-        for k, s in enumerate(names):
-            out.append(f'<rect x="{lx}" y="{top - 22}" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>')
-            out.append(f'<text x="{lx + 14}" y="{top - 13}">{escape(s)}</text>')
-            lx += 30 + 7 * len(s)
-    out.append("</svg>")
-    return "\n".join(out)
+    return _close(out, names, left, top, pw, ph, height, xlabel, ylabel)
 
 
 def lines(series: dict[str, Sequence[tuple[float, float]]], *, title: str, xlabel: str, ylabel: str,
@@ -180,20 +186,7 @@ def lines(series: dict[str, Sequence[tuple[float, float]]], *, title: str, xlabe
         for x, y in line:
             out.append(f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="3.5" fill="{c}">'
                        f"<title>{escape(n)}: {fmt(x)}, {fmt(y)}</title></circle>")
-    out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="{AXIS}"/>')
-    out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="{AXIS}"/>')
-    out.append(f'<text x="{left + pw / 2}" y="{height - 8}" text-anchor="middle">'
-               f"{escape(xlabel + (' (log scale)' if log_x else ''))}</text>")
-    out.append(f'<text transform="translate(14 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
-               f"{escape(ylabel)}</text>")
-    if len(names) > 1:
-        lx = left
-        for k, n in enumerate(names):
-            out.append(f'<rect x="{lx}" y="{top - 22}" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>')
-            out.append(f'<text x="{lx + 14}" y="{top - 13}">{escape(n)}</text>')
-            lx += 30 + 7 * len(n)
-    out.append("</svg>")
-    return "\n".join(out)
+    return _close(out, names, left, top, pw, ph, height, xlabel + (" (log scale)" if log_x else ""), ylabel)
 
 
 def nice_upper(lo: float, hi: float, bins: int) -> float:
