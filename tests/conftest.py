@@ -41,3 +41,28 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from ded.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+def load_demo_lake(lake):
+    """The committed demo sources (data/demo) ingested, verified and scored under pipelines/demo.yaml; its params.
+
+    Skips when data/demo is missing. No embed: callers select with diversity "none" (k-center needs a model).
+    """
+    from ded.ingest import ingest_paths
+    from ded.params import load_params
+    from ded.stages import score, verify
+
+    root = Path(__file__).resolve().parents[1]
+    data = root / "data" / "demo"
+    if not (data / "math_questions.jsonl").exists():
+        pytest.skip("data/demo missing; regenerate with `python -m ded.demo data/demo`")
+    params = load_params(root / "pipelines" / "demo.yaml")
+    prompts = {k: str(root / v) for k, v in params.prompts.model_dump().items() if isinstance(v, str)}
+    params = params.model_copy(update={"prompts": params.prompts.model_copy(update=prompts)})
+    ingest_paths(lake, [data / "math_questions.jsonl", data / "code_questions.jsonl"], kind="questions",
+                 source="demo", show_progress=False)
+    ingest_paths(lake, sorted(data.glob("teacher_*.jsonl")) + [data / "student.jsonl"], kind="trajectories",
+                 source="demo", show_progress=False)
+    verify.main(params, lake, show_progress=False, workers=2)
+    score.main(params, lake)
+    return params

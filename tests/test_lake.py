@@ -113,7 +113,7 @@ def test_lakedb_sees_the_same_tables(lake):
 
 
 def test_require_is_an_error_that_says_how_to_make_the_lake(tmp_path):
-    from ded.lake import Lake, LakeError
+    from ded.lake import LakeError
 
     missing = Lake(tmp_path / "nope", create=False)
     with pytest.raises(LakeError, match=r"does not exist; create it with `ded ingest` .*--lake"):

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ded.params import load_params, parse_params
+from ded.params import parse_params
 from ded.scorers.diversity import farthest_p
 from ded.selectors.blocks import SetStep, run_chain
 from ded.selectors.synthetic import LakeBuilder
@@ -107,21 +107,9 @@ def test_budget_above_supply_is_a_loud_shortfall(lake, tmp_path, caplog):
 
 def test_demo_sources_budget_48(lake, tmp_path):
     """The committed demo sources under the demo profile: 48 rows, 24 math + 24 code, no repeats."""
-    from ded.ingest import ingest_paths
-    from ded.stages import verify
+    from conftest import load_demo_lake
 
-    demo = ROOT / "data" / "demo"
-    if not (demo / "math_questions.jsonl").exists():
-        pytest.skip("data/demo missing; regenerate with `python -m ded.demo data/demo`")
-    params = load_params(ROOT / "pipelines" / "demo.yaml")
-    prompts = {k: str(ROOT / v) for k, v in params.prompts.model_dump().items() if isinstance(v, str)}
-    params = params.model_copy(update={"prompts": params.prompts.model_copy(update=prompts)})
-    ingest_paths(lake, [demo / "math_questions.jsonl", demo / "code_questions.jsonl"], kind="questions",
-                 source="demo", show_progress=False)
-    ingest_paths(lake, sorted(demo.glob("teacher_*.jsonl")) + [demo / "student.jsonl"], kind="trajectories",
-                 source="demo", show_progress=False)
-    verify.main(params, lake, show_progress=False, workers=2)
-    score.main(params, lake)
+    params = load_demo_lake(lake)
     assert params.select.budget == 48 and params.select.p == 2
     # diversity none: k-center needs `ded embed` (a sentence model); the bug was in farthest-P
     m = select.main(params, lake, diversity="none",

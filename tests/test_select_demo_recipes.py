@@ -11,7 +11,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ded.params import load_params
 from ded.selectors.recipes import RecipeError
 from ded.stages import score, select
 from ded.stages.select import SelectError
@@ -22,23 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """The demo sources ingested, verified and scored under pipelines/demo.yaml (no embed: diversity none)."""
-    from ded.ingest import ingest_paths
-    from ded.lake import Lake
-    from ded.stages import verify
+    from conftest import load_demo_lake
 
-    data = ROOT / "data" / "demo"
-    if not (data / "math_questions.jsonl").exists():
-        pytest.skip("data/demo missing; regenerate with `python -m ded.demo data/demo`")
-    params = load_params(ROOT / "pipelines" / "demo.yaml")
-    prompts = {k: str(ROOT / v) for k, v in params.prompts.model_dump().items() if isinstance(v, str)}
-    params = params.model_copy(update={"prompts": params.prompts.model_copy(update=prompts)})
+    from ded.lake import Lake
+
     lake = Lake(tmp_path_factory.mktemp("demo") / "lake")
-    ingest_paths(lake, [data / "math_questions.jsonl", data / "code_questions.jsonl"], kind="questions",
-                 source="demo", show_progress=False)
-    ingest_paths(lake, sorted(data.glob("teacher_*.jsonl")) + [data / "student.jsonl"], kind="trajectories",
-                 source="demo", show_progress=False)
-    verify.main(params, lake, show_progress=False, workers=2)
-    score.main(params, lake)
+    params = load_demo_lake(lake)
     return params, lake
 
 
