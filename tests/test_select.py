@@ -261,3 +261,19 @@ def test_cli_score_select_explain(planted, tmp_path):
     assert r.exit_code == 0 and "DROPPED by compression" in r.output
     r = run.invoke(app, [*base, "select", "--budget", "500"])
     assert r.exit_code == 0 and "WARNING: recipe ded found only 27 rows" in r.output
+
+
+def test_s1k_judges_difficulty_only_where_the_solvers_answered(planted, tmp_path, caplog):
+    """A solver model with no answers in the lake must not make every question look hard (s1 keeps only what
+    its solvers fail); a domain key the questions lack and a non-uniform domain_mix are warned about."""
+    lake, _ = planted
+    with pytest.raises(SelectError, match=r"solvers_attempted.*select.s1k.solver_models \['nobody'\].*ded generate"):
+        select.main(params_for(tmp_path / "a", recipe="s1k", teacher="good", budget=6,
+                               s1k={"solver_models": ["nobody"]}), lake)
+    m = select.main(params_for(tmp_path / "b", recipe="s1k", teacher="good", budget=6,
+                               s1k={"solver_models": ["stu"], "domain_key": "metadata.subject"},
+                               domain_mix={"math": 0.7, "code": 0.3}), lake)
+    steps = {s["step"]: s for s in m["steps"]}
+    assert steps["solvers_attempted"]["in"] == steps["solvers_attempted"]["out"] > 0  # `stu` answered every question
+    assert "domain_key='metadata.subject' is empty for 100% of the candidates" in caplog.text
+    assert "recipe s1k draws domains uniformly" in caplog.text

@@ -129,6 +129,9 @@ def s1k_steps(sp: Any, teachers: list[str], cand: pl.DataFrame) -> list[Step]:
     s1 = sp.model_copy(update={"require_correct": sp.s1k.require_correct})
     steps = base_filters(s1, teachers)
     if sp.s1k.solver_models:
+        # s1 drops what the solvers answer correctly; a question they never answered cannot be judged hard
+        steps.append(RowFilter("solvers_attempted", pl.col("solver_attempts") > 0,
+                               f"answered at least once by {sp.s1k.solver_models} (difficulty is judged)"))
         steps.append(RowFilter("not_solved_by_solvers", pl.col("solver_correct") == 0,
                                f"no correct answer from {sp.s1k.solver_models}"))
     steps.append(best_per_question("longest", "reasoning_chars", True, "the longest reasoning of its question"))
@@ -169,6 +172,10 @@ def _limo_window_hint(sp: Any, reached: pl.DataFrame) -> str:
 
 _EMPTY_HINTS: dict[str, Callable[[Any, pl.DataFrame], str]] = {
     "solve_window": _limo_window_hint,
+    "solvers_attempted": lambda sp, r: (f"no question has a scored answer by select.s1k.solver_models "
+                                        f"{list(sp.s1k.solver_models)}: generate with them (add them to "
+                                        f"generate.models, then ded generate, ded verify, ded score), or set "
+                                        f"select.s1k.solver_models: [] to skip s1's difficulty filter"),
     "teacher": lambda sp, r: (f"no candidate is by the chosen teachers; pick others with --teacher NAME or "
                               f"--teacher all (models here: {sorted(r['model'].unique().to_list())})"),
     "correct": lambda sp, r: "no trusted verdict is correct: check score.verifiers (`ded verify`, then `ded score`)",

@@ -90,7 +90,14 @@ def add_s1k_domain(cand: pl.DataFrame, key: str) -> pl.DataFrame:
     else:
         raise SelectError(f"select.s1k.domain_key={key!r} is neither a candidates column ({sorted(cand.columns)}) "
                           f"nor metadata.KEY")
-    return cand.with_columns(expr.alias("s1k_domain"))
+    cand = cand.with_columns(expr.alias("s1k_domain"))
+    if cand.height:
+        missing = cand["s1k_domain"].null_count() / cand.height
+        if missing > 0.5:
+            log.warning("select.s1k.domain_key=%r is empty for %.0f%% of the candidates: s1k then samples them as one "
+                        "'(none)' domain; name a key the questions carry (domain, source, metadata.KEY)",
+                        key, 100 * missing)
+    return cand
 
 
 def vectors_loader(lake: Lake):
@@ -136,6 +143,9 @@ def select(params: Any, lake: Lake) -> Selection:
     cand = load_candidates(con, sp)
     if sp.recipe == "s1k":
         cand = add_s1k_domain(cand, sp.s1k.domain_key)
+        if len(set(sp.domain_mix.values())) > 1:
+            log.warning("recipe s1k draws domains uniformly (s1's Algorithm 1): select.domain_mix %s decides which "
+                        "domains enter, not their shares", dict(sp.domain_mix))
     metric, ranking = rank_teachers(pl.from_arrow(lake.read("model_scores")), sp.teacher_metric)
     teachers = choose_teachers(sp.teacher, ranking)
     ctx: dict[str, Any] = {"texts": texts_loader(con)}

@@ -3,14 +3,16 @@
 -- reads: trajectory_scores, question_scores (both written by `ded score`), questions
 -- params: $ref_models (VARCHAR[]): models whose correct answers count in ref_correct/ref_attempts
 --           (LIMO's solve window; empty = every non-student model);
---         $solver_models (VARCHAR[]): models whose correct answers count in solver_correct (s1K)
+--         $solver_models (VARCHAR[]): models whose correct answers count in solver_correct, and whose
+--           scored answers count in solver_attempts (s1K's difficulty filter)
 -- trajectory_scores' optional columns (limo_*, student_*) pass through with ts.*.
 WITH solve AS (
     SELECT
         question_id,
         count(*) FILTER (WHERE correct AND (len($ref_models) = 0 OR list_contains($ref_models, model))) AS ref_correct,
         count(*) FILTER (WHERE len($ref_models) = 0 OR list_contains($ref_models, model)) AS ref_attempts,
-        count(*) FILTER (WHERE correct AND list_contains($solver_models, model)) AS solver_correct
+        count(*) FILTER (WHERE correct AND list_contains($solver_models, model)) AS solver_correct,
+        count(*) FILTER (WHERE list_contains($solver_models, model)) AS solver_attempts
     FROM trajectory_scores
     WHERE NOT is_student OR list_contains($solver_models, model)
     GROUP BY question_id
@@ -33,6 +35,7 @@ SELECT
     coalesce(s.ref_correct, 0) AS ref_correct,
     coalesce(s.ref_attempts, 0) AS ref_attempts,
     coalesce(s.solver_correct, 0) AS solver_correct,
+    coalesce(s.solver_attempts, 0) AS solver_attempts,
     q.source,
     q.license,
     q.metadata
