@@ -99,3 +99,61 @@ def test_recipes_need_their_scores(lake, tmp_path, monkeypatch):
     p = _params(tmp_path)
     with pytest.raises(RecipeError, match="student_scores.enabled"):
         select.main(p.model_copy(update={"select": p.select.model_copy(update={"recipe": "rsr"})}), lake)
+
+
+def test_plain_rerun_keeps_student_scores(lake, tmp_path, tiny_model_dir, monkeypatch):
+    """`ded score` with student scoring off (every profile) carries the earlier scores forward, so the
+    rsr recipe still works and the next enabled run recomputes nothing; a changed text or another
+    scoring model or setting is not carried."""
+    from ded.scorers import student
+
+    monkeypatch.chdir(tmp_path)
+    _lake(lake)
+    on = {"enabled": True, "model": str(tiny_model_dir), "device": "cpu", "chunk_tokens": 16}
+    p_on = _params(tmp_path, student_scores=on)
+    score.main(p_on, lake)
+    first = pl.from_arrow(lake.read("trajectory_scores")).sort("trajectory_id")
+    scored = first.filter(pl.col("student_rsr").is_not_null())
+    assert scored.height == 9 and scored["student_scorer"].str.contains("rank_cap=100").all()
+    ms_on = pl.from_arrow(lake.read("model_scores")).filter((pl.col("domain") == "all") & (pl.col("band") == "all"))
+
+    p_off = _params(tmp_path, student_scores={"model": str(tiny_model_dir)})  # enabled: false, as in every profile
+    score.main(p_off, lake)
+    kept = pl.from_arrow(lake.read("trajectory_scores")).sort("trajectory_id")
+    cols = ["trajectory_id", "student_model", "student_text_hash", "student_rsr", "student_entropy", "student_tokens"]
+    assert kept.select(cols).equals(first.select(cols))
+    ms_off = pl.from_arrow(lake.read("model_scores")).filter((pl.col("domain") == "all") & (pl.col("band") == "all"))
+    assert ms_off.sort("model")["mean_student_rsr"].to_list() == \
+        pytest.approx(ms_on.sort("model")["mean_student_rsr"].to_list(), nan_ok=True)
+    m = select.main(p_off.model_copy(update={"select": p_off.select.model_copy(
+        update={"recipe": "rsr", "teacher": "all", "require_format": False})}), lake)
+    assert m["teacher"]["metric"] == "rsr"
+
+    # the next enabled run reuses every carried score: the model is never called
+    def boom(*a, **k):
+        raise AssertionError("student model ran although every score was cached")
+
+    monkeypatch.setattr(student.StudentScorer, "score", boom)
+    score.main(p_on, lake)
+    assert pl.from_arrow(lake.read("trajectory_scores")).sort("trajectory_id")["student_rsr"].to_list() == \
+        first["student_rsr"].to_list()
+
+    # another scoring model (or other scorer settings): nothing stale is carried
+    for other in ({"model": str(tmp_path / "another-student")},
+                  {"model": str(tiny_model_dir), "rank_cap": 10}):
+        score.main(_params(tmp_path, student_scores=other), lake)
+        assert "student_rsr" not in lake.dataset("trajectory_scores").schema.names
+        ms = pl.from_arrow(lake.read("model_scores"))
+        assert ms["mean_student_rsr"].is_null().all() and ms["rsr_source"].is_null().all()
+        monkeypatch.undo()
+        monkeypatch.chdir(tmp_path)
+        score.main(p_on, lake)  # back to the original scores (computed again: the cache was dropped)
+        monkeypatch.setattr(student.StudentScorer, "score", boom)
+
+    # a trajectory whose text changed loses its score; the others keep theirs
+    tid = scored["trajectory_id"][0]
+    lake.merge("trajectories", [{**lake.read("trajectories", filter=f"trajectory_id = '{tid}'").to_pylist()[0],
+                                 "reasoning": "an edited trace"}], update=True)
+    score.main(p_off, lake)
+    after = pl.from_arrow(lake.read("trajectory_scores")).filter(pl.col("student_rsr").is_not_null())
+    assert tid not in after["trajectory_id"].to_list() and after.height == 8

@@ -242,3 +242,38 @@ def test_stages_keep_their_sql_in_files():
         hits = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
                 and id(n) not in docs and re.search(r"\bSELECT\b", n.value)]
         assert not hits, f"{mod} builds SQL inline: {hits}; move it to sql/<stage>/<name>.sql"
+
+
+def test_model_scores_student_entropy_token_weighted_and_smoke_fallback(fx):
+    """mean_student_entropy weights each trajectory by its scored tokens (DED's per-token mean, as
+    `ded smoke` computes it); a model without per-trajectory student scores takes its smoke run's
+    student_entropy / student_rsr on its overall row, and *_source says where each came from."""
+    lake, _q1, _q2, t = fx
+    con = connect(lake, read_only=False)
+    con.execute("DROP VIEW smoke_results")
+    con.register("smoke_results", pa.table({
+        "model": ["m1", "m3", "m3"], "benchmark": ["aime24", "aime24", "math500"], "score": [0.4, 0.2, 0.6],
+        "n": [30, 30, 500], "student_entropy": [9.0, 0.4, 0.4], "student_rsr": [9.0, 1.5, 1.5],
+        "trained_entropy": [0.1, 0.2, 0.2]}))
+    _chain(con, "question_scores")
+    stu = [{"trajectory_id": t["a"], "student_model": "stu", "student_text_hash": "h1", "student_tokens": 100,
+            "student_entropy": 1.0, "student_rsr": 2.0, "student_surprisal": 1.0, "student_scorer": None},
+           {"trajectory_id": t["b"], "student_model": "stu", "student_text_hash": "h2", "student_tokens": 300,
+            "student_entropy": 0.5, "student_rsr": 4.0, "student_surprisal": 1.0, "student_scorer": None}]
+    con.register("student_scores", pa.Table.from_pylist(stu, schema=STUDENT_SCHEMA))
+    materialize(con, "model_scores", **P)
+    ms = _frame(con, "model_scores")
+    rows = {(r["model"], r["domain"], r["band"]): r for r in ms.to_dicts()}
+    m1 = rows[("m1", "all", "all")]
+    assert m1["mean_student_entropy"] == pytest.approx((1.0 * 100 + 0.5 * 300) / 400)  # not the plain 0.75
+    assert m1["mean_student_rsr"] == pytest.approx(3.0) and m1["n_student_scored"] == 2
+    assert (m1["entropy_source"], m1["rsr_source"]) == ("trajectories", "trajectories")  # its smoke values unused
+    m3 = rows[("m3", "all", "all")]
+    assert m3["mean_student_entropy"] == pytest.approx(0.4) and m3["mean_student_rsr"] == pytest.approx(1.5)
+    assert (m3["entropy_source"], m3["rsr_source"]) == ("smoke", "smoke") and m3["n_student_scored"] == 0
+    assert m3["smoke_score"] == pytest.approx(0.4)
+    m3_parts = ms.filter((pl.col("model") == "m3") & ((pl.col("domain") != "all") | (pl.col("band") != "all")))
+    assert m3_parts.height > 0 and m3_parts["mean_student_rsr"].is_null().all()  # smoke is not split by domain/band
+    assert m3_parts["rsr_source"].is_null().all()
+    m2 = rows[("m2", "all", "all")]
+    assert m2["mean_student_rsr"] is None and m2["rsr_source"] is None  # neither source

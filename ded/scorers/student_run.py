@@ -2,12 +2,15 @@
 
 What the student reads is what the corpus will train it on: the question rendered by the shared
 prompt templates (`ded.prompts.render_messages`) and the assistant turn as the export writes it
-(`render_assistant`). A result is keyed by (scoring model, hash of that assistant text) and kept
-in trajectory_scores, so a rerun only scores new or changed trajectories.
+(`render_assistant`). A result is keyed by (scoring model, scorer settings, hash of that assistant
+text) and kept in trajectory_scores, so a rerun only scores new or changed trajectories, and a
+`ded score` run with student scoring off carries the still-valid results forward (`carried_scores`)
+instead of dropping them.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import polars as pl
@@ -15,6 +18,8 @@ import pyarrow as pa
 
 from ded.ids import text_hash
 from ded.lake import Lake
+
+log = logging.getLogger(__name__)
 
 
 def scoring_model(params: Any) -> tuple[str, str]:
@@ -28,14 +33,75 @@ def scoring_model(params: Any) -> tuple[str, str]:
     return spec.name, spec.model
 
 
-def previous(lake: Lake, model: str) -> pl.DataFrame:
-    """Earlier results of the same scoring model (empty when none)."""
-    cols = ["trajectory_id", "student_model", "student_text_hash", "student_tokens", "student_entropy",
-            "student_rsr", "student_surprisal"]
+def scorer_settings(params: Any) -> str:
+    """What besides the model name decides a score: the weights loaded and the scorer's settings.
+    Kept in student_scorer; a result whose settings differ is stale."""
+    cfg = params.score.student_scores
+    _name, path = scoring_model(params)
+    return f"{path}; max_tokens={cfg.max_tokens}; rank_cap={cfg.rank_cap}"
+
+
+def previous(lake: Lake, model: str, settings: str | None = None) -> pl.DataFrame:
+    """Earlier results of the same scoring model and settings (empty when none). Rows written
+    before student_scorer existed (null there) match on the model name alone."""
+    from ded.stages.score import STUDENT_SCHEMA
+
+    cols = STUDENT_SCHEMA.names
+    empty = pl.from_arrow(STUDENT_SCHEMA.empty_table())
+    if not lake.exists("trajectory_scores"):
+        return empty
+    names = lake.dataset("trajectory_scores").schema.names
+    if "student_rsr" not in names:
+        return empty
+    old = pl.from_arrow(lake.read("trajectory_scores", columns=[c for c in cols if c in names]))
+    if "student_scorer" not in old.columns:
+        old = old.with_columns(pl.lit(None, pl.Utf8).alias("student_scorer"))
+    old = old.select(cols).filter(pl.col("student_model") == model)
+    if settings is not None:
+        old = old.filter(pl.col("student_scorer").is_null() | (pl.col("student_scorer") == settings))
+    return old
+
+
+def assistant_hash(row: dict[str, Any], think: Any) -> str:
+    """Hash of the assistant turn the student reads (and the export writes) for a trajectory row."""
+    from ded.prompts import render_assistant
+
+    final = row["final"] if row["final"] is not None else (row["response"] or "")
+    return text_hash(render_assistant(row["reasoning"], final, think=think))
+
+
+def carried_scores(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
+    """Earlier student scores still valid for the current lake, without running the student: same
+    scoring model and settings as now configured, and the trajectory's assistant text unchanged
+    (same hash). `ded score` keeps these when student scoring is off, so a plain rerun neither
+    drops scores that cost GPU hours nor makes the next enabled run recompute them."""
+    from ded.stages.score import STUDENT_SCHEMA
+
     if not lake.exists("trajectory_scores") or "student_rsr" not in lake.dataset("trajectory_scores").schema.names:
-        return pl.DataFrame(schema={c: pl.Utf8 for c in cols[:3]})
-    old = pl.from_arrow(lake.read("trajectory_scores", columns=cols))
-    return old.filter(pl.col("student_model") == model)
+        return STUDENT_SCHEMA.empty_table()
+    try:
+        name, settings = scoring_model(params)[0], scorer_settings(params)
+    except ValueError as e:
+        log.warning("score: earlier student scores dropped: cannot tell whether they are current (%s)", e)
+        return STUDENT_SCHEMA.empty_table()
+    old = previous(lake, name, settings).filter(pl.col("student_rsr").is_not_null())
+    if old.height == 0:
+        return STUDENT_SCHEMA.empty_table()
+    old = old.join(ts.select("trajectory_id", "model"), on="trajectory_id", how="inner")
+    by_id = {r["trajectory_id"]: r for r in old.drop("model").to_dicts()}
+    models = sorted(set(old["model"].to_list()))
+    think = params.select.export.think
+    rows = []
+    cols = ["trajectory_id", "reasoning", "final", "response"]
+    for batch in lake.scan("trajectories", columns=cols, filter=f"model IN ({_sql_list(models)})", batch_size=1024):
+        for r in batch.to_pylist():
+            prev = by_id.get(r["trajectory_id"])
+            if prev and prev["student_text_hash"] == assistant_hash(r, think):
+                rows.append(prev)
+    if len(rows) < len(by_id):
+        log.info("score: %d earlier student scores dropped (text changed)", len(by_id) - len(rows))
+    rows.sort(key=lambda r: r["trajectory_id"])
+    return pa.Table.from_pylist(rows, schema=STUDENT_SCHEMA)
 
 
 def _sql_list(values: list[str]) -> str:
@@ -59,7 +125,8 @@ def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
     qcols = ["question_id", "domain", "problem", "starter_code", "entry_point"]
     questions = {r["question_id"]: r for r in lake.read("questions", columns=qcols).to_pylist()}
     think = params.select.export.think
-    old_by_id = {r["trajectory_id"]: r for r in previous(lake, name).to_dicts()}
+    settings = scorer_settings(params)
+    old_by_id = {r["trajectory_id"]: r for r in previous(lake, name, settings).to_dicts()}
     scorer = StudentScorer(path, device=cfg.device, chunk_tokens=cfg.chunk_tokens, max_tokens=cfg.max_tokens,
                            rank_cap=cfg.rank_cap)
     rows, new = [], 0
@@ -68,16 +135,16 @@ def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
     with progress(total=total, desc=f"score: student entropy/RSR ({name})", unit="traj") as bar:
         for batch in batches:
             for r in batch.to_pylist():
-                final = r["final"] if r["final"] is not None else (r["response"] or "")
-                assistant = render_assistant(r["reasoning"], final, think=think)
-                h = text_hash(assistant)
+                h = assistant_hash(r, think)
                 prev = old_by_id.get(r["trajectory_id"])
                 if prev and prev["student_text_hash"] == h and prev.get("student_rsr") is not None:
                     rows.append(prev)
                 elif cfg.limit is None or new < cfg.limit:
                     q = questions.get(r["question_id"]) or {"problem": "", "domain": None}
-                    res = scorer.score(render_messages(q, params), assistant)
-                    rows.append({"trajectory_id": r["trajectory_id"], "student_model": name, "student_text_hash": h, **res})
+                    final = r["final"] if r["final"] is not None else (r["response"] or "")
+                    res = scorer.score(render_messages(q, params), render_assistant(r["reasoning"], final, think=think))
+                    rows.append({"trajectory_id": r["trajectory_id"], "student_model": name, "student_text_hash": h,
+                                 "student_scorer": settings, **res})
                     new += 1
                 bar.advance(1)
     rows.sort(key=lambda r: r["trajectory_id"])

@@ -8,7 +8,8 @@ The SQL files of `sql/score/` run in dependency order in one DuckDB connection o
 Python adds what SQL cannot express: the LIMO rule score (regex counts over the reasoning text,
 streamed in batches) and, when enabled, the student-side entropy and RSR (a causal LM). The three
 score tables are derived data owned by this stage, so each run overwrites them in one commit per
-table; student scores already computed for the same (model, text) are reused, not recomputed.
+table; student scores already computed for the same (model, scorer settings, text) are reused, not
+recomputed, and a run with student scoring off carries them forward (they cost GPU hours).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ SQL_CHAIN = ["trusted_verdicts", "trajectory_scores", "answer_clusters", "questi
 STUDENT_SCHEMA = pa.schema([
     ("trajectory_id", pa.string()), ("student_model", pa.string()), ("student_text_hash", pa.string()),
     ("student_tokens", pa.int64()), ("student_entropy", pa.float64()), ("student_rsr", pa.float64()),
-    ("student_surprisal", pa.float64()),
+    ("student_surprisal", pa.float64()), ("student_scorer", pa.string()),
 ])
 
 
@@ -84,16 +85,14 @@ def limo_scores(lake: Lake, n_tokens: pl.DataFrame, batch_size: int = 20_000) ->
     return feats.with_columns(limo_score(feats)).drop("n_tokens", "limo_length")
 
 
-def _empty_student() -> pa.Table:
-    return STUDENT_SCHEMA.empty_table()
-
-
 def student_scores(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
-    """Entropy and RSR under the student for the configured trajectories, reusing earlier results."""
+    """Entropy and RSR under the student for the configured trajectories, reusing earlier results.
+    Off: the earlier results still valid (same scoring model and settings, same text), not none."""
+    from ded.scorers.student_run import carried_scores, score_trajectories
+
     cfg = params.score.student_scores
     if not cfg.enabled:
-        return _empty_student()
-    from ded.scorers.student_run import score_trajectories
+        return carried_scores(lake, params, ts)
 
     return score_trajectories(lake, params, ts)
 

@@ -1,17 +1,30 @@
 -- produces: model_scores
 -- grain: one row per (model, domain, band), plus 'all' rows for domain, band and both
 -- reads: trajectory_scores, question_scores (sql/score/*.sql), student_scores (the Python
---        student-side scorer's output; empty when off), smoke_results
+--        student-side scorer's output, or the earlier scores `ded score` carried forward; empty
+--        when none), smoke_results
 -- params: none
 -- accuracy leaves undecidable verdicts out of the denominator (undecided says how many).
--- Lengths are n_tokens. mean_student_entropy / mean_student_rsr average the per-trajectory
--- scores under the student (null until `score.student_scores` runs). smoke_score is the mean of
--- the model's smoke-test scores over benchmarks (DED's teacher smoke tests), null when absent.
+-- Lengths are n_tokens. smoke_score is the mean of the model's smoke-test scores over benchmarks
+-- (DED's teacher smoke tests), null when absent.
+-- Student-side scores (what `select.teacher: auto` ranks by after smoke_score):
+--   mean_student_entropy: token-weighted, Σ entropy_i·tokens_i / Σ tokens_i over the scored
+--     trajectories, i.e. the mean entropy (bits) per response token of the model's corpus, as DED
+--     and `ded smoke` measure it (a per-trajectory average would let a short answer count as much
+--     as a 16k-token trace).
+--   mean_student_rsr: the mean of the per-trajectory RSRs (the quantity the rsr recipe ranks);
+--   n_student_scored: trajectories with an RSR.
+--   When a model has no per-trajectory student scores, its overall row (domain = band = 'all')
+--   falls back to the student_entropy / student_rsr of its `ded smoke` run (smoke_results: one
+--   pass of the same scorer over its smoke corpus; smoke's RSR is Σ rank / Σ surprisal over that
+--   corpus); entropy_source / rsr_source say which: 'trajectories', 'smoke', or null when neither
+--   exists. The domain and band rows never fall back (the smoke corpus is not split that way).
 WITH t AS (
     SELECT
         ts.model, ts.is_student, coalesce(ts.domain, 'other') AS domain, coalesce(qs.band, 'unknown') AS band,
         ts.correct, ts.n_tokens, ts.format_ok, ts.finished,
-        s.student_entropy, s.student_rsr
+        s.student_entropy, s.student_rsr,
+        CASE WHEN s.student_entropy IS NOT NULL AND s.student_tokens > 0 THEN s.student_tokens END AS entropy_tokens
     FROM trajectory_scores AS ts
     LEFT JOIN question_scores AS qs USING (question_id)
     LEFT JOIN student_scores AS s USING (trajectory_id)
@@ -21,6 +34,7 @@ agg AS (
         model,
         coalesce(domain, 'all') AS domain,
         coalesce(band, 'all') AS band,
+        grouping(domain, band) = 3 AS overall,
         bool_or(is_student) AS is_student,
         count(*) AS n,
         count(correct) AS decided,
@@ -31,18 +45,38 @@ agg AS (
         median(n_tokens) AS median_tokens,
         avg(format_ok::INTEGER) AS format_ok_share,
         avg(finished::INTEGER) AS finished_share,
-        avg(student_entropy) AS mean_student_entropy,
+        sum(student_entropy * entropy_tokens) / nullif(sum(entropy_tokens), 0) AS mean_student_entropy,
         avg(student_rsr) AS mean_student_rsr,
         count(student_rsr) AS n_student_scored
     FROM t
     GROUP BY GROUPING SETS ((model, domain, band), (model, domain), (model, band), (model))
 ),
+-- smoke_results written before `ded smoke` measured the student has no student_* columns:
+-- UNION ALL BY NAME adds them as nulls.
+smoke_rows AS (
+    SELECT * FROM smoke_results
+    UNION ALL BY NAME
+    SELECT NULL::VARCHAR AS model, NULL::DOUBLE AS student_entropy, NULL::DOUBLE AS student_rsr WHERE false
+),
 smoke AS (
-    SELECT model, avg(score) AS smoke_score, string_agg(benchmark, ',' ORDER BY benchmark) AS smoke_benchmarks
-    FROM smoke_results
+    SELECT model, avg(score) AS smoke_score, string_agg(benchmark, ',' ORDER BY benchmark) AS smoke_benchmarks,
+           -- one smoke run measures the student once per teacher: every benchmark row carries the same values
+           avg(student_entropy) AS smoke_student_entropy, avg(student_rsr) AS smoke_student_rsr
+    FROM smoke_rows
     GROUP BY model
 )
-SELECT a.*, s.smoke_score, s.smoke_benchmarks
+SELECT
+    a.* EXCLUDE (overall, mean_student_entropy, mean_student_rsr, n_student_scored),
+    CASE WHEN a.mean_student_entropy IS NOT NULL THEN a.mean_student_entropy
+         WHEN a.overall THEN s.smoke_student_entropy END AS mean_student_entropy,
+    CASE WHEN a.mean_student_rsr IS NOT NULL THEN a.mean_student_rsr
+         WHEN a.overall THEN s.smoke_student_rsr END AS mean_student_rsr,
+    a.n_student_scored,
+    CASE WHEN a.mean_student_entropy IS NOT NULL THEN 'trajectories'
+         WHEN a.overall AND s.smoke_student_entropy IS NOT NULL THEN 'smoke' END AS entropy_source,
+    CASE WHEN a.mean_student_rsr IS NOT NULL THEN 'trajectories'
+         WHEN a.overall AND s.smoke_student_rsr IS NOT NULL THEN 'smoke' END AS rsr_source,
+    s.smoke_score, s.smoke_benchmarks
 FROM agg AS a
 LEFT JOIN smoke AS s USING (model)
 ORDER BY a.model, a.domain, a.band
