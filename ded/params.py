@@ -245,6 +245,7 @@ class SelectParams(Section):
     student_pass_max: float = Field(0.5, ge=0, le=1, description="DED compression: drop questions the student solves with a pass rate above this.")
     missing_student: Literal["keep", "drop"] = Field("keep", description="Questions without any decided student rollout: keep (loudly counted) or drop.")
     p: int = Field(4, ge=1, description="Trajectories per question kept by farthest-P (DED: P≈4).")
+    min_lev_dist: float = Field(0.0, ge=0, lt=1, description="Farthest-P never keeps two trajectories of a question within this normalized token-level Levenshtein distance (0 = only exact copies of the compared reasoning text are dropped; the budget fills from other questions).")
     levenshtein_max_tokens: int | None = Field(None, gt=0, description="Cap each trace at this many word tokens for the distance (None = whole trace).")
     diversity: Literal["kcenter", "none"] = Field("kcenter", description="Order questions by k-center over question embeddings (needs `ded embed`), or by difficulty only.")
     workers: int = Field(2, ge=1, description="Processes for the Levenshtein distances of farthest-P (used from 64 questions up).")

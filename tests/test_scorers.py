@@ -16,6 +16,7 @@ from ded.scorers.diversity import farthest_p, kcenter
 from ded.scorers.levenshtein import (
     distance_matrix,
     exact_distance,
+    farthest_p_texts,
     token_distance,
     tokenize,
 )
@@ -97,6 +98,14 @@ def test_farthest_p_picks_planted_distinct_points():
     assert set(distinct) <= chosen
     assert len(chosen & set(copies)) == 1
     assert picks.min_dist[1] >= picks.min_dist[2] >= picks.min_dist[3]  # max-min distances shrink
+
+
+def test_farthest_p_texts_never_picks_a_copy():
+    # regression: the 4th pick was a copy of the first, at distance 0.0
+    order, near = farthest_p_texts(["a b c"] * 3 + ["x y z", "a b d"], 4)
+    assert order == [0, 3, 4] and all(d > 0 for d in near[1:])
+    # <= P texts: copies dropped too; whitespace alone does not make a different text
+    assert farthest_p_texts(["a  b", "a b", "c d"], 4)[0] == [0, 2]
 
 
 def test_farthest_p_small_groups_and_errors():

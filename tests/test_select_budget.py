@@ -25,12 +25,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_farthest_p_identical_items_never_repeat():
+    # all copies: one pick stands for them (never one item twice, never two copies), the rest name it
     for n, p in ((3, 2), (5, 4), (2, 2), (6, 3)):
         picks = farthest_p(np.zeros((n, n)), p)
-        assert len(set(picks.order)) == len(picks.order) == min(n, p), (n, p, picks.order)
-    # a zero block among distinct items: still distinct picks, and the farthest pair first
+        assert picks.order == [0], (n, p, picks.order)
+        assert picks.duplicate_of == {i: 0 for i in range(1, n)}
+    # a zero block among distinct items: the farthest pair first, and the block's copy is never added
     d = np.array([[0, 0, 0.9], [0, 0, 0.5], [0.9, 0.5, 0]])
     assert farthest_p(d, 2).order == [0, 2]
+    three = farthest_p(d, 3)
+    assert three.order == [0, 2] and three.duplicate_of == {1: 0}
+    # n <= p (no choice to make): still no copies
+    assert farthest_p(d, 5).order == [0, 2]
+    # min_sep: a near-copy (0.05 away) is dropped like an exact one
+    near = np.array([[0, 0.05, 0.9], [0.05, 0, 0.8], [0.9, 0.8, 0]])
+    assert farthest_p(near, 3).order == [0, 1, 2]  # n <= p: index order
+    assert farthest_p(near, 3, min_sep=0.1).order == [0, 2]
+    assert farthest_p(near, 3, min_sep=0.1).duplicate_of == {1: 0}
 
 
 def test_chain_rejects_a_step_that_returns_an_id_twice_or_a_dead_one():
@@ -86,10 +97,12 @@ def test_budget_counts_trajectories_exactly_with_p_over_1(lake, tmp_path, budget
     m = select.main(_params(tmp_path, budget=budget, domain_mix=mix), lake)
     assert m["rows"] == budget and m["by_domain"] == expect and m["shortfall"] == 0
     sel = _check_consistent(lake, m)
-    # P = 3 per question survives farthest-P, so the budget spans several questions, each with <= 3 rows
+    # P = 3 per question survives farthest-P, so the budget spans several questions, each with <= 3 rows;
+    # a question whose traces are all identical keeps one of them (half the questions: 8 math, 6 code)
     per_q = sel.filter(pl.col("kept")).group_by("question_id").len()["len"]
     assert per_q.max() <= 3 and m["questions"] == per_q.len() > 1
-    assert next(s for s in m["steps"] if s["step"] == "farthest_p")["out"] == 3 * sum({"math": 8, "code": 6}[d] for d in mix)  # questions x P
+    fp = next(s for s in m["steps"] if s["step"] == "farthest_p")
+    assert fp["out"] == sum((3 + 1) * {"math": 8, "code": 6}[d] // 2 for d in mix)  # distinct x P + copies x 1
     lines = (tmp_path / "corpus" / "train.jsonl").read_text().splitlines()
     assert len(lines) == budget and len({json.loads(x)["trajectory_id"] for x in lines}) == budget
 
@@ -99,14 +112,17 @@ def test_budget_above_supply_is_a_loud_shortfall(lake, tmp_path, caplog):
     score.main(_params(tmp_path), lake)
     with caplog.at_level(logging.WARNING):
         m = select.main(_params(tmp_path, budget=100), lake)
-    # 14 questions x min(4, P=3) = 42 rows exist; never more than that, never a duplicate
-    assert m["rows"] == 42 and m["shortfall"] == 58
+    # 7 questions x min(4, P=3) distinct traces + 7 questions x 1 (their 4 traces are copies) = 28 rows
+    # exist; never more than that, never one trace twice, never two copies of a text
+    assert m["rows"] == 28 and m["shortfall"] == 72
     assert "fewer than the budget of 100" in caplog.text
     _check_consistent(lake, m)
 
 
 def test_demo_sources_budget_48(lake, tmp_path):
-    """The committed demo sources under the demo profile: 48 rows, 24 math + 24 code, no repeats."""
+    """The committed demo sources under the demo profile: no repeats, and no copies. The demo's code
+    teacher often writes one trace word for word several times, so after farthest-P drops the copies only
+    36 distinct rows survive (24 math + 12 code): a loud shortfall of 12, not 23 copies filling the 48."""
     from conftest import load_demo_lake
 
     params = load_demo_lake(lake)
@@ -115,7 +131,58 @@ def test_demo_sources_budget_48(lake, tmp_path):
     m = select.main(params, lake, diversity="none",
                     export=params.select.export.model_copy(update={"out_dir": str(tmp_path / "corpus"),
                                                                     "hf_dataset": False}))
-    assert m["rows"] == 48 and m["by_domain"] == {"code": 24, "math": 24} and m["shortfall"] == 0
-    _check_consistent(lake, m)
+    assert m["rows"] == 36 and m["by_domain"] == {"code": 12, "math": 24} and m["shortfall"] == 12
+    sel = _check_consistent(lake, m)
     fp = next(s for s in m["steps"] if s["step"] == "farthest_p")
-    assert fp["out"] > 48  # the budget had more rows than it needed, and cut to 48
+    assert fp["out"] == 36 and 0 < m["diversity"]["farthest_p"]["copies_dropped"] <= fp["dropped"]
+    # farthest-P kept min(P, distinct texts) per question: every distinct text it could take
+    texts_of = {r["trajectory_id"]: r["reasoning"] or r["response"]
+                for r in lake.read("trajectories", columns=["trajectory_id", "reasoning", "response"]).to_pylist()}
+    seen = sel.filter(pl.col("kept") | (pl.col("dropped_by") == "farthest_p"))
+    for qid, ids, kept in seen.group_by("question_id").agg("trajectory_id", "kept").iter_rows():
+        assert sum(kept) == min(2, len({texts_of[t] for t in ids})), qid
+
+
+def _no_two_kept_copies(lake, sel, texts_of):
+    kept = sel.filter(pl.col("kept"))
+    for qid, ids in kept.group_by("question_id").agg("trajectory_id").iter_rows():
+        texts = [texts_of[t] for t in ids]
+        assert len(set(texts)) == len(texts), (qid, ids)
+
+
+def test_copies_dropped_in_every_question_and_named(lake, tmp_path, caplog):
+    """No two kept rows of a question have the same text, also where a question has <= P survivors,
+    and a dropped copy names the kept trajectory it duplicates (`ded select --explain`)."""
+    from ded.selectors.explain import explain
+
+    _lake_identical_traces(lake, per_q=3)  # 3 traces, P = 3: no question has more than P candidates
+    score.main(_params(tmp_path), lake)
+    with caplog.at_level(logging.WARNING):
+        m = select.main(_params(tmp_path, budget=100), lake)
+    assert "no question has more than select.p=3 candidate trajectories" in caplog.text
+    assert "generate.samples" in caplog.text
+    sel = _check_consistent(lake, m)
+    texts_of = {r["trajectory_id"]: r["reasoning"] for r in lake.read("trajectories").to_pylist()}
+    _no_two_kept_copies(lake, sel, texts_of)
+    assert m["rows"] == 7 * 3 + 7 * 1 and m["diversity"]["farthest_p"]["copies_dropped"] == 7 * 2
+    copy = sel.filter(pl.col("dropped_by") == "farthest_p").row(0, named=True)
+    of = json.loads(copy["reasons"])["scores"]["lev_duplicate_of"]
+    assert of in sel.filter(pl.col("kept") & (pl.col("question_id") == copy["question_id"]))["trajectory_id"].to_list()
+    assert texts_of[of] == texts_of[copy["trajectory_id"]]
+    assert f"lev_duplicate_of={of}" in explain(lake, copy["trajectory_id"], m["run_id"])
+
+
+def test_demo_selection_keeps_no_copies(lake, tmp_path):
+    """The demo's committed sources: no two kept rows of a question share their text (23 of 48 were copies)."""
+    from conftest import load_demo_lake
+
+    params = load_demo_lake(lake)
+    m = select.main(params, lake, diversity="none",
+                    export=params.select.export.model_copy(update={"out_dir": str(tmp_path / "corpus"),
+                                                                    "hf_dataset": False}))
+    sel = _check_consistent(lake, m)
+    texts_of = {r["trajectory_id"]: r["reasoning"] or r["response"]
+                for r in lake.read("trajectories", columns=["trajectory_id", "reasoning", "response"]).to_pylist()}
+    _no_two_kept_copies(lake, sel, texts_of)
+    dists = [json.loads(r)["scores"].get("lev_min_dist") for r in sel.filter(pl.col("kept"))["reasons"]]
+    assert all(d is None or d > 0 for d in dists)

@@ -83,12 +83,20 @@ def distance_matrix(texts: Sequence[str | None], max_tokens: int | None = None,
     return m
 
 
-def farthest_p_texts(texts: Sequence[str | None], p: int, max_tokens: int | None = None) -> tuple[list[int], list[float]]:
-    """Farthest-P over `texts` by token-level distance: (picked indices, each pick's max-min distance).
-
-    A top-level function of plain arguments, so process pools can run it per question.
-    """
+def farthest_picks_texts(texts: Sequence[str | None], p: int, max_tokens: int | None = None,
+                         min_sep: float = 0.0):
+    """Farthest-P over `texts` by token-level distance, as `ded.scorers.diversity.Picks` (order,
+    max-min distances, and which left-out text duplicates which pick: distance <= `min_sep`, 0 =
+    the same word sequence). A top-level function of plain arguments, so process pools can run it
+    per question."""
     from ded.scorers.diversity import farthest_p
 
-    picks = farthest_p(distance_matrix(texts, max_tokens=max_tokens), p)
+    return farthest_p(distance_matrix(texts, max_tokens=max_tokens), p, min_sep)
+
+
+def farthest_p_texts(texts: Sequence[str | None], p: int, max_tokens: int | None = None,
+                     min_sep: float = 0.0) -> tuple[list[int], list[float]]:
+    """Farthest-P over `texts`: (picked indices, each pick's max-min distance). Never two picks
+    within `min_sep` of each other (0: no two identical texts), so it may return fewer than `p`."""
+    picks = farthest_picks_texts(texts, p, max_tokens, min_sep)
     return picks.order, picks.min_dist

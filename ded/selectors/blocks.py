@@ -6,7 +6,8 @@ A recipe is a list of steps run over a candidates frame (one row per trajectory 
   reasons show each filter it passes or fails, not only the first one that dropped it.
 - `SetStep(name, fn)`: a choice among the rows still alive (farthest-P, best per question, the
   budget cut). `fn(alive, ctx)` returns the kept rows' trajectory_id plus any columns it wants
-  recorded (distances, pick order, rank).
+  recorded (distances, pick order, rank). It may also return rows it drops, to record why: then a
+  boolean `keep` column says which rows it keeps (farthest-P names the kept trace a dropped one copies).
 
 `dropped_by` is the first step that dropped a row; the per-step counts (in, dropped, out) go to
 the manifest, the console and the selection table's reasons, like datatrove's filter stats.
@@ -80,11 +81,15 @@ def run_chain(cand: pl.DataFrame, steps: list[Step], ctx: dict[str, Any] | None 
             if stray.height:
                 raise ValueError(f"step {step.name} returned {stray.height} trajectory ids that were not alive "
                                  f"(e.g. {stray['trajectory_id'].head(3).to_list()})")
-            extra = [c for c in kept.columns if c != "trajectory_id"]
+            if "keep" in kept.columns:  # rows it drops come with their own columns (why), keep = false
+                kept = kept.with_columns(pl.col("keep").fill_null(False).alias(col)).drop("keep")
+            else:
+                kept = kept.with_columns(pl.lit(True).alias(col))
+            extra = [c for c in kept.columns if c not in ("trajectory_id", col)]
             clash = [c for c in extra if c in df.columns]
             if clash:
                 df = df.drop(clash)
-            df = df.join(kept.with_columns(pl.lit(True).alias(col)), on="trajectory_id", how="left")
+            df = df.join(kept, on="trajectory_id", how="left")
             # Rows already dropped were not considered by this step: null, not false.
             df = df.with_columns(
                 pl.when(pl.col("dropped_by").is_null()).then(pl.col(col).fill_null(False)).otherwise(None).alias(col)

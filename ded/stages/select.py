@@ -37,12 +37,14 @@ SCORE_COLUMNS = ["correct", "verifier", "format_ok", "finished", "n_tokens", "co
                  "benchmark_near_duplicate", "near_duplicate_of",
                  "is_duplicate", "student_pass_rate", "teacher_pass_rate", "n_models_correct", "agreement",
                  "answer_entropy", "band", "ref_correct", "solver_correct", "reasoning_chars", "limo_score",
-                 "student_rsr", "student_entropy", "pick", "lev_min_dist", "question_order"]
+                 "student_rsr", "student_entropy", "pick", "lev_min_dist", "lev_duplicate_of", "question_order"]
 
 # Part of every run_id: bump it when a fix changes what a recipe picks from the same params and
 # inputs, so the rerun writes its own rows instead of finding the old run "already in the lake".
 # 2: farthest-P no longer picks one trajectory twice when a question's traces are identical.
-ALGORITHM_VERSION = 2
+# 3: farthest-P never keeps two copies (distance <= select.min_lev_dist) of one question's trace,
+#    also in questions with <= P survivors; the budget fills from other questions.
+ALGORITHM_VERSION = 3
 
 
 class SelectError(DedError):
@@ -148,7 +150,7 @@ def select(params: Any, lake: Lake) -> Selection:
                         "domains enter, not their shares", dict(sp.domain_mix))
     metric, ranking = rank_teachers(pl.from_arrow(lake.read("model_scores")), sp.teacher_metric)
     teachers = choose_teachers(sp.teacher, ranking)
-    ctx: dict[str, Any] = {"texts": texts_loader(con)}
+    ctx: dict[str, Any] = {"texts": texts_loader(con), "min_lev_dist": sp.min_lev_dist}  # read by farthest-P
     vectors = vectors_loader(lake) if sp.diversity == "kcenter" else None
     steps = build_steps(sp, teachers, cand, vectors)
     try:
