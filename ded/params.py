@@ -211,6 +211,8 @@ class LimoSelectParams(Section):
     reference_models: list[str] = Field(default_factory=list, description="Models whose solve counts define the window (LIMO: one strong model sampled 32 times); default every teacher.")
     min_correct: int = Field(1, ge=0, description="Keep questions solved at least this many times by the reference models.")
     max_correct: int = Field(3, ge=0, description="Keep questions solved at most this many times (LIMO: 1-3 of 32).")
+    weak_models: list[str] = Field(default_factory=list, description="LIMO's first pass: weaker models (LIMO: Qwen2.5-Math-7B-Instruct) whose solves mark a question too easy; questions they never answered are dropped as unjudged; empty = skip this pass.")
+    weak_max_correct: int = Field(0, ge=0, description="Drop questions the weak_models solve more than this many times (0: any solve drops it).")
 
 
 class S1kSelectParams(Section):

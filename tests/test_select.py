@@ -277,3 +277,19 @@ def test_s1k_judges_difficulty_only_where_the_solvers_answered(planted, tmp_path
     assert steps["solvers_attempted"]["in"] == steps["solvers_attempted"]["out"] > 0  # `stu` answered every question
     assert "domain_key='metadata.subject' is empty for 100% of the candidates" in caplog.text
     assert "recipe s1k draws domains uniformly" in caplog.text
+
+
+def test_limo_first_pass_drops_what_the_weak_model_solves(planted, tmp_path):
+    """LIMO's first pass: questions a weaker model solves are too easy, before the strong model's solve window."""
+    lake, facts = planted
+    base = {"recipe": "limo", "teacher": "good", "limo": {"min_correct": 0, "max_correct": 99}}
+    plain = select.main(params_for(tmp_path / "a", **base), lake)
+    m = select.main(params_for(tmp_path / "b", **{**base, "limo": {**base["limo"], "weak_models": ["stu"]}}), lake)
+    sel = _sel(lake, m["run_id"])
+    easy = set(sel.filter(pl.col("dropped_by") == "not_easy")["question_id"].unique().to_list())
+    assert easy == {facts["qid"][n] for n in ("M0", "M1", "C0", "M2")}  # the student solved these at least once
+    kept = set(sel.filter(pl.col("kept"))["question_id"].to_list())
+    assert kept and not kept & easy
+    assert easy & set(_sel(lake, plain["run_id"]).filter(pl.col("kept"))["question_id"].to_list())  # kept without it
+    with pytest.raises(SelectError, match=r"select.limo.weak_models \['nobody'\]"):
+        select.main(params_for(tmp_path / "c", **{**base, "limo": {**base["limo"], "weak_models": ["nobody"]}}), lake)

@@ -171,14 +171,16 @@ def test_select_sql_files(fx):
     lake, q1, _q2, t = fx
     con = connect(lake, read_only=False)
     _chain(con, "question_scores")
-    cand = pl.from_arrow(run_sql_file(con, "select/candidates", ref_models=["m1"], solver_models=["m3"]))
+    cand = pl.from_arrow(run_sql_file(con, "select/candidates", ref_models=["m1"], solver_models=["m3"],
+                                      weak_models=["m3"]))
     assert cand.height == 7 and not cand["is_student"].any()  # the student's rollouts are not candidates
     r = cand.filter(pl.col("trajectory_id") == t["a"]).row(0, named=True)
     assert (r["ref_correct"], r["ref_attempts"], r["solver_correct"]) == (2, 2, 1)
+    assert (r["solver_attempts"], r["weak_correct"], r["weak_attempts"]) == (2, 1, 2)  # m3: 1 of its 2 right
     assert r["student_pass_rate"] == pytest.approx(0.5) and r["source"] == "synthetic"
     g = cand.filter(pl.col("trajectory_id") == t["g"]).row(0, named=True)
     assert g["contaminated"] and g["is_duplicate"]
-    every = pl.from_arrow(run_sql_file(con, "select/candidates", ref_models=[], solver_models=[]))
+    every = pl.from_arrow(run_sql_file(con, "select/candidates", ref_models=[], solver_models=[], weak_models=[]))
     assert every.filter(pl.col("question_id") == q1)["ref_correct"].unique().to_list() == [4]
     con.register("wanted", pa.table({"trajectory_id": [t["a"], t["g"]]}))
     texts = dict(run_sql_file(con, "select/texts").to_pylist()[i].values() for i in range(2))

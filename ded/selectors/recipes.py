@@ -75,9 +75,16 @@ def limo_steps(sp: Any, teachers: list[str], cand: pl.DataFrame) -> list[Step]:
     lo, hi = sp.limo.min_correct, sp.limo.max_correct
     if lo > hi:
         raise RecipeError(f"select.limo.min_correct ({lo}) is above max_correct ({hi})")
+    weak = list(sp.limo.weak_models)
+    first_pass = [] if not weak else [
+        RowFilter("weak_attempted", pl.col("weak_attempts") > 0, f"answered at least once by the weak models {weak}"),
+        RowFilter("not_easy", pl.col("weak_correct") <= sp.limo.weak_max_correct,
+                  f"solved at most {sp.limo.weak_max_correct} times by the weak models {weak} (LIMO's first pass)"),
+    ]
     return [
         *base_filters(sp, teachers),
         domain_filter(sp.domain_mix),
+        *first_pass,
         RowFilter("solve_window", pl.col("ref_correct").is_between(lo, hi),
                   f"solved {lo}-{hi} times by the reference models"),
         best_per_question("best_rule_score", "limo_score", True, "the highest LIMO rule score of its question"),
@@ -172,6 +179,9 @@ def _limo_window_hint(sp: Any, reached: pl.DataFrame) -> str:
 
 _EMPTY_HINTS: dict[str, Callable[[Any, pl.DataFrame], str]] = {
     "solve_window": _limo_window_hint,
+    "weak_attempted": lambda sp, r: (f"no question has a scored answer by select.limo.weak_models "
+                                     f"{list(sp.limo.weak_models)}: generate with them first, or set "
+                                     f"select.limo.weak_models: [] to skip LIMO's first pass"),
     "solvers_attempted": lambda sp, r: (f"no question has a scored answer by select.s1k.solver_models "
                                         f"{list(sp.s1k.solver_models)}: generate with them (add them to "
                                         f"generate.models, then ded generate, ded verify, ded score), or set "

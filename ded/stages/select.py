@@ -76,7 +76,8 @@ def run_id_for(params: Any, versions: dict[str, int | None]) -> tuple[str, str]:
 def load_candidates(con, sp: Any) -> pl.DataFrame:
     ref = list(sp.limo.reference_models)
     solvers = list(sp.s1k.solver_models)
-    cand = pl.from_arrow(run_sql_file(con, "select/candidates", ref_models=ref, solver_models=solvers))
+    cand = pl.from_arrow(run_sql_file(con, "select/candidates", ref_models=ref, solver_models=solvers,
+                                      weak_models=list(sp.limo.weak_models)))
     for c in ("limo_score", "student_rsr", "student_entropy"):
         if c not in cand.columns:
             cand = cand.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))

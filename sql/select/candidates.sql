@@ -4,7 +4,8 @@
 -- params: $ref_models (VARCHAR[]): models whose correct answers count in ref_correct/ref_attempts
 --           (LIMO's solve window; empty = every non-student model);
 --         $solver_models (VARCHAR[]): models whose correct answers count in solver_correct, and whose
---           scored answers count in solver_attempts (s1K's difficulty filter)
+--           scored answers count in solver_attempts (s1K's difficulty filter);
+--         $weak_models (VARCHAR[]): LIMO's first-pass weaker models: weak_correct, weak_attempts
 -- trajectory_scores' optional columns (limo_*, student_*) pass through with ts.*.
 WITH solve AS (
     SELECT
@@ -12,9 +13,11 @@ WITH solve AS (
         count(*) FILTER (WHERE correct AND (len($ref_models) = 0 OR list_contains($ref_models, model))) AS ref_correct,
         count(*) FILTER (WHERE len($ref_models) = 0 OR list_contains($ref_models, model)) AS ref_attempts,
         count(*) FILTER (WHERE correct AND list_contains($solver_models, model)) AS solver_correct,
-        count(*) FILTER (WHERE list_contains($solver_models, model)) AS solver_attempts
+        count(*) FILTER (WHERE list_contains($solver_models, model)) AS solver_attempts,
+        count(*) FILTER (WHERE correct AND list_contains($weak_models, model)) AS weak_correct,
+        count(*) FILTER (WHERE list_contains($weak_models, model)) AS weak_attempts
     FROM trajectory_scores
-    WHERE NOT is_student OR list_contains($solver_models, model)
+    WHERE NOT is_student OR list_contains($solver_models, model) OR list_contains($weak_models, model)
     GROUP BY question_id
 )
 SELECT
@@ -36,6 +39,8 @@ SELECT
     coalesce(s.ref_attempts, 0) AS ref_attempts,
     coalesce(s.solver_correct, 0) AS solver_correct,
     coalesce(s.solver_attempts, 0) AS solver_attempts,
+    coalesce(s.weak_correct, 0) AS weak_correct,
+    coalesce(s.weak_attempts, 0) AS weak_attempts,
     q.source,
     q.license,
     q.metadata
