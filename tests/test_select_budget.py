@@ -120,9 +120,9 @@ def test_budget_above_supply_is_a_loud_shortfall(lake, tmp_path, caplog):
 
 
 def test_demo_sources_budget_48(lake, tmp_path):
-    """The committed demo sources under the demo profile: no repeats, and no copies. The demo's code
-    teacher often writes one trace word for word several times, so after farthest-P drops the copies only
-    36 distinct rows survive (24 math + 12 code): a loud shortfall of 12, not 23 copies filling the 48."""
+    """The committed demo sources under the demo profile: no repeats, and no copies. The demo's teacher
+    repeats itself word for word: each of the 36 questions left after compression has one distinct trace,
+    so 36 rows survive (24 math + 12 code): a loud shortfall of 12, not 23 copies filling the 48."""
     from conftest import load_demo_lake
 
     params = load_demo_lake(lake)
