@@ -64,7 +64,7 @@ def ded_steps(sp: Any, teachers: list[str], vectors: Callable[[list[str]], dict[
         *base_filters(sp, teachers),
         domain_filter(sp.domain_mix),
         compression,
-        farthest_p_step(sp.p, sp.levenshtein_max_tokens, sp.workers),
+        farthest_p_step(sp.p, sp.levenshtein_max_tokens, sp.workers, sp.min_lev_dist),
         budget_step(sp.budget, sp.domain_mix, sp.fill_shortfall, order, ["pick", "trajectory_id"],
                     f"within the budget of {sp.budget} by domain mix {sp.domain_mix}; questions by {how}"),
     ]
