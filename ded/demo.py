@@ -6,10 +6,13 @@ presets, with facts planted so that the pipeline's claims can be checked end to 
 - math problems with exact integer answers at graded difficulty 1-5 (five problem families), and
   code problems with stdin and functional tests at difficulty 1-5, each with its reference solution;
 - trajectories from three synthetic "teacher styles" that differ in accuracy, length and wording
-  (`TEACHERS`): the planted best teacher (`PLANTED_BEST_TEACHER`) is accurate, short and worded the
-  same way every time (low token entropy, the property the DED paper credits for QwQ-32B's win over
-  DeepSeek-R1); a verbose one is nearly as accurate but long and varied; a sloppy one is often wrong
-  and sometimes cut off inside `<think>` (no answer);
+  (`TEACHERS`): the planted best teacher (`PLANTED_BEST_TEACHER`) is accurate, short and worded
+  consistently (low token entropy, the property the DED paper credits for QwQ-32B's win over
+  DeepSeek-R1), yet, like a real teacher sampled at temperature > 0, never writes two samples of a
+  question byte for byte alike: each sample takes one of `_CONSISTENT_VARIANTS` small variations (an
+  opening "First,", a closing "So", a one-line re-check of a step), none repeated within a question;
+  a verbose one is nearly as accurate but long and varied; a sloppy one is often wrong and sometimes
+  cut off inside `<think>` (no answer);
 - a student-style set (model `STUDENT`) that solves every problem of difficulty <= `STUDENT_SOLVES`
   and few above, so DED's compression step has something to remove;
 - two small held-out benchmarks (`demo-math`, `demo-code`) drawn from the same families with a
@@ -37,13 +40,14 @@ class TeacherStyle:
     """How a synthetic teacher writes: accuracy by difficulty, wording, length, cut-offs."""
 
     accuracy: tuple[float, float, float, float, float]  # P(correct) at difficulty 1..5
-    wording: str  # "fixed": one phrasing always; "varied": fillers, restarts, re-checks
+    wording: str  # "fixed": one phrasing always; "consistent": one phrasing, small per-sample variations;
+    #               "varied": fillers, restarts, re-checks; "terse": the last step only
     checks: int  # how many "let me double-check" passes the reasoning makes (length)
     cutoff: float  # P(the response stops inside <think>, as a max_tokens cut-off does)
 
 
 TEACHERS: dict[str, TeacherStyle] = {
-    PLANTED_BEST_TEACHER: TeacherStyle((1.0, 1.0, 0.95, 0.95, 0.9), "fixed", 0, 0.0),
+    PLANTED_BEST_TEACHER: TeacherStyle((1.0, 1.0, 0.95, 0.95, 0.9), "consistent", 0, 0.0),
     "synthetic-verbose": TeacherStyle((1.0, 0.95, 0.9, 0.85, 0.8), "varied", 3, 0.05),
     "synthetic-sloppy": TeacherStyle((0.85, 0.7, 0.55, 0.4, 0.3), "terse", 0, 0.1),
 }
@@ -75,9 +79,36 @@ _CLOSINGS = ["**Final answer:** {a}", "So the answer is {a}.", "Therefore, the r
              "Putting it together, we get {a}."]
 
 
-def _reasoning(style: TeacherStyle, steps: list[str], rng: random.Random) -> str:
+_CONSISTENT_VARIANTS = 8  # 3 independent small choices of the "consistent" wording: 2 x 2 x 2
+
+
+def _lower_first(text: str) -> str:
+    return text[0].lower() + text[1:]
+
+
+def _consistent(steps: list[str], variant: int) -> list[str]:
+    """The steps as the "consistent" wording writes them in `variant` (0 .. _CONSISTENT_VARIANTS - 1).
+
+    Bit 0 opens the first step with "First,", bit 1 opens the last with "So", bit 2 adds a one-line
+    re-check of the step that gives the result (the last one with "=", else the middle one). Variant 0
+    is the steps as they are; any two variants differ.
+    """
+    result = next((s for s in reversed(steps) if "=" in s), steps[len(steps) // 2])
+    out = list(steps)
+    if variant & 1:
+        out[0] = f"First, {_lower_first(out[0])}"
+    if variant & 2:
+        out[-1] = f"So {_lower_first(out[-1])}"
+    if variant & 4:
+        out.append(f"Check: {_lower_first(result)}")
+    return out
+
+
+def _reasoning(style: TeacherStyle, steps: list[str], rng: random.Random, variant: int = 0) -> str:
     if style.wording == "fixed":
         return "\n".join(steps)
+    if style.wording == "consistent":
+        return "\n".join(_consistent(steps, variant))
     if style.wording == "terse":
         return steps[-1]
     lines = [rng.choice(_OPENINGS)]
@@ -95,10 +126,11 @@ def _final(style: TeacherStyle, answer_text: str, rng: random.Random) -> str:
     return answer_text if style.wording == "terse" else f"The answer is {answer_text}"
 
 
-def _response(style: TeacherStyle, item: dict, correct: bool, rng: random.Random) -> tuple[str, bool]:
-    """Return (response text, cut off?) for one sample of a question in a style."""
+def _response(style: TeacherStyle, item: dict, correct: bool, rng: random.Random,
+              variant: int = 0) -> tuple[str, bool]:
+    """Return (response text, cut off?) for one sample of a question in a style (`variant`: see `_consistent`)."""
     steps, answer_text = _render(item, correct, rng)
-    thought = _reasoning(style, steps, rng)
+    thought = _reasoning(style, steps, rng, variant)
     if rng.random() < style.cutoff:
         return f"<think>\n{thought}\n", True
     return f"<think>\n{thought}\n</think>\n\n{_final(style, answer_text, rng)}", False
@@ -261,9 +293,13 @@ def _trajectory_rows(items, model, samples, accuracy_of, style, seed) -> list[di
     rows = []
     for item in items:
         rng = random.Random(f"{seed}/{model}/{item['id']}")
+        # The "consistent" wording's variants: a shuffled order per question, so no two samples of it are
+        # alike (up to _CONSISTENT_VARIANTS samples); a separate rng, so `rng` draws what it always drew.
+        variants = list(range(_CONSISTENT_VARIANTS))
+        random.Random(f"{seed}/{model}/{item['id']}/wording").shuffle(variants)
         for k in range(samples):
             correct = rng.random() < accuracy_of(item["difficulty"])
-            response, cut = _response(style, item, correct, rng)
+            response, cut = _response(style, item, correct, rng, variants[k % _CONSISTENT_VARIANTS])
             rows.append({
                 "problem": item["problem"], "model": model, "sample_idx": k, "response": response,
                 "finish_reason": "length" if cut else "stop",

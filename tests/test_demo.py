@@ -19,6 +19,7 @@ from ded.demo import (
     demo_items,
     write_demo_sources,
 )
+from ded.scorers.levenshtein import token_distance
 from ded.text import split_reasoning
 
 
@@ -111,6 +112,19 @@ def test_teacher_styles_differ_as_planted(tmp_path):
     assert acc[best] == max(acc.values()) and acc["synthetic-sloppy"] < acc["synthetic-verbose"] < acc[best]
     assert length["synthetic-verbose"] > 1.5 * length[best]
     assert entropy[best] < entropy["synthetic-verbose"]
+    # consistent, not copied: no two samples of a question alike (farthest-P keeps no copies, so a
+    # teacher that repeats itself word for word gives one row per question), yet close to each other,
+    # far closer than the verbose teacher's samples
+    by_q = {m: {} for m in TEACHERS}
+    for model in TEACHERS:
+        for r in _rows(src[f"teacher_{model}"]):
+            by_q[model].setdefault(r["problem"], []).append(split_reasoning(r["response"])[0])
+    assert all(len(set(v)) == len(v) == 3 for v in by_q[best].values())
+    pairs = {m: [token_distance(v[i], v[j]) for v in by_q[m].values() for i in range(3) for j in range(i)]
+             for m in (best, "synthetic-verbose")}
+    assert min(pairs[best]) > 0
+    spread = {m: sum(d) / len(d) for m, d in pairs.items()}  # mean distance of two samples of a question
+    assert spread[best] < 0.4 < spread["synthetic-verbose"], spread  # 0.27 and 0.57 on the demo
     student = _rows(src["student"])
     easy = [r["metadata"]["planted_correct"] for r in student if r["metadata"]["difficulty"] <= STUDENT_SOLVES]
     hard = [r["metadata"]["planted_correct"] for r in student if r["metadata"]["difficulty"] > STUDENT_SOLVES]
