@@ -226,3 +226,30 @@ def test_farthest_p_step_process_pool_equals_serial():
     pooled = farthest_p_step(3, None, 2).fn(frame, dict(ctx)).sort("trajectory_id")
     assert serial.height == (POOL_MIN_QUESTIONS + 6) * 3
     assert serial.equals(pooled)
+
+
+def test_student_scoring_encodes_the_assistant_turn_as_sft_sees_it(tiny_model_dir):
+    """The scored span is the template's rendering of the assistant turn (end-of-turn token included); a template
+    that opens <think> in its generation prompt does not get a second one."""
+    from ded.scorers.student import StudentScorer
+
+    sc = StudentScorer(model=str(tiny_model_dir), device="cpu").load()
+    tok = sc._tok
+    msgs = [{"role": "user", "content": "What is 2 + 2?"}]
+    answer = "<think>\n2 + 2 = 4\n</think>\n\n\\boxed{4}"
+    ids, start = sc.encode(msgs, answer)
+    assert tok.decode(ids[start:]).replace(" ", "") == (answer + "<|im_end|>").replace(" ", "")
+    assert ids[:start] == tok(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True),
+                              add_special_tokens=False)["input_ids"]
+    # an R1-distill-like template: the generation prompt opens <think>; history shows only the final answer
+    tok.chat_template = (
+        "{%- for m in messages -%}{%- if m['role'] == 'assistant' -%}"
+        "{{- '<|im_start|>assistant\\n' + m['content'].split('</think>')[-1] + '<|im_end|>' -}}"
+        "{%- else -%}{{- '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' -}}{%- endif -%}"
+        "{%- endfor -%}{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n<think>\\n' -}}{%- endif -%}")
+    ids, start = sc.encode(msgs, answer)
+    text = tok.decode(ids).replace(" ", "")
+    assert text.count("<think>") == 1 and "2+2=4" in text and text.endswith("\\boxed{4}")
+    sc.max_tokens = 3
+    ids, start = sc.encode(msgs, answer)
+    assert len(ids) - start == 3

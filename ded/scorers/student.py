@@ -121,14 +121,32 @@ class StudentScorer:
         return self
 
     def encode(self, messages: list[dict[str, str]], assistant: str) -> tuple[list[int], int]:
-        """Token ids of prompt + response, and where the response starts."""
+        """Token ids of prompt + response, and where the response starts.
+
+        With a chat template, the response is the template's own rendering of the assistant turn (what SFT
+        trains on, end-of-turn token included) when the template is prefix-preserving and renders the text as
+        given. Otherwise the response text is appended to the generation prompt, minus a `<think>` the prompt
+        already opens (templates such as DeepSeek-R1-Distill's end the generation prompt with it).
+        """
         tok = self._tok
-        if getattr(tok, "chat_template", None):
-            prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        else:
+        if not getattr(tok, "chat_template", None):
             prompt = "\n\n".join(m["content"] for m in messages) + "\n\n"
+            return self._join(tok(prompt, add_special_tokens=False)["input_ids"], assistant)
+        prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-        r_ids = tok(assistant, add_special_tokens=False)["input_ids"]
+        full = tok.apply_chat_template([*messages, {"role": "assistant", "content": assistant}], tokenize=False)
+        full = full.rstrip()  # the newline after the end-of-turn token is not trained on
+        if full.startswith(prompt) and assistant.strip() in full[len(prompt):]:
+            f_ids = tok(full, add_special_tokens=False)["input_ids"]
+            if f_ids[: len(p_ids)] == p_ids:
+                r_ids = f_ids[len(p_ids):]
+                return p_ids + (r_ids[: self.max_tokens] if self.max_tokens is not None else r_ids), len(p_ids)
+        if prompt.rstrip().endswith("<think>") and assistant.lstrip().startswith("<think>"):
+            assistant = assistant.lstrip()[len("<think>"):].lstrip("\n")
+        return self._join(p_ids, assistant)
+
+    def _join(self, p_ids: list[int], assistant: str) -> tuple[list[int], int]:
+        r_ids = self._tok(assistant, add_special_tokens=False)["input_ids"]
         if self.max_tokens is not None:
             r_ids = r_ids[: self.max_tokens]
         return p_ids + r_ids, len(p_ids)

@@ -33,12 +33,17 @@ def scoring_model(params: Any) -> tuple[str, str]:
     return spec.name, spec.model
 
 
+# How a trajectory becomes token ids (StudentScorer.encode); a new value makes earlier scores stale.
+# 2: the chat template's own rendering of the assistant turn (end-of-turn token included).
+ENCODING = 2
+
+
 def scorer_settings(params: Any) -> str:
     """What besides the model name decides a score: the weights loaded and the scorer's settings.
     Kept in student_scorer; a result whose settings differ is stale."""
     cfg = params.score.student_scores
     _name, path = scoring_model(params)
-    return f"{path}; max_tokens={cfg.max_tokens}; rank_cap={cfg.rank_cap}"
+    return f"{path}; max_tokens={cfg.max_tokens}; rank_cap={cfg.rank_cap}; encoding={ENCODING}"
 
 
 def previous(lake: Lake, model: str, settings: str | None = None) -> pl.DataFrame:
