@@ -141,7 +141,7 @@ def test_readme_python_snippet_runs_against_a_lake(filled, monkeypatch):
     (["ingest", "{bad}", "--preset", "nosuch"], 2, "error: unknown preset", False),
     (["sql", "select * from nope"], 2, "lake tables:", False),
     (["sql", "select 42 as x"], 0, "42", False),
-    (["report", "--run", "sel_nosuch", "-o", "r"], 2, "holds no questions or trajectories yet", True),
+    (["report", "--run", "sel_nosuch", "-o", "r"], 2, "holds no tables yet", True),
     (["report"], 2, "error: lake", False),
     (["profile"], 2, "run `ded profile` from the project root", False),  # outside the project: not an empty list
     (["verify"], 2, "error: lake", False),

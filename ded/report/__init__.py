@@ -16,9 +16,9 @@ def write_report(lake: Lake, params: Any = None, out_dir: str | Path | None = No
 
     from ded.errors import DedError
 
-    if not any(lake.exists(t) for t in ("questions", "trajectories")):
-        raise DedError(f"lake {str(lake.root)!r} holds no questions or trajectories yet, so there is nothing to report: "
-                       f"run `dvc repro` (or `ded ingest ...`) first, or point --lake at a filled lake")
+    if not lake.table_names():  # evaluation-only lakes (ded evaluate --import) have eval_samples and are fine
+        raise DedError(f"lake {str(lake.root)!r} holds no tables yet, so there is nothing to report: "
+                       f"run `dvc repro` (or `ded ingest ...` / `ded evaluate`) first, or point --lake at a filled lake")
     rp = getattr(params, "report", None)
     out = Path(out_dir or getattr(rp, "out_dir", "reports"))
     out.mkdir(parents=True, exist_ok=True)
