@@ -120,9 +120,12 @@ def test_budget_above_supply_is_a_loud_shortfall(lake, tmp_path, caplog):
 
 
 def test_demo_sources_budget_48(lake, tmp_path):
-    """The committed demo sources under the demo profile: no repeats, and no copies. The demo's teacher
-    repeats itself word for word: each of the 36 questions left after compression has one distinct trace,
-    so 36 rows survive (24 math + 12 code): a loud shortfall of 12, not 23 copies filling the 48."""
+    """The committed demo sources under the demo profile: no repeats, no copies, and the budget met. The
+    demo's teacher words its samples consistently but never byte for byte alike (when it repeated itself
+    word for word, each question had one distinct trace: 36 rows, a shortfall of 12; before farthest-P
+    dropped copies, 23 of the 48 were copies). Farthest-P keeps 2 per question where 2 survive
+    compression (71 of 98: 35 questions x 2 + 1), and the budget takes 48 of them, 24 per domain, from
+    25 questions."""
     from conftest import load_demo_lake
 
     params = load_demo_lake(lake)
@@ -131,16 +134,19 @@ def test_demo_sources_budget_48(lake, tmp_path):
     m = select.main(params, lake, diversity="none",
                     export=params.select.export.model_copy(update={"out_dir": str(tmp_path / "corpus"),
                                                                     "hf_dataset": False}))
-    assert m["rows"] == 36 and m["by_domain"] == {"code": 12, "math": 24} and m["shortfall"] == 12
+    assert m["rows"] == 48 and m["by_domain"] == {"code": 24, "math": 24} and m["shortfall"] == 0
     sel = _check_consistent(lake, m)
     fp = next(s for s in m["steps"] if s["step"] == "farthest_p")
-    assert fp["out"] == 36 and 0 < m["diversity"]["farthest_p"]["copies_dropped"] <= fp["dropped"]
-    # farthest-P kept min(P, distinct texts) per question: every distinct text it could take
+    assert fp["in"] == 98 and fp["out"] == 71 and m["diversity"]["farthest_p"]["copies_dropped"] == 0
+    per_q = sel.filter(pl.col("kept")).group_by("question_id").len()["len"]
+    assert per_q.max() == 2 and per_q.sum() == 48 and (per_q == 2).sum() == 23 and m["questions"] == 25
     texts_of = {r["trajectory_id"]: r["reasoning"] or r["response"]
                 for r in lake.read("trajectories", columns=["trajectory_id", "reasoning", "response"]).to_pylist()}
-    seen = sel.filter(pl.col("kept") | (pl.col("dropped_by") == "farthest_p"))
-    for qid, ids, kept in seen.group_by("question_id").agg("trajectory_id", "kept").iter_rows():
-        assert sum(kept) == min(2, len({texts_of[t] for t in ids})), qid
+    # farthest-P kept min(P, distinct texts) per question (what it kept is kept or dropped by the budget)
+    seen = sel.filter(pl.col("kept") | pl.col("dropped_by").is_in(["farthest_p", "budget"]))
+    picked = pl.col("kept") | (pl.col("dropped_by") == "budget")
+    for qid, ids, n in seen.group_by("question_id").agg("trajectory_id", picked.sum().alias("n")).iter_rows():
+        assert n == min(2, len({texts_of[t] for t in ids})), qid
 
 
 def _no_two_kept_copies(lake, sel, texts_of):
@@ -173,7 +179,8 @@ def test_copies_dropped_in_every_question_and_named(lake, tmp_path, caplog):
 
 
 def test_demo_selection_keeps_no_copies(lake, tmp_path):
-    """The demo's committed sources: no two kept rows of a question share their text (23 of 48 were copies)."""
+    """The demo's committed sources: no two kept rows of a question share their text (before farthest-P
+    dropped copies, 23 of 48 were copies)."""
     from conftest import load_demo_lake
 
     params = load_demo_lake(lake)
