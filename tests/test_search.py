@@ -144,3 +144,16 @@ def test_where_ids_over_both_tables_through_the_sql_file(lake):
     assert where_ids(lake, "questions", "domain = 'none'") == []
     with pytest.raises(SearchError, match=r"does not run over questions: .*Conversion Error"):
         where_ids(lake, "questions", "domain = 1")  # binds, fails while it runs: still one line
+
+
+def test_rows_without_vectors_are_named_not_silently_skipped(pool, encoder, caplog):
+    """Questions ingested after the last `ded embed` cannot be found: the search says how many and what to run."""
+    from ded.search.query import warn_unembedded
+
+    lake, _ = pool
+    assert warn_unembedded(lake, "questions") == 0
+    lake.merge("questions", [{"question_id": question_id(f"New question {i}?"), "problem": f"New question {i}?",
+                              "source": "late", "domain": "math"} for i in range(3)])
+    with caplog.at_level("WARNING"):
+        search(lake, text=HEXAGON, k=2, encoder=encoder)
+    assert "3 of 34 questions have no vectors yet and are not searched: run `ded embed`" in caplog.text

@@ -206,6 +206,20 @@ def check_args(text: str | None, like: str | None, k: int) -> None:
         raise SearchError(f"-k must be at least 1, got {k}")
 
 
+def warn_unembedded(lake: Lake, table: str) -> int:
+    """Warn (and return how many) when rows of `table` have no vectors yet: search cannot find them."""
+    import logging
+
+    vectors, rows = TABLES[table][0], TABLES[table][1]
+    total = lake.count(rows) if lake.exists(rows) else 0
+    have = lake.count(vectors) if lake.exists(vectors) else 0
+    missing = max(0, total - have)
+    if missing:
+        logging.getLogger(__name__).warning("%d of %d %s have no vectors yet and are not searched: run `ded embed`",
+                                            missing, total, rows)
+    return missing
+
+
 def search(lake: Lake, *, text: str | None = None, like: str | None = None, table: str = "questions", k: int = 10,
            where: str | None = None, hybrid: bool = False, encoder=None, snippet_chars: int = 160,
            nprobes: int = 32, refine_factor: int = 10) -> list[Hit]:
@@ -215,6 +229,7 @@ def search(lake: Lake, *, text: str | None = None, like: str | None = None, tabl
     if hybrid and (table != "questions" or text is None):
         raise SearchError("--hybrid combines text and vector search over questions: use it with a TEXT query "
                           "and --table questions")
+    warn_unembedded(lake, table)
     allowed = where_ids(lake, table, where) if where else None
     if like is not None:
         vec, exclude = stored_vector(lake, table, like), {like}
