@@ -193,3 +193,20 @@ def test_demo_selection_keeps_no_copies(lake, tmp_path):
     _no_two_kept_copies(lake, sel, texts_of)
     dists = [json.loads(r)["scores"].get("lev_min_dist") for r in sel.filter(pl.col("kept"))["reasons"]]
     assert all(d is None or d > 0 for d in dists)
+
+
+def test_a_lent_quota_is_said_and_the_rows_still_sum_to_the_budget(caplog):
+    """A domain short of rows lends its quota (fill_shortfall) and the log says which domain took how many."""
+    from ded.selectors.budget import allocate, budget_step
+
+    alive = pl.DataFrame({"trajectory_id": [f"t{i}" for i in range(12)],
+                          "question_id": [f"q{i}" for i in range(12)],
+                          "domain": ["code"] * 2 + ["math"] * 10})
+    step = budget_step(8, {"math": 0.5, "code": 0.5}, True, lambda f, d, ctx: f["question_id"].to_list(),
+                       ["trajectory_id"], "test")
+    ctx: dict = {}
+    with caplog.at_level(logging.WARNING):
+        out = step.fn(alive, ctx)
+    assert out.height == 8 and ctx["budget"]["allocated"] == {"math": 6, "code": 2}
+    assert "code 2 of 4 had fewer rows than their quota, so math +2 took the rest" in caplog.text
+    assert allocate({"math": 4, "code": 4}, {"math": 10, "code": 2}, False) == {"math": 4, "code": 2}

@@ -62,6 +62,13 @@ def budget_step(budget: int, mix: dict[str, float], fill: bool, order_questions:
         got = allocate(want, have, fill)
         ctx["budget"] = {"budget": budget, "quotas": want, "available": {d: have.get(d, 0) for d in want},
                          "allocated": got, "shortfall": budget - sum(got.values())}
+        short = {d: (have.get(d, 0), want[d]) for d in want if have.get(d, 0) < want[d]}
+        lent = {d: got[d] - want[d] for d in want if got[d] > want[d]}
+        if short and lent:
+            log.warning("domain mix not met as asked: %s had fewer rows than their quota, so %s took the rest "
+                        "(select.fill_shortfall: true; false keeps the quotas and reports a shortfall)",
+                        ", ".join(f"{d} {n} of {w}" for d, (n, w) in sorted(short.items())),
+                        ", ".join(f"{d} +{n}" for d, n in sorted(lent.items())))
         if 0 < ctx["budget"]["shortfall"] < budget:  # nothing at all: the stage's error says why, once
             log.warning("recipe found %d rows, fewer than the budget of %d (shortfall %d; by domain: %s)",
                         sum(got.values()), budget, ctx["budget"]["shortfall"], ctx["budget"]["available"])
