@@ -164,6 +164,12 @@ def compile_layers(model) -> int:
     return len(layers)
 
 
+def _is_moe(model) -> bool:
+    """Mixture-of-experts models leave experts unused in a step: DDP must look for unused parameters."""
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return any(getattr(cfg, k, None) for k in ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"))
+
+
 def build_trainer(sft, plan, model, tokenizer, conversations: list, output_dir: str, callbacks=()):
     """An `SFTTrainer` over chat rows with our settings (ded.training.plan.sft_config)."""
     from datasets import Dataset
@@ -175,6 +181,10 @@ def build_trainer(sft, plan, model, tokenizer, conversations: list, output_dir: 
         # transformers 5.2x renames gradient_checkpointing; TRL 1.16's SFTConfig still sets the old name
         warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
         args = sft_config(sft, plan, output_dir)
+    if args.ddp_find_unused_parameters is None and not _is_moe(model):
+        # Every parameter of a dense causal LM takes part in each step; transformers' default (True without
+        # gradient checkpointing) makes DDP walk the autograd graph for unused ones after every backward.
+        args.ddp_find_unused_parameters = False
     trainer = _trainer_class()(
         model=model,
         args=args,
