@@ -43,6 +43,18 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """One torch thread for a module's tests: the CI box has 2 shared cores, where torch's default threads
+    thrash (measured 10-40x slower on tiny-model generation)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def load_demo_lake(lake):
     """The committed demo sources (data/demo) ingested, verified and scored under pipelines/demo.yaml; its params.
 

@@ -12,16 +12,7 @@ from ded.backends import GenRequest, Sampling, get_backend
 from ded.backends.sampling import seed_key, seeded_uniform, uniforms
 from ded.params import ModelSpec
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # the CI box has 2 shared cores: torch's default threads thrash there (measured 10-40x slower)
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def family_model(tiny_dir, tmp_path, family):

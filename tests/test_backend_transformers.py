@@ -6,16 +6,7 @@ from ded.backends import GenRequest, Sampling, get_backend
 from ded.backends.sampling import seeded_uniform
 from ded.params import ModelSpec
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # the CI box has 2 shared cores: torch's default threads thrash there (measured 10-40x slower)
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module", params=["generate", "fast"])
