@@ -11,7 +11,6 @@ file (measured at a quarter of the size too).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import random
 import shutil
@@ -19,14 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
-# bench/ must not stay on sys.path: bench/select.py would shadow the stdlib `select` module.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-_spec = importlib.util.spec_from_file_location("ded_bench_util", _HERE / "_util.py")
-_util = sys.modules.setdefault("ded_bench_util", importlib.util.module_from_spec(_spec))
-if not hasattr(_util, "emit"):
-    _spec.loader.exec_module(_util)
-emit, run_isolated = _util.emit, _util.run_isolated
+# run as a script, Python puts bench/ first on sys.path, where bench/select.py would shadow the stdlib module
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from bench._util import emit, run_isolated  # noqa: E402
 
 WORDS = ("so we compute the sum then check wait let me verify this again hence the answer is "
          "therefore consider alternatively suppose x y n k equals plus minus times divided").split()

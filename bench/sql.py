@@ -10,7 +10,6 @@ start of `ded sql "select 1"` (process start to output) <= 1.5 s (key `cold_star
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import statistics
@@ -24,14 +23,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-_HERE = Path(__file__).resolve().parent
-# bench/ must not stay on sys.path: bench/select.py would shadow the stdlib `select` module.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-_spec = importlib.util.spec_from_file_location("ded_bench_util", _HERE / "_util.py")
-_util = sys.modules.setdefault("ded_bench_util", importlib.util.module_from_spec(_spec))
-if not hasattr(_util, "emit"):
-    _spec.loader.exec_module(_util)
-emit, median_time = _util.emit, _util.median_time
+# run as a script, Python puts bench/ first on sys.path, where bench/select.py would shadow the stdlib module
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from bench._util import emit, median_time  # noqa: E402
 
 QUERY = """select t.model, count(*) as n, avg(v.correct::int) as accuracy, avg(t.n_tokens) as mean_tokens
 from trajectories t join verdicts v using (trajectory_id)
