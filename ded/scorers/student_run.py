@@ -67,12 +67,16 @@ def previous(lake: Lake, model: str, settings: str | None = None) -> pl.DataFram
     return old
 
 
-def assistant_hash(row: dict[str, Any], think: Any) -> str:
-    """Hash of the assistant turn the student reads (and the export writes) for a trajectory row."""
+def assistant_text(row: dict[str, Any], think: Any) -> str:
+    """The assistant turn the student reads (and the export writes) for a trajectory row."""
     from ded.prompts import render_assistant
 
     final = row["final"] if row["final"] is not None else (row["response"] or "")
-    return text_hash(render_assistant(row["reasoning"], final, think=think))
+    return render_assistant(row["reasoning"], final, think=think)
+
+
+def assistant_hash(row: dict[str, Any], think: Any) -> str:
+    return text_hash(assistant_text(row, think))
 
 
 def carried_scores(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
@@ -117,7 +121,7 @@ def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
     """Student scores for the configured models' trajectories, streamed from the lake in batches
     (memory bounded by one batch of texts); earlier results for the same text are reused."""
     from ded.progress import progress
-    from ded.prompts import render_assistant, render_messages
+    from ded.prompts import render_messages
     from ded.scorers.student import StudentScorer
     from ded.stages.score import STUDENT_SCHEMA
 
@@ -140,14 +144,14 @@ def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
     with progress(total=total, desc=f"score: student entropy/RSR ({name})", unit="traj") as bar:
         for batch in batches:
             for r in batch.to_pylist():
-                h = assistant_hash(r, think)
+                text = assistant_text(r, think)  # rendered once: hashed, then scored when new
+                h = text_hash(text)
                 prev = old_by_id.get(r["trajectory_id"])
                 if prev and prev["student_text_hash"] == h and prev.get("student_rsr") is not None:
                     rows.append(prev)
                 elif cfg.limit is None or new < cfg.limit:
                     q = questions.get(r["question_id"]) or {"problem": "", "domain": None}
-                    final = r["final"] if r["final"] is not None else (r["response"] or "")
-                    res = scorer.score(render_messages(q, params), render_assistant(r["reasoning"], final, think=think))
+                    res = scorer.score(render_messages(q, params), text)
                     rows.append({"trajectory_id": r["trajectory_id"], "student_model": name, "student_text_hash": h,
                                  "student_scorer": settings, **res})
                     new += 1
