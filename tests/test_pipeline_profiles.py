@@ -217,3 +217,15 @@ def test_limo_reference_model_and_attempts_are_limos(monkeypatch):
     assert [attempts(m) for m in ref] == [32]
     assert all(1 <= attempts(m) < 32 for m in weak)
     assert (p.select.limo.min_correct, p.select.limo.max_correct) == (1, 3)
+
+
+@pytest.mark.parametrize("name,batch", [("ded-paper", 48), ("limo", 64), ("s1k", 16)])
+def test_paper_batch_counts_samples_not_packed_rows(name, batch):
+    """The papers' batch sizes count samples per optimizer step. With packing on, per_device_batch_size x
+    gradient_accumulation_steps x GPUs counts packed sequences holding several samples each, so the paper
+    profiles train unpacked, one sample per micro-batch (no padding at batch 1)."""
+    p = load_params(REPO / "pipelines" / f"{name}.yaml")
+    gpus = yaml.safe_load((REPO / p.sft.accelerate_config).read_text())["num_processes"]
+    assert p.sft.packing is False
+    assert p.sft.per_device_batch_size == 1
+    assert p.sft.per_device_batch_size * p.sft.gradient_accumulation_steps * gpus == batch
