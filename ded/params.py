@@ -273,7 +273,7 @@ class SftParams(Section):
     epochs: float = Field(10, gt=0, description="Training epochs (DED: 10).")
     max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1 = run all epochs); for smoke tests and CI.")
     per_device_batch_size: int = Field(1, ge=1, description="Sequences per device per micro-batch (with packing: packed rows of up to max_length tokens).")
-    gradient_accumulation_steps: int = Field(48, ge=1, description="Micro-batches per optimizer step; effective batch = this x per_device_batch_size x GPUs (DED: 48).")
+    gradient_accumulation_steps: int = Field(48, ge=1, description="Micro-batches per optimizer step; effective batch = this x per_device_batch_size x GPUs (DED: 48), in samples with packing off and in packed sequences (several samples each) with it on.")
     lr_scheduler: str = Field("cosine", description="transformers scheduler name (cosine, linear, constant_with_warmup, ...).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Fraction of steps of linear warm-up (s1K used 5%).")
     weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay (s1K: 1e-4).")

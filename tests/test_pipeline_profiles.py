@@ -179,3 +179,53 @@ def test_ded_profile_switches_lists_and_keeps_hand_edits(tmp_path, monkeypatch):
     assert Path("params.yaml.bak").read_text().endswith("# my edit\n")
     r = runner.invoke(app, ["profile", "nope"])
     assert r.exit_code != 0 and "demo" in str(r.exception)
+
+
+@pytest.mark.parametrize("name", ["ded-paper", "limo", "s1k"])
+def test_livecodebench_is_deds_window_and_says_whose_it_is(name):
+    """DED evaluates LiveCodeBench on problems of 2025-02 to 2025-05 (arXiv 2508.09883). limo and s1k keep
+    LiveCodeBench only to compare on ded-paper's panel: their comments say it is not their paper's benchmark and
+    name the sets the paper did use (LIMO: GAIR-NLP/LIMO eval/data; s1: simplescaling/s1 eval/commands.sh)."""
+    p = load_params(REPO / "pipelines" / f"{name}.yaml")
+    lcb = p.benchmarks["livecodebench"]
+    assert lcb.name == "release_v6"  # the newest release; release_v5 ends in January 2025, before the window
+    assert lcb.options == {"start_date": "2025-02-01", "end_date": "2025-06-01"}
+    assert (p.evaluate.lcb_start, p.evaluate.lcb_end) == ("2025-02-01", "2025-06-01")
+    text = (REPO / "pipelines" / f"{name}.yaml").read_text()
+    comment = text[: text.index("  livecodebench:")].rsplit("math500:", 1)[1]
+    assert "DED" in comment and "2025-02 to 2025-05" in comment
+    if name == "limo":
+        assert "Not a LIMO benchmark" in comment and "AMC23" in comment and "GPQA" in comment
+    if name == "s1k":
+        assert "Not an s1K benchmark" in comment and "AIME24, MATH500 and GPQA Diamond" in comment
+
+
+def test_limo_reference_model_and_attempts_are_limos(monkeypatch):
+    """LIMO (arXiv 2502.03387): the weak pass is Qwen2.5-Math-7B-Instruct with a few attempts; the window is 1-3
+    solves of 32 samples by DeepSeek-R1-Distill-Qwen-32B. `ded generate` gives each model its own count
+    (generate.samples would give all of them the same)."""
+    from ded.stages.generate import build_requests
+
+    monkeypatch.chdir(REPO)  # the prompt templates are repo-relative
+    p = load_params(REPO / "pipelines" / "limo.yaml")
+    q = {"question_id": "q_x", "problem": "What is 1 + 1?", "domain": "math", "starter_code": None, "entry_point": None}
+    attempts = lambda m: len(build_requests(p.model(m), [q], p, p.generate.samples))  # noqa: E731
+    ref, weak = p.select.limo.reference_models, p.select.limo.weak_models
+    assert [p.model(m).model for m in ref] == ["deepseek-ai/DeepSeek-R1-Distill-Qwen-32B"]
+    assert [p.model(m).model for m in weak] == ["Qwen/Qwen2.5-Math-7B-Instruct"]
+    assert set(ref) | set(weak) <= set(p.generate.models)
+    assert [attempts(m) for m in ref] == [32]
+    assert all(1 <= attempts(m) < 32 for m in weak)
+    assert (p.select.limo.min_correct, p.select.limo.max_correct) == (1, 3)
+
+
+@pytest.mark.parametrize("name,batch", [("ded-paper", 48), ("limo", 64), ("s1k", 16)])
+def test_paper_batch_counts_samples_not_packed_rows(name, batch):
+    """The papers' batch sizes count samples per optimizer step. With packing on, per_device_batch_size x
+    gradient_accumulation_steps x GPUs counts packed sequences holding several samples each, so the paper
+    profiles train unpacked, one sample per micro-batch (no padding at batch 1)."""
+    p = load_params(REPO / "pipelines" / f"{name}.yaml")
+    gpus = yaml.safe_load((REPO / p.sft.accelerate_config).read_text())["num_processes"]
+    assert p.sft.packing is False
+    assert p.sft.per_device_batch_size == 1
+    assert p.sft.per_device_batch_size * p.sft.gradient_accumulation_steps * gpus == batch

@@ -70,7 +70,10 @@ def test_student_scores_rsr_teacher_and_recipe(lake, tmp_path, tiny_model_dir, m
     assert ts.filter(pl.col("model") == "stu")["student_rsr"].is_null().all()  # the student's own rollouts: not scored
     ms = pl.from_arrow(lake.read("model_scores")).filter((pl.col("domain") == "all") & (pl.col("band") == "all"))
     t1 = ms.filter(pl.col("model") == "t1").row(0, named=True)
-    assert t1["mean_student_rsr"] == pytest.approx(teach.filter(pl.col("model") == "t1")["student_rsr"].mean())
+    # the RSR paper's dataset RSR: Σ mean rank / Σ mean surprisal, mean rank = RSR x mean surprisal
+    mine = teach.filter(pl.col("model") == "t1")
+    assert t1["mean_student_rsr"] == pytest.approx(
+        (mine["student_rsr"] * mine["student_surprisal"]).sum() / mine["student_surprisal"].sum())
     # a rerun reuses every score (same model, same text): identical values
     score.main(p, lake)
     again = pl.from_arrow(lake.read("trajectory_scores")).sort("trajectory_id")

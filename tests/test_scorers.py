@@ -185,6 +185,26 @@ def test_rsr_caps_rank_at_100():
         token_stats(np.zeros((2, 3)), [0])
 
 
+def test_dataset_rsr_is_sum_of_mean_ranks_over_sum_of_mean_surprisals():
+    """The RSR paper's dataset RSR (rsr_cal.py compute_sample_metrics): Σ_i avg_rank_i / Σ_i avg_surprisal_i."""
+    from ded.scorers.student import dataset_rsr, summarize_sums
+
+    # a: ranks [1, 3], surprisals [0.5, 1.5]; b: ranks [1, 1, 1, 100 (clipped)], surprisals [0.1, 0.1, 0.1, 2.7]
+    a = summarize_sums(2, 0.0, 4.0, 2.0)
+    b = summarize_sums(4, 0.0, 103.0, 3.0)
+    assert (a["student_rsr"], a["student_rank"], a["student_surprisal"]) == pytest.approx((2.0, 2.0, 1.0))
+    assert (b["student_rank"], b["student_surprisal"]) == pytest.approx((25.75, 0.75))
+    assert dataset_rsr([a, b]) == pytest.approx((2 + 25.75) / (1 + 0.75))  # 15.857, not (2 + 34.33) / 2
+    # a trajectory the student is certain of adds its mean rank (1) and no surprisal; an empty one is skipped
+    certain, empty = summarize_sums(5, 0.0, 5.0, 0.0), summarize_sums(0, 0.0, 0.0, 0.0)
+    assert certain["student_rsr"] is None
+    assert dataset_rsr([a, b, certain, empty]) == pytest.approx(28.75 / 1.75)
+    # results without the mean rank (older rows): RSR x mean surprisal
+    old = [{k: v for k, v in r.items() if k != "student_rank"} for r in (a, b, certain)]
+    assert dataset_rsr(old) == pytest.approx(28.75 / 1.75)
+    assert dataset_rsr([]) is None and dataset_rsr([certain]) is None
+
+
 def test_student_scorer_chunked_equals_whole(tiny_model_dir):
     sc = StudentScorer(str(tiny_model_dir), device="cpu", chunk_tokens=10_000).load()
     msgs = [{"role": "user", "content": "What is 2 + 3?"}]
@@ -229,8 +249,10 @@ def test_farthest_p_step_process_pool_equals_serial():
 
 
 def test_student_scoring_encodes_the_assistant_turn_as_sft_sees_it(tiny_model_dir):
-    """The scored span is the template's rendering of the assistant turn (end-of-turn token included); a template
-    that opens <think> in its generation prompt does not get a second one."""
+    """The scored span is the template's rendering of the assistant turn's content, as the RSR paper's code
+    scores it: after the assistant header, up to and not including the end-of-turn marker (RankSurprisalRatio
+    rsr_utils.py `_scan_response_positions`); a template that opens <think> in its generation prompt does not
+    get a second one."""
     from ded.scorers.student import StudentScorer
 
     sc = StudentScorer(model=str(tiny_model_dir), device="cpu").load()
@@ -238,7 +260,16 @@ def test_student_scoring_encodes_the_assistant_turn_as_sft_sees_it(tiny_model_di
     msgs = [{"role": "user", "content": "What is 2 + 2?"}]
     answer = "<think>\n2 + 2 = 4\n</think>\n\n\\boxed{4}"
     ids, start = sc.encode(msgs, answer)
-    assert tok.decode(ids[start:]).replace(" ", "") == (answer + "<|im_end|>").replace(" ", "")
+    assert tok.decode(ids[start:]).replace(" ", "") == answer.replace(" ", "")
+    assert "<|im_end|>" not in tok.decode(ids[start:])
+    # the paper's span: the ids between the "<|im_start|>assistant\n" header and the "<|im_end|>" marker
+    full = tok(tok.apply_chat_template([*msgs, {"role": "assistant", "content": answer}], tokenize=False),
+               add_special_tokens=False)["input_ids"]
+    head = tok("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+    end = tok("<|im_end|>", add_special_tokens=False)["input_ids"]
+    at = next(i for i in range(len(full)) if full[i:i + len(head)] == head) + len(head)
+    stop = next(j for j in range(at, len(full)) if full[j:j + len(end)] == end)
+    assert ids[:start] == full[:at] and ids[start:] == full[at:stop]
     assert ids[:start] == tok(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True),
                               add_special_tokens=False)["input_ids"]
     # an R1-distill-like template: the generation prompt opens <think>; history shows only the final answer

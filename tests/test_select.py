@@ -293,3 +293,48 @@ def test_limo_first_pass_drops_what_the_weak_model_solves(planted, tmp_path):
     assert easy & set(_sel(lake, plain["run_id"]).filter(pl.col("kept"))["question_id"].to_list())  # kept without it
     with pytest.raises(SelectError, match=r"select.limo.weak_models \['nobody'\]"):
         select.main(params_for(tmp_path / "c", **{**base, "limo": {**base["limo"], "weak_models": ["nobody"]}}), lake)
+
+
+def test_s1k_keeps_only_the_domains_of_domain_mix(planted, tmp_path):
+    """s1k draws uniformly among domains, but only among those select.domain_mix lets in ({math: 1}: no code)."""
+    lake, _ = planted
+    m = select.main(params_for(tmp_path, recipe="s1k", teacher="good", budget=6, domain_mix={"math": 1.0}), lake)
+    assert m["by_domain"] == {"math": 6}
+    sel = _sel(lake, m["run_id"])
+    code = sel.filter(pl.col("domain") == "code")
+    assert code.height and not code["kept"].any() and "domain_mix" in set(code["dropped_by"].to_list())
+    assert all(json.loads(r)["filters"]["domain_mix"] is False for r in code["reasons"])
+    assert {s["step"] for s in m["steps"]} >= {"domain_mix", "s1k_sample"}
+
+
+def test_auto_teacher_by_accuracy_alone_is_warned_about(lake, tmp_path, caplog):
+    """No smoke test and no student scores: `select.teacher: auto` falls back to accuracy and says so, with how to
+    get a student signal, on the console, in the manifest, in the teacher step and in every row's reasons."""
+    from typer.testing import CliRunner
+
+    import yaml
+    from ded.cli import app
+
+    build(lake, {})
+    score.main(params_for(tmp_path), lake)
+    caplog.set_level(logging.WARNING)
+    m = select.main(params_for(tmp_path, diversity="none"), lake)
+    w = m["teacher"]["warning"]
+    assert m["teacher"]["metric"] == "accuracy" and w and "by verified accuracy alone" in w
+    assert "`ded smoke`" in w and "score.student_scores.enabled: true" in w
+    assert w in caplog.text
+    step = next(s for s in m["steps"] if s["step"] == "teacher")
+    assert "no student signal" in step["why"]
+    reasons = json.loads(_sel(lake, m["run_id"])["reasons"][0])
+    assert reasons["teacher"] == {"metric": "accuracy", "no_student_signal": True}
+    pf = tmp_path / "params.yaml"
+    pf.write_text(yaml.safe_dump(params_for(tmp_path, diversity="none").model_dump(mode="json")))
+    r = CliRunner().invoke(app, ["--lake", lake.root, "--params", str(pf), "select"])
+    assert r.exit_code == 0, r.output
+    assert "WARNING: select.teacher: auto chose" in r.output
+    # a smoke score that ranks the teachers: no warning
+    lake.append("smoke_results", [{"model": "good", "benchmark": "aime24", "score": 0.7, "n": 30},
+                                  {"model": "bad", "benchmark": "aime24", "score": 0.3, "n": 30}])
+    score.main(params_for(tmp_path), lake)
+    m = select.main(params_for(tmp_path, diversity="none"), lake)
+    assert m["teacher"]["metric"] == "smoke" and m["teacher"]["warning"] is None

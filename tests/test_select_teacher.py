@@ -53,10 +53,29 @@ def test_auto_with_an_informative_smoke_score_is_silent(caplog):
     caplog.set_level(logging.WARNING, logger="ded.selectors.teacher")
     metric, ranking = rank_teachers(scores(smoke_score=[0.6, 0.1, 0.3, None]), "auto")
     assert metric == "smoke" and order(ranking) == ["alpha", "gamma", "beta"]
-    # a metric nobody computed (RSR without student scores) is passed over without a warning
+    # a metric nobody computed (RSR without student scores) is passed over without a warning of its own
     metric, _ = rank_teachers(scores(), "auto")
     assert metric == "accuracy"
     assert caplog.text == ""
+
+
+def test_accuracy_alone_is_a_warning_that_says_how_to_get_a_student_signal():
+    from ded.selectors.teacher import accuracy_fallback_warning
+
+    metric, ranking = rank_teachers(scores(), "auto")
+    w = accuracy_fallback_warning("auto", "auto", metric, ranking)
+    assert w and "chose 'gamma' by verified accuracy alone" in w
+    assert "no candidate has a smoke-test score, an RSR or an entropy under the student" in w
+    assert "`ded smoke`" in w and "score.student_scores.enabled: true" in w
+    # signals that exist but tie are named
+    metric, ranking = rank_teachers(scores(smoke_score=[0.0, 0.0, 0.0, None]), "auto")
+    assert "(smoke_score) do not separate the candidates" in accuracy_fallback_warning("auto", "auto", metric, ranking)
+    # a ranking by a student signal, accuracy asked for by name, or a teacher named: no warning
+    metric, ranking = rank_teachers(scores(smoke_score=[0.6, 0.1, 0.3, None]), "auto")
+    assert accuracy_fallback_warning("auto", "auto", metric, ranking) is None
+    metric, ranking = rank_teachers(scores(), "accuracy")
+    assert accuracy_fallback_warning("auto", "accuracy", metric, ranking) is None
+    assert accuracy_fallback_warning("alpha", "auto", "accuracy", ranking) is None
 
 
 def test_explicit_metric_without_spread_is_kept_with_a_warning_and_ties_broken_by_later_metrics(caplog):

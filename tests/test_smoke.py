@@ -113,7 +113,7 @@ def test_smoke_trains_evaluates_and_records_results(demo_lake, tiny_model_dir, m
 
 def test_student_corpus_stats_are_token_weighted_over_the_corpus(tiny_model_dir):
     """The corpus entropy weighs every response token once (a long answer counts more than a short
-    one), and RSR is the corpus's rank sum over its surprisal sum, as for one long trajectory."""
+    one); RSR is the RSR paper's dataset RSR over the rows: Σ mean clipped rank / Σ mean surprisal."""
     from ded.scorers.student import StudentScorer
     from ded.stages.smoke import student_corpus_stats
 
@@ -127,8 +127,9 @@ def test_student_corpus_stats_are_token_weighted_over_the_corpus(tiny_model_dir)
     got = student_corpus_stats(str(tiny_model_dir), rows)
     assert got["student_tokens"] == sum(n)
     assert got["student_entropy"] == pytest.approx(sum(e["student_entropy"] * k for e, k in zip(each, n)) / sum(n))
-    surp = [e["student_surprisal"] * k for e, k in zip(each, n)]
-    assert got["student_rsr"] == pytest.approx(sum(e["student_rsr"] * s for e, s in zip(each, surp)) / sum(surp))
+    assert got["student_rsr"] == pytest.approx(sum(e["student_rank"] for e in each) / sum(e["student_surprisal"] for e in each))
+    pooled = sum(e["student_rank"] * k for e, k in zip(each, n)) / sum(e["student_surprisal"] * k for e, k in zip(each, n))
+    assert got["student_rsr"] != pytest.approx(pooled, rel=1e-6)  # not the token-pooled ratio
     # capped at max_tokens response tokens per row (the SFT's max_length)
     assert student_corpus_stats(str(tiny_model_dir), rows, max_tokens=3)["student_tokens"] == 6
 

@@ -279,3 +279,34 @@ def test_model_scores_student_entropy_token_weighted_and_smoke_fallback(fx):
     assert m3_parts["rsr_source"].is_null().all()
     m2 = rows[("m2", "all", "all")]
     assert m2["mean_student_rsr"] is None and m2["rsr_source"] is None  # neither source
+
+
+def test_model_scores_rsr_is_the_papers_dataset_rsr(fx):
+    """A teacher's RSR is the RSR paper's dataset RSR, Σ_i mean clipped rank_i / Σ_i mean surprisal_i
+    (UmeanNever/RankSurprisalRatio rsr_cal.py compute_sample_metrics), not the mean of per-trajectory ratios.
+
+    Hand-computed: trajectory a, ranks [1, 3], surprisals [0.5, 1.5] nats: RSR 4/2 = 2, mean rank 2, mean
+    surprisal 1. Trajectory b, ranks [1, 1, 1, 250 -> clipped 100], surprisals [0.1, 0.1, 0.1, 2.7]: RSR 103/3,
+    mean rank 25.75, mean surprisal 0.75. Trajectory g (code), 5 tokens the student is certain of: RSR
+    undefined (null), mean rank 1, surprisal 0. Dataset RSR = (2 + 25.75 + 1) / (1 + 0.75 + 0) = 16.4286;
+    the mean of the defined ratios would be (2 + 34.33) / 2 = 18.17; math alone (a, b): 27.75 / 1.75 = 15.857.
+    """
+    lake, _q1, _q2, t = fx
+    con = connect(lake, read_only=False)
+    _chain(con, "question_scores")
+    row = {"student_model": "stu", "student_scorer": None, "student_entropy": 1.0}
+    stu = [{**row, "trajectory_id": t["a"], "student_text_hash": "a", "student_tokens": 2,
+            "student_rsr": 4 / 2, "student_surprisal": 2 / 2},
+           {**row, "trajectory_id": t["b"], "student_text_hash": "b", "student_tokens": 4,
+            "student_rsr": 103 / 3.0, "student_surprisal": 3.0 / 4},
+           {**row, "trajectory_id": t["g"], "student_text_hash": "g", "student_tokens": 5,
+            "student_rsr": None, "student_surprisal": 0.0}]
+    con.register("student_scores", pa.Table.from_pylist(stu, schema=STUDENT_SCHEMA))
+    materialize(con, "model_scores", **P)
+    rows = {(r["model"], r["domain"], r["band"]): r for r in _frame(con, "model_scores").to_dicts()}
+    m1 = rows[("m1", "all", "all")]
+    assert m1["mean_student_rsr"] == pytest.approx(28.75 / 1.75) and m1["n_student_scored"] == 3
+    assert m1["mean_student_rsr"] != pytest.approx((2 + 103 / 3) / 2)
+    assert rows[("m1", "math", "all")]["mean_student_rsr"] == pytest.approx(27.75 / 1.75)
+    # g alone: certain of every token, no surprisal: undefined, not infinite
+    assert rows[("m1", "code", "all")]["mean_student_rsr"] is None

@@ -31,6 +31,8 @@ def select(
     m = stage.main(params, lake, **overrides)
     t = m["teacher"]
     echo_table(t["ranking"], ["rank", "model", "value", "accuracy", "n"], title=f"teachers by {t['metric']} (chosen: {', '.join(t['chosen'])})")
+    if t.get("warning"):
+        typer.secho(f"WARNING: {t['warning']}", fg="yellow", bold=True, err=True)
     echo_table(m["steps"], ["step", "in", "dropped", "out", "why"], title=f"recipe {m['recipe']} (run {m['run_id']})")
     typer.echo(f"select: {m['rows']} rows from {m['questions']} questions; by domain {m['by_domain']}; by model {m['by_model']}")
     typer.echo(f"select: wrote {params.select.export.out_dir}/train.jsonl (sha256 {m['train_jsonl_sha256'][:16]}…)"

@@ -5,10 +5,16 @@ conditioned on the prompt (the same chat rendering the corpus trains on):
 
 - token entropy, in bits: H_t = -Σ_v p_t(v) log2 p_t(v). DED (arXiv 2508.09883) explains QwQ-32B's
   win as a teacher by the lower mean token entropy of its corpus (0.477 vs 0.705 bits for R1).
-- Rank-Surprisal Ratio (arXiv 2601.14249): RSR = Σ_t min(rank_t, 100) / Σ_t surprisal_t, where
-  rank_t is the 1-based rank of the actual token under the student (1 = its top choice) and
-  surprisal_t = -ln p_t(token) in nats. Lower is better (Spearman 0.86 with post-SFT accuracy):
-  informative (surprising) tokens that the student still ranks high.
+- Rank-Surprisal Ratio (arXiv 2601.14249), as the paper's code computes it (UmeanNever/RankSurprisalRatio
+  at 1c908ee, rsr_cal.py): per trajectory RSR = Σ_t min(rank_t, 100) / Σ_t surprisal_t, where rank_t =
+  1 + the number of vocabulary logits strictly above the actual token's (1 = the student's top choice, ties
+  in its favour; rsr_cal.py l.174-176) and surprisal_t = -ln p_t(token) in nats (logsumexp - logit,
+  l.167-170). Lower is better (Spearman 0.86 with post-SFT accuracy): informative (surprising) tokens that
+  the student still ranks high. Over a set of trajectories (a teacher's corpus) the paper's dataset RSR
+  is Σ_i mean clipped rank_i / Σ_i mean surprisal_i (`dataset_rsr`; compute_sample_metrics, l.219-248),
+  not a mean of the per-trajectory ratios. The scored span is the assistant turn's content: the prompt,
+  the assistant header and the end-of-turn marker (`<|im_end|>`) are not scored (rsr_utils.py
+  `_scan_response_positions`, l.6-29, positions from after the header up to the end marker).
 
 `token_stats` and `summarize` are the pure math over logits (tests fix the logits by hand);
 `StudentScorer` runs a causal LM (transformers; GPU when present) over long traces in chunks
@@ -69,6 +75,25 @@ class Accumulator:
         return summarize_sums(self.n, self.sum_entropy_bits, self.sum_rank_capped, self.sum_surprisal)
 
 
+def dataset_rsr(stats: Any) -> float | None:
+    """The RSR paper's dataset-level RSR over per-trajectory results (`summarize_sums` dicts):
+    Σ_i mean clipped rank_i / Σ_i mean surprisal_i (RankSurprisalRatio rsr_cal.py l.240-247; the
+    paper's Appendix A.8). Trajectories with no scored token are left out, as the paper's code skips
+    them; one the student is certain of (surprisal 0, RSR undefined) still adds its mean rank (1).
+    None when nothing was scored or the total surprisal is 0."""
+    rank = surp = 0.0
+    for st in stats:
+        n = st.get("student_tokens") or 0
+        if not n or st.get("student_surprisal") is None:
+            continue
+        m = st.get("student_rank")
+        if m is None:  # a result without the mean rank: rank sum / n = RSR * mean surprisal
+            m = st["student_rsr"] * st["student_surprisal"] if st.get("student_rsr") is not None else 1.0
+        rank += m
+        surp += st["student_surprisal"]
+    return rank / surp if surp > 0 else None
+
+
 def summarize_sums(n: int, sum_entropy_bits: float, sum_rank_capped: float,
                    sum_surprisal: float) -> dict[str, float | int | None]:
     return {
@@ -77,6 +102,7 @@ def summarize_sums(n: int, sum_entropy_bits: float, sum_rank_capped: float,
         # A trajectory the student predicts with certainty has no surprisal: RSR is undefined.
         "student_rsr": sum_rank_capped / sum_surprisal if n and sum_surprisal > 0 else None,
         "student_surprisal": sum_surprisal / n if n else None,
+        "student_rank": sum_rank_capped / n if n else None,  # mean clipped rank (for `dataset_rsr`)
     }
 
 
@@ -123,10 +149,12 @@ class StudentScorer:
     def encode(self, messages: list[dict[str, str]], assistant: str) -> tuple[list[int], int]:
         """Token ids of prompt + response, and where the response starts.
 
-        With a chat template, the response is the template's own rendering of the assistant turn (what SFT
-        trains on, end-of-turn token included) when the template is prefix-preserving and renders the text as
-        given. Otherwise the response text is appended to the generation prompt, minus a `<think>` the prompt
-        already opens (templates such as DeepSeek-R1-Distill's end the generation prompt with it).
+        With a chat template, the response is the template's own rendering of the assistant turn's content
+        (what SFT trains on) when the template is prefix-preserving and renders the text as given: the tokens
+        after the assistant header up to, not including, the template's end-of-turn marker, as the RSR paper's
+        code scores them (RankSurprisalRatio rsr_utils.py `_scan_response_positions`). Otherwise the response
+        text is appended to the generation prompt, minus a `<think>` the prompt already opens (templates such
+        as DeepSeek-R1-Distill's end the generation prompt with it).
         """
         tok = self._tok
         if not getattr(tok, "chat_template", None):
@@ -135,7 +163,10 @@ class StudentScorer:
         prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
         full = tok.apply_chat_template([*messages, {"role": "assistant", "content": assistant}], tokenize=False)
-        full = full.rstrip()  # the newline after the end-of-turn token is not trained on
+        full = full.rstrip()  # the newline after the end-of-turn token
+        end = self._turn_end(messages)
+        if end and full.endswith(end):
+            full = full[: len(full) - len(end)]  # the end-of-turn marker is not scored (the RSR paper's span)
         if full.startswith(prompt) and assistant.strip() in full[len(prompt):]:
             f_ids = tok(full, add_special_tokens=False)["input_ids"]
             if f_ids[: len(p_ids)] == p_ids:
@@ -144,6 +175,15 @@ class StudentScorer:
         if prompt.rstrip().endswith("<think>") and assistant.lstrip().startswith("<think>"):
             assistant = assistant.lstrip()[len("<think>"):].lstrip("\n")
         return self._join(p_ids, assistant)
+
+    def _turn_end(self, messages: list[dict[str, str]]) -> str:
+        """What the chat template writes after an assistant turn's content (Qwen: `<|im_end|>`), found by
+        rendering a probe turn; "" when the template writes nothing there."""
+        probe = "ded-probe-7f3a"
+        text = self._tok.apply_chat_template([*messages, {"role": "assistant", "content": probe}],
+                                             tokenize=False).rstrip()
+        i = text.rfind(probe)
+        return text[i + len(probe):] if i >= 0 else ""
 
     def _join(self, p_ids: list[int], assistant: str) -> tuple[list[int], int]:
         r_ids = self._tok(assistant, add_special_tokens=False)["input_ids"]

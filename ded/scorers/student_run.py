@@ -35,7 +35,9 @@ def scoring_model(params: Any) -> tuple[str, str]:
 
 # How a trajectory becomes token ids (StudentScorer.encode); a new value makes earlier scores stale.
 # 2: the chat template's own rendering of the assistant turn (end-of-turn token included).
-ENCODING = 2
+# 3: the end-of-turn marker is no longer scored (the RSR paper's span: RankSurprisalRatio rsr_utils.py
+#    `_scan_response_positions` stops before `<|im_end|>`).
+ENCODING = 3
 
 
 def scorer_settings(params: Any) -> str:

@@ -81,6 +81,10 @@ def describe(row: dict[str, Any]) -> list[str]:
     lines.append("  filters: " + ", ".join(f"{k}={marks[v]}" for k, v in reasons["filters"].items()))
     scores = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in reasons["scores"].items() if v is not None}
     lines.append("  scores:  " + ", ".join(f"{k}={v}" for k, v in scores.items()))
+    teacher = reasons.get("teacher") or {}
+    if teacher.get("no_student_signal"):
+        lines.append(f"  teacher: chosen by {teacher.get('metric')} alone, no student signal (`ded smoke`, or "
+                     f"score.student_scores.enabled)")
     return lines
 
 

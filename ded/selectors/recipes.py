@@ -5,7 +5,7 @@
   → budget with a domain mix, questions in k-center order over their embeddings.
 - limo (arXiv 2502.03387): a solve-count window (1-3 of 32 by a strong model) → the best
   trajectory per question by the LIMO rule score → top N.
-- s1k (arXiv 2501.19393): quality filters → drop what named models solve → the longest trace per
+- s1k (arXiv 2501.19393): quality filters → the domains of select.domain_mix → drop what named models solve → the longest trace per
   question → sample domains uniformly, and within a domain a question with weight 2^-rank by
   reasoning length (s1's Algorithm 1), seeded.
 - rsr (arXiv 2601.14249): per question the trajectory with the lowest RSR under the student → top N.
@@ -134,7 +134,8 @@ def s1k_sample(budget: int, seed: int) -> SetStep:
 
 def s1k_steps(sp: Any, teachers: list[str], cand: pl.DataFrame) -> list[Step]:
     s1 = sp.model_copy(update={"require_correct": sp.s1k.require_correct})
-    steps = base_filters(s1, teachers)
+    # select.domain_mix decides which domains enter (s1 then draws uniformly among its subject domains)
+    steps = [*base_filters(s1, teachers), domain_filter(sp.domain_mix)]
     if sp.s1k.solver_models:
         # s1 drops what the solvers answer correctly; a question they never answered cannot be judged hard
         steps.append(RowFilter("solvers_attempted", pl.col("solver_attempts") > 0,

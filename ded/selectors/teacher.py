@@ -117,6 +117,28 @@ def rank_teachers(model_scores: pl.DataFrame, metric: str = "auto") -> tuple[str
     return used, ranking
 
 
+NO_SIGNAL_FIX = ("run DED's smoke tests (`ded smoke`, teachers in smoke.teachers; then `ded score`) or score every "
+                 "teacher trajectory under the student (score.student_scores.enabled: true, then `ded score`) for RSR "
+                 "and token entropy")
+
+
+def accuracy_fallback_warning(setting: str, metric_setting: str, used: str, ranking: list[dict[str, Any]]) -> str | None:
+    """The warning for `select.teacher: auto` choosing by verified accuracy because no student signal ranks the
+    candidates (None when another metric ranked them, the metric was asked for by name, or there is no choice).
+
+    DED's point is that benchmark accuracy does not pick the best teacher, so this fallback is never silent: it
+    names what was missing and how to get a student signal."""
+    if setting != "auto" or metric_setting != "auto" or used != "accuracy" or len(ranking) < 2:
+        return None
+    have = [k for k in ("smoke_score", "mean_student_rsr", "mean_student_entropy")
+            if any(r.get(k) is not None and r.get(k) == r.get(k) for r in ranking)]
+    what = ("no candidate has a smoke-test score, an RSR or an entropy under the student" if not have
+            else f"the student signals present ({', '.join(have)}) do not separate the candidates")
+    return (f"select.teacher: auto chose {ranking[0]['model']!r} by verified accuracy alone: {what}, and DED "
+            f"(arXiv 2508.09883) finds that accuracy does not pick the teacher the student learns best from. "
+            f"To rank by the student, {NO_SIGNAL_FIX}; or name the teacher (select.teacher: NAME)")
+
+
 def choose_teachers(setting: str, ranking: list[dict[str, Any]]) -> list[str]:
     names = [r["model"] for r in ranking]
     if not names:

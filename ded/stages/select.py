@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from ded.ids import stable_hash
 from ded.lake import Lake, now
 from ded.selectors.blocks import ChainResult, run_chain
 from ded.selectors.recipes import build_steps
-from ded.selectors.teacher import choose_teachers, rank_teachers
+from ded.selectors.teacher import accuracy_fallback_warning, choose_teachers, rank_teachers
 from ded.sql import connect, run_sql_file
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ SCORE_COLUMNS = ["correct", "verifier", "format_ok", "finished", "n_tokens", "co
 # 2: farthest-P no longer picks one trajectory twice when a question's traces are identical.
 # 3: farthest-P never keeps two copies (distance <= select.min_lev_dist) of one question's trace,
 #    also in questions with <= P survivors; the budget fills from other questions.
-ALGORITHM_VERSION = 3
+# 4: s1k keeps only the domains of select.domain_mix (it kept every domain).
+ALGORITHM_VERSION = 4
 
 
 class SelectError(DedError):
@@ -62,6 +64,7 @@ class Selection:
     input_versions: dict[str, int | None]
     params_hash: str
     ctx: dict[str, Any] = field(default_factory=dict)
+    teacher_warning: str | None = None  # auto fell back to accuracy: no student signal
 
 
 def run_id_for(params: Any, versions: dict[str, int | None]) -> tuple[str, str]:
@@ -151,15 +154,22 @@ def select(params: Any, lake: Lake) -> Selection:
                         "domains enter, not their shares", dict(sp.domain_mix))
     metric, ranking = rank_teachers(pl.from_arrow(lake.read("model_scores")), sp.teacher_metric)
     teachers = choose_teachers(sp.teacher, ranking)
+    warning = accuracy_fallback_warning(sp.teacher, sp.teacher_metric, metric, ranking)
     ctx: dict[str, Any] = {"texts": texts_loader(con), "min_lev_dist": sp.min_lev_dist}  # read by farthest-P
     vectors = vectors_loader(lake) if sp.diversity == "kcenter" else None
     steps = build_steps(sp, teachers, cand, vectors)
+    if warning:
+        log.warning("%s", warning)
+        # the step itself says so too (manifest steps, the console table, `selection` counts)
+        steps = [dataclasses.replace(s, why=f"{s.why}, chosen by verified accuracy alone: no student signal "
+                                             f"(`ded smoke`, or score.student_scores.enabled)")
+                 if s.name == "teacher" else s for s in steps]
     try:
         result = run_chain(cand, steps, ctx)
     except LookupError as e:
         raise SelectError(str(e)) from None
     ctx.pop("texts", None)
-    return Selection(run_id, sp.recipe, result, teachers, metric, ranking, versions, phash, ctx)
+    return Selection(run_id, sp.recipe, result, teachers, metric, ranking, versions, phash, ctx, warning)
 
 
 def selection_table(sel: Selection) -> pa.Table:
@@ -170,7 +180,10 @@ def selection_table(sel: Selection) -> pa.Table:
     out = df.select(
         pl.lit(sel.run_id).alias("run_id"), "trajectory_id", pl.lit(sel.recipe).alias("recipe"), "question_id",
         "kept", "dropped_by", "rank",
-        pl.struct(pl.struct(filters).alias("filters"), pl.struct(scores).alias("scores")).struct.json_encode().alias("reasons"),
+        pl.struct(pl.struct(filters).alias("filters"), pl.struct(scores).alias("scores"),
+                  pl.struct(pl.lit(sel.teacher_metric).alias("metric"),
+                            pl.lit(sel.teacher_warning is not None).alias("no_student_signal")).alias("teacher"),
+                  ).struct.json_encode().alias("reasons"),
         pl.lit(sel.params_hash).alias("params_hash"),
         pl.lit(json.dumps(sel.input_versions, sort_keys=True)).alias("input_versions"),
         "model", "domain",
@@ -195,7 +208,7 @@ def manifest(sel: Selection, params: Any, kept: pl.DataFrame) -> dict[str, Any]:
         "kept_without_student_pass_rate": kept.filter(pl.col("student_pass_rate").is_null())["question_id"].n_unique()
         if kept.height else 0,
         "teacher": {"setting": params.select.teacher, "metric": sel.teacher_metric, "chosen": sel.teachers,
-                    "ranking": sel.ranking},
+                    "ranking": sel.ranking, "warning": sel.teacher_warning},
         "input_versions": sel.input_versions, "sources": sources,
         "params": {"select": params.select.model_dump(mode="json"), "score": params.score.model_dump(mode="json"),
                    "student": params.student.model_dump(mode="json") if params.student else None},

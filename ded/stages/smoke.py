@@ -75,30 +75,35 @@ def student_corpus_stats(model: str, rows: list[dict[str, Any]], max_tokens: int
     Each row's assistant turn is scored given its prompt turns under `model` (hub id or path), as
     `ded score` scores trajectories; `max_tokens` caps the response tokens scored per row (the SFT's
     max_length: the student never trains on more). Returns student_tokens, student_entropy (bits),
-    student_surprisal (nats) and student_rsr (Σ min(rank, 100) / Σ surprisal over the whole corpus).
+    student_surprisal (nats) and student_rsr, the RSR paper's dataset RSR over the corpus (Σ_i mean
+    clipped rank_i / Σ_i mean surprisal_i over its rows, `ded.scorers.student.dataset_rsr`), the quantity
+    model_scores.mean_student_rsr gives for a teacher's scored trajectories.
     """
     from ded.progress import progress
-    from ded.scorers.student import StudentScorer, summarize_sums
+    from ded.scorers.student import StudentScorer, dataset_rsr, summarize_sums
 
     scorer = StudentScorer(model, device=device, max_tokens=max_tokens)
     n, ent, rank, surp = 0, 0.0, 0.0, 0.0
+    per_row: list[dict[str, Any]] = []
     try:
         with progress(total=len(rows), desc=desc, unit="rows") as bar:
             for r in rows:
                 msgs = r["messages"]
                 st = scorer.score(msgs[:-1], msgs[-1]["content"])
+                per_row.append(st)
                 k = st["student_tokens"] or 0
                 if k:
                     n += k
                     ent += st["student_entropy"] * k
                     s_sum = st["student_surprisal"] * k
                     surp += s_sum
-                    # RSR = rank sum / surprisal sum; a row the student is certain of ranks every token 1st
+                    # token-pooled sums (per-token means over the corpus); the RSR returned is the paper's
+                    # dataset RSR over the rows, not rank sum / surprisal sum; a certain row ranks every token 1st
                     rank += st["student_rsr"] * s_sum if st["student_rsr"] is not None else k
                 bar.advance(1)
     finally:
         _release(scorer)
-    return summarize_sums(n, ent, rank, surp)
+    return {**summarize_sums(n, ent, rank, surp), "student_rsr": dataset_rsr(per_row)}
 
 
 def _release(scorer) -> None:

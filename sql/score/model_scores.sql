@@ -12,11 +12,16 @@
 --     trajectories, i.e. the mean entropy (bits) per response token of the model's corpus, as DED
 --     and `ded smoke` measure it (a per-trajectory average would let a short answer count as much
 --     as a 16k-token trace).
---   mean_student_rsr: the mean of the per-trajectory RSRs (the quantity the rsr recipe ranks);
---   n_student_scored: trajectories with an RSR.
+--   mean_student_rsr: the RSR paper's dataset RSR (arXiv 2601.14249, Appendix A.8; its code:
+--     UmeanNever/RankSurprisalRatio rsr_cal.py compute_sample_metrics), Σ_i mean clipped rank_i /
+--     Σ_i mean surprisal_i over the scored trajectories, not a mean of per-trajectory ratios (which
+--     lets one near-certain trajectory, surprisal ~0, dominate). A trajectory's mean rank is
+--     student_rsr * student_surprisal (= Σ rank / n); one the student is certain of (surprisal 0, RSR
+--     undefined) adds mean rank 1 and surprisal 0, as in the paper's code.
+--   n_student_scored: trajectories in that RSR (scored under the student, at least one token).
 --   When a model has no per-trajectory student scores, its overall row (domain = band = 'all')
 --   falls back to the student_entropy / student_rsr of its `ded smoke` run (smoke_results: one
---   pass of the same scorer over its smoke corpus; smoke's RSR is Σ rank / Σ surprisal over that
+--   pass of the same scorer over its smoke corpus; smoke's RSR is the same dataset RSR over that
 --   corpus); entropy_source / rsr_source say which: 'trajectories', 'smoke', or null when neither
 --   exists. The domain and band rows never fall back (the smoke corpus is not split that way).
 WITH t AS (
@@ -24,7 +29,11 @@ WITH t AS (
         ts.model, ts.is_student, coalesce(ts.domain, 'other') AS domain, coalesce(qs.band, 'unknown') AS band,
         ts.correct, ts.n_tokens, ts.format_ok, ts.finished,
         s.student_entropy, s.student_rsr,
-        CASE WHEN s.student_entropy IS NOT NULL AND s.student_tokens > 0 THEN s.student_tokens END AS entropy_tokens
+        CASE WHEN s.student_entropy IS NOT NULL AND s.student_tokens > 0 THEN s.student_tokens END AS entropy_tokens,
+        CASE WHEN s.student_tokens > 0 AND s.student_surprisal IS NOT NULL THEN s.student_surprisal END AS rsr_surprisal,
+        CASE WHEN s.student_tokens > 0 AND s.student_surprisal IS NOT NULL
+             THEN CASE WHEN s.student_rsr IS NOT NULL THEN s.student_rsr * s.student_surprisal
+                       WHEN s.student_surprisal = 0 THEN 1.0 END END AS rsr_rank
     FROM trajectory_scores AS ts
     LEFT JOIN question_scores AS qs USING (question_id)
     LEFT JOIN student_scores AS s USING (trajectory_id)
@@ -46,8 +55,8 @@ agg AS (
         avg(format_ok::INTEGER) AS format_ok_share,
         avg(finished::INTEGER) AS finished_share,
         sum(student_entropy * entropy_tokens) / nullif(sum(entropy_tokens), 0) AS mean_student_entropy,
-        avg(student_rsr) AS mean_student_rsr,
-        count(student_rsr) AS n_student_scored
+        sum(rsr_rank) / nullif(sum(rsr_surprisal), 0) AS mean_student_rsr,
+        count(rsr_surprisal) AS n_student_scored
     FROM t
     GROUP BY GROUPING SETS ((model, domain, band), (model, domain), (model, band), (model))
 ),
