@@ -22,12 +22,12 @@ from pathlib import Path
 # bench/ holds select.py, which shadows the stdlib `select` once `python bench/x.py` puts bench/ first
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+import argparse
+import json
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRAJ = Path("trajectories")

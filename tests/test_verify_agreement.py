@@ -59,7 +59,7 @@ def test_agreement_with_the_recorded_verdicts_on_each_panel(graded):
 
 def test_every_disagreement_is_pinned(graded):
     disagree = {}
-    for name, (rows, res) in graded.items():
+    for rows, res in graded.values():
         disagree.update({r.key: (r, v) for r, v in zip(rows, res) if (v["correct"] is True) != bool(r.recorded)})
     assert set(disagree) == set(PINNED), {k: (r.gold, v["extracted"], v["detail"]) for k, (r, v) in disagree.items()
                                           if k not in PINNED or k not in disagree}

@@ -83,6 +83,7 @@ def test_approx_counts_the_exact_value_and_its_rounding_not_a_bare_rounding_of_a
 def test_equations_of_one_plane_are_equal_whatever_their_scale_or_side(pool):
     # the answer is the plane; scaling or moving terms does not change it (the harness accepts only a sign flip)
     right = [("2x - y + 3z = 8", "4x - 2y + 6z = 16"), ("2x - y + 3z - 8 = 0", "2x - y + 3z = 8"),
+             ("2x - y + 3z - 8 = 0", "4x - 2y + 6z = 16"),
              ("2x - y + 3z - 8 = 0", "-2x + y - 3z + 8 = 0"), ("y = 2x + 3", "2x - y + 3 = 0")]
     wrong = [("2x - y + 3z - 8 = 0", "2x - y + 3z - 9 = 0"), ("x + 2y = 3", "x + 2y = 4"), ("y = x^2", "y = x")]
     assert verdicts(pool, right) == [True] * len(right)
