@@ -49,6 +49,15 @@ def test_a_time_of_day_is_compared_as_text(pool):
         True, True, False, False]  # a bare 4:30 does not say afternoon
 
 
+def test_a_gold_written_as_text_compares_as_words(pool):
+    # math-verify parses words as products of commuting symbols, so `seat` would equal `east`
+    assert verdicts(pool, [("\\text{east}", "\\text{seat}"), ("\\text{even}", "neve"), ("\\text{Evelyn}", "\\text{Navin}")]) == [
+        False] * 3
+    assert verdicts(pool, [("\\text{east}", "\\text{East}"), ("\\text{Devon}", "Devon"), ("\\text{no solution}", "No solution")]) == [
+        True] * 3
+    assert grade_math_pairs([("\\text{east}", "\\text{seat}")], pool=pool)[0][2] == "text compare"
+
+
 def test_an_interval_is_not_a_list_of_solutions(pool):
     # [-2, 7] is a continuum, "-2, 7" two points: different answers, in both directions (the harness strips
     # the brackets and calls them equal); a set of the solutions in any order is the list

@@ -44,6 +44,7 @@ _FRAC = re.compile(r"\\frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+)")
 _NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _LETTER = re.compile(r"^\(?([A-J])\)?$")
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textrm|textit|mathrm|mathbf|mbox)\{([^{}]*)\}")
+_WORDS = re.compile(r"[A-Za-z]+")
 _WHOLE_TEXT = re.compile(r"^\\(?:text|textrm|mbox)\{([^{}]*)\}$")
 _PERCENT = re.compile(r"(?:\\%|%|\\text\{\s*(?:\\%|%|percent)\s*\}|\s+percent)\s*\.?\s*$")
 _APPROX = re.compile(r"\\approx(?![A-Za-z])|≈")
@@ -96,7 +97,8 @@ def readings(gold: str, pred: str | None) -> list[tuple[str, str | None, str]]:
     - an answer `A \\approx B` is read as A and as B: the exact value and its rounding both count (gold
       `\\frac{1}{3}` or `0.33` against `\\frac{1}{3} \\approx 0.33`); a bare approximation of an exact gold
       (`\\approx 0.333` against `\\frac{1}{3}`) is still wrong, as 0.333 is;
-    - an answer or gold wrapped whole in `\\text{…}` is also read unwrapped (`\\text{10 ways}` = `10`)."""
+    - an answer or gold wrapped whole in `\\text{…}` around a number is also read unwrapped
+      (`\\text{10 ways}` = `10`)."""
     if pred is None or not str(pred).strip():
         return [(gold, pred, "")]
     g, gp = _strip_percent(gold)
@@ -113,7 +115,9 @@ def readings(gold: str, pred: str | None) -> list[tuple[str, str | None, str]]:
         parts = [x.strip() for x in _APPROX.split(p)]
         if len(parts) > 1:
             more += [(g, x, "one side of \\approx") for x in parts if x]
-        wg, wp = _WHOLE_TEXT.sub(r"\1", g.strip()), _WHOLE_TEXT.sub(r"\1", p.strip())
+        # only around a number (`\\text{10 ways}`): unwrapped words would be parsed as products of
+        # commuting symbols (`east` = `seat`)
+        wg, wp = (_WHOLE_TEXT.sub(r"\1", x.strip()) if re.search(r"\d", x) else x.strip() for x in (g, p))
         if (wg, wp) != (g.strip(), p.strip()) and not _letter(g):
             more.append((wg, wp, "\\text{} unwrapped"))
     return out + more
@@ -150,6 +154,11 @@ def quick_check(gold: str, pred: str | None) -> Result | None:
         return ("correct", True, "exact match")
     if _untext(g) == _untext(p):
         return ("correct", True, "exact match (\\text{} unwrapped)")
+    if _WHOLE_TEXT.match(g) and _WORDS.fullmatch(_untext(g)) and _WORDS.fullmatch(_untext(p)):
+        # a gold written as text (`\\text{east}`) against words: compared as words, case aside; math-verify
+        # would parse both as products of commuting symbols and call `seat` equal to `east`
+        ok = _untext(g).casefold() == _untext(p).casefold()
+        return ("correct" if ok else "wrong", ok, "text compare")
     gv, pv = _rational(gold), _rational(pred)
     if gv is not None and pv is not None:
         if gv[0] == pv[0]:
