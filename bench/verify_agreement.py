@@ -10,7 +10,8 @@ The recorded verdict is another verifier's judgement, a cross-check, not ground 
 
     python bench/verify_agreement.py [--gold preset|gt|answer] [--list] [--panel NAME]
 
-`--gold gt|answer` overrides the preset's gold with that raw field (to see what the choice changes);
+`--gold gt|answer` overrides the preset's gold with that raw field where a record has it (to see what the
+choice changes);
 `--list` also prints every disagreement (panel, file, row id, sample, golds, ours, harness's pred).
 """
 
@@ -83,6 +84,7 @@ def load_panel(name: str, data: Path = DATA, gold: str = "preset") -> list[Row]:
                 raise RuntimeError(f"{f}:{rec.line}: the {preset_name} preset rejects it: {e}") from None
             raw_gt, raw_ans = rec.data.get("gt"), rec.data.get("answer")
             g = {"preset": p.answer, "gt": raw_gt, "answer": raw_ans}[gold]
+            g = p.answer if g is None else g  # a file without that field: the preset's gold
             for t in p.trajectories:
                 rows.append(Row(name, _stem(f), str(p.source_id), t.sample_idx or 0, None if g is None else str(g),
                                 None if raw_gt is None else str(raw_gt), None if raw_ans is None else str(raw_ans),
@@ -106,6 +108,7 @@ _FORMS = (  # (category, pattern on the gold or our extracted answer): the first
     ("letter choice", r"^\(?[A-Ea-e]\)?$|^\\text\{\(?[A-E]\)?\}$"),
     ("equation", r"="),
     ("interval/set", r"\\cup|\\infty|^[\[(].*[\])]$"),
+    ("thousands separator", r"\d(?:\{,\}|,\\!)\d"),
     ("list", r","),
 )
 
