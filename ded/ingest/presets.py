@@ -208,6 +208,11 @@ def generic(rec: dict[str, Any], kind: str) -> Parsed:
     if p.domain is None and (tests or p.starter_code):
         p.domain = "code"
     p.metadata = _metadata(rec, {k for k in (pk, ak, sk, ik) if k})
+    split = gsm8k_split(answer)
+    if split:  # GSM8K: `answer` is the solution and its `#### 72` line the final answer
+        p.answer = split[1]
+        p.solution = p.solution or split[0]
+        p.metadata["answer_field"] = f"{ak}:gsm8k_final_line"
     if kind == "trajectories":
         p.trajectories = _generic_trajs(rec)
     return p
@@ -271,8 +276,44 @@ def _int(v: Any) -> int | None:
         raise Reject(f"wrong type: expected an integer, got {v!r}") from None
 
 
+_GSM8K_FINAL = re.compile(r"\n\s*####\s*(.+?)\s*$", re.DOTALL)
+_LETTER_ANSWER = re.compile(r"^\(?[A-J]\)?$")
+
+
+def gsm8k_split(answer: Any) -> tuple[str, str] | None:
+    """GSM8K's `answer` is the worked solution ending in a line `#### 72`: (solution, final answer), else None."""
+    if not isinstance(answer, str):
+        return None
+    m = _GSM8K_FINAL.search(answer)
+    return (answer[:m.start()].strip(), m.group(1).strip()) if m and "\n" not in m.group(1) else None
+
+
+def harness_reference(rec: dict[str, Any]) -> tuple[Any, str]:
+    """(reference answer, where it came from) for a Qwen2.5-Math harness row.
+
+    The harness stores `gt`, its own normal form of the reference (`strip_string` in its parser.py), and
+    copies the source example's `answer` when the source has one. `gt` is lossy: it deletes any unit word
+    of its list that stands alone, `a` among them (`(a+5)(b+2)` → `(+5)(b+2)`), all spaces (`\\cot x` →
+    `\\cotx`), and `\\\\` in some matrices; so the source's `answer` wins when it is the final answer.
+    Two sources' `answer` is not: GSM8K's is the whole solution ending `#### 72` (its last line is the
+    answer) and MMLU-STEM's an option index (0–3) whose letter is `gt`; there, and when `answer` is
+    absent, `gt` is what there is."""
+    gt, ans = rec.get("gt"), rec.get("answer")
+    if ans is None or ans == "" or isinstance(ans, (list, dict)):
+        return gt, "gt:no_answer_field" if gt not in (None, "") else "none"
+    split = gsm8k_split(ans)
+    if split:
+        return split[1], "answer:gsm8k_final_line"
+    if isinstance(ans, (int, float)) and not isinstance(ans, bool) and isinstance(gt, str) and _LETTER_ANSWER.match(gt.strip()):
+        return gt, "gt:answer_is_option_index"
+    return ans, "answer"
+
+
 def qwen_math_eval(rec: dict[str, Any], kind: str) -> Parsed:
-    """Qwen2.5-Math evaluation-harness rows: question, gt, code[] (responses), pred[], score[]."""
+    """Qwen2.5-Math evaluation-harness rows: question, gt, answer, code[] (responses), pred[], score[].
+
+    The reference is the source's `answer` (see `harness_reference`); the harness's `gt` is kept in
+    metadata as `harness_gt`, and `answer_field` says which field the answer came from."""
     problem = rec.get("question") or rec.get("problem")
     if not problem:
         raise Reject("missing required field: question")
@@ -281,10 +322,13 @@ def qwen_math_eval(rec: dict[str, Any], kind: str) -> Parsed:
     scores = _list(rec, "score")
     if kind == "trajectories" and not codes:
         raise Reject("missing required field: code (the list of responses)")
-    gt = rec.get("gt") if rec.get("gt") not in (None, "") else rec.get("answer")
+    ref, where = harness_reference(rec)
     p = Parsed(problem=_text(problem, "question"), domain="math", source_id=_str(rec.get("idx"), "idx"),
-               answer=_answer(gt), solution=_str(rec.get("solution"), "solution"))
+               answer=_answer(ref), solution=_str(rec.get("solution"), "solution"))
     p.metadata = _metadata(rec, {"question", "gt", "idx"})
+    if rec.get("gt") not in (None, ""):
+        p.metadata["harness_gt"] = _answer(rec["gt"])
+    p.metadata["answer_field"] = where
     if kind == "trajectories":
         for i, c in enumerate(codes):
             p.trajectories.append(Traj(_text(c, "code"), i, None, correct=_bool(scores[i]) if i < len(scores) else None,
@@ -380,6 +424,24 @@ def openthoughts(rec: dict[str, Any], kind: str) -> Parsed:
     return p
 
 
+def reference_from_solution(solution: str | None) -> tuple[str | None, str | None]:
+    """s1K has no answer field: its `solution` is the reference, a worked solution ending in `\\boxed{}`
+    (NuminaMath, MATH) or the bare answer (AIME's "128"). (answer, where) from it: the last `\\boxed{}`, else
+    the whole solution when it is one short line; else (None, None), and the math verifier calls it
+    undecidable (a judge can still grade it)."""
+    from ded.verifiers.extract import last_boxed
+
+    if not solution or not solution.strip():
+        return None, None
+    boxed = last_boxed(solution)
+    if boxed:
+        return boxed, "solution:boxed"
+    s = solution.strip()
+    if len(s) <= 64 and "\n" not in s:
+        return s, "solution:short"
+    return None, None
+
+
 S1K_TEACHERS = (  # (reasoning field, answer field, model name, grade field)
     ("thinking_trajectories", "attempt", "gemini-2.0-flash-thinking", None),
     ("gemini_thinking_trajectory", "gemini_attempt", "gemini-2.0-flash-thinking", "gemini_grade"),
@@ -395,6 +457,9 @@ def s1k(rec: dict[str, Any], kind: str) -> Parsed:
     domain = {"math": "math", "science": "science", "crossword": "other"}.get(str(cot), "math" if cot is None else "other")
     p = Parsed(problem=_text(rec["question"], "question"), domain=domain, solution=_str(rec.get("solution"), "solution"))
     p.metadata = _metadata(rec, {"question", "solution"})
+    p.answer, where = reference_from_solution(p.solution)
+    if where:
+        p.metadata["answer_field"] = where
     if kind == "trajectories":
         seen = set()
         for rk, ak, model, gk in S1K_TEACHERS:

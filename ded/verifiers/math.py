@@ -7,9 +7,13 @@ expression (`9^{9^{9^{9}}}`) hangs forever. So workers run math-verify with its 
 per-item limit, replaces it, and records `status=timeout, correct=None` for that item only.
 
 Decisions, in order (`grade_math_pairs`):
-1. no extracted answer → `no_answer`, False; a multiple-choice gold (one letter A–J) compares letters;
+0. a pair is read several ways (`readings`): as written; with a percent sign dropped (and the percent as a
+   fraction, 25\\% = 1/4); each side of an answer's `\\approx`; a whole-answer `\\text{…}` unwrapped. It is
+   correct when one reading is (the detail names the reading), undecidable when none is and one is undecidable;
+1. no extracted answer → `no_answer`, False; a multiple-choice gold (one letter A–J, also `(E)`,
+   `\\text{(E)}`, `\\textbf{E}`) compares letters;
 2. integer gold and numeric answer → compared as numbers (AIME `"025"` = `25`), no sympy;
-3. identical after `normalize_math` → correct, no sympy;
+3. identical after `normalize_math`, or after also unwrapping `\\text{}`-like commands → correct, no sympy;
 4. otherwise math-verify on `\\boxed{gold}` and `\\boxed{answer}`: gold unparseable → `error`, None
    (undecidable, never a silent False); answer unparseable → `parse_error`, False.
 Results are cached on (normalized gold, normalized answer), so each distinct pair is checked once.
@@ -28,7 +32,7 @@ from fractions import Fraction
 from functools import lru_cache
 from multiprocessing.connection import wait
 
-VERSION = "math-1"  # bump when a change can alter a verdict; `ded verify` redoes older versions
+VERSION = "math-2"  # bump when a change can alter a verdict; `ded verify` redoes older versions
 DEFAULT_TIMEOUT_S = 10.0  # math-verify's own defaults: 5 s parse + 5 s verify (math_verify.parse/verify)
 
 Result = tuple[str, bool | None, str]  # (status, correct, detail)
@@ -39,6 +43,11 @@ _SPACING = re.compile(r"\\[,;:! ]|\\(?:q?quad|left|right|displaystyle)(?![A-Za-z
 _FRAC = re.compile(r"\\frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+)")
 _NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _LETTER = re.compile(r"^\(?([A-J])\)?$")
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textrm|textit|mathrm|mathbf|mbox)\{([^{}]*)\}")
+_WORDS = re.compile(r"[A-Za-z]+")
+_WHOLE_TEXT = re.compile(r"^\\(?:text|textrm|mbox)\{([^{}]*)\}$")
+_PERCENT = re.compile(r"(?:\\%|%|\\text\{\s*(?:\\%|%|percent)\s*\}|\s+percent)\s*\.?\s*$")
+_APPROX = re.compile(r"\\approx(?![A-Za-z])|≈")
 _LETTER_IN = re.compile(r"^(?:\\text\{)?\s*\(?([A-J])\)?\s*\}?(?:[.:)]|\s|$)")
 
 
@@ -52,6 +61,66 @@ def normalize_math(s: str | None) -> str:
     s = _CTRL_WS.sub("\\1\x00", s)  # `\sin x` keeps its space: `\sinx` would be another command
     s = _WS.sub("", s).replace("\x00", " ").rstrip(".")
     return s
+
+
+def _untext(s: str) -> str:
+    """`normalize_math` with `\\text{…}`-like commands replaced by their contents (`4:30 \\text{ p.m.}` and
+    `\\text{4:30 p.m.}` are both `4:30p.m`): for comparing two texts as texts, never for parsing."""
+    prev = None
+    while prev != s:
+        prev, s = s, _TEXT_CMD.sub(r"\1", s)
+    return normalize_math(s)
+
+
+def _letter(s: str) -> str | None:
+    """A gold that is a choice letter: `E`, `(E)`, `\\text{(E)}`, `\\textbf{(E)}`."""
+    m = _LETTER.match(_untext(normalize_math(s)))
+    return m.group(1) if m else None
+
+
+def _strip_percent(s: str) -> tuple[str, bool]:
+    """(s without a trailing percent sign, whether it had one): `25\\%`, `25%`, `25\\text{ percent}`."""
+    t = _PERCENT.sub("", s)
+    return (t, True) if t != s and t.strip() else (s, False)
+
+
+def _as_frac(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else f"{'-' if x < 0 else ''}\\frac{{{abs(x.numerator)}}}{{{x.denominator}}}"
+
+
+def readings(gold: str, pred: str | None) -> list[tuple[str, str | None, str]]:
+    """The ways a (gold, answer) pair is read, principal first: (gold, answer, why). Correct when any is.
+
+    - a percent sign on either side is dropped (`25\\%` = `25`: the sign is the unit the question asks
+      in), and when only one side has it, that side is also read as a fraction (`25\\%` = `0.25`);
+      `25` against `0.25` with no sign anywhere stays wrong;
+    - an answer `A \\approx B` is read as A and as B: the exact value and its rounding both count (gold
+      `\\frac{1}{3}` or `0.33` against `\\frac{1}{3} \\approx 0.33`); a bare approximation of an exact gold
+      (`\\approx 0.333` against `\\frac{1}{3}`) is still wrong, as 0.333 is;
+    - an answer or gold wrapped whole in `\\text{…}` around a number is also read unwrapped
+      (`\\text{10 ways}` = `10`)."""
+    if pred is None or not str(pred).strip():
+        return [(gold, pred, "")]
+    g, gp = _strip_percent(gold)
+    p, pp = _strip_percent(pred)
+    out = [(g, p, "percent sign dropped" if gp or pp else "")]
+    if gp != pp:
+        gv, pv = _rational(g), _rational(p)
+        if gp and gv is not None:
+            out.append((_as_frac(gv[0] / 100), p, "percent read as a fraction"))
+        if pp and pv is not None:
+            out.append((g, _as_frac(pv[0] / 100), "percent read as a fraction"))
+    more = []
+    for g, p, why in out:
+        parts = [x.strip() for x in _APPROX.split(p)]
+        if len(parts) > 1:
+            more += [(g, x, "one side of \\approx") for x in parts if x]
+        # only around a number (`\\text{10 ways}`): unwrapped words would be parsed as products of
+        # commuting symbols (`east` = `seat`)
+        wg, wp = (_WHOLE_TEXT.sub(r"\1", x.strip()) if re.search(r"\d", x) else x.strip() for x in (g, p))
+        if (wg, wp) != (g.strip(), p.strip()) and not _letter(g):
+            more.append((wg, wp, "\\text{} unwrapped"))
+    return out + more
 
 
 @lru_cache(maxsize=1 << 16)
@@ -74,15 +143,22 @@ def quick_check(gold: str, pred: str | None) -> Result | None:
     if not _balanced(pred):
         return ("parse_error", False, f"unparseable answer {pred[:80]!r} (unbalanced braces)")
     g, p = normalize_math(gold), normalize_math(pred)
-    m = _LETTER.match(g)
-    if m:  # multiple choice (GPQA-style gold 'C')
-        pm = _LETTER_IN.match(p) or _LETTER_IN.match(str(pred).strip())
+    letter = _letter(gold)
+    if letter:  # multiple choice (GPQA-style gold 'C', AMC-style `\text{(C)}`)
+        pm = _LETTER_IN.match(p) or _LETTER_IN.match(str(pred).strip()) or _LETTER_IN.match(_untext(p))
         if not pm:
-            return ("parse_error", False, f"multiple-choice gold {m.group(1)}; answer is not a letter")
-        ok = pm.group(1) == m.group(1)
+            return ("parse_error", False, f"multiple-choice gold {letter}; answer is not a letter")
+        ok = pm.group(1) == letter
         return ("correct" if ok else "wrong", ok, "letter compare")
     if g == p:
         return ("correct", True, "exact match")
+    if _untext(g) == _untext(p):
+        return ("correct", True, "exact match (\\text{} unwrapped)")
+    if _WHOLE_TEXT.match(g) and _WORDS.fullmatch(_untext(g)) and _WORDS.fullmatch(_untext(p)):
+        # a gold written as text (`\\text{east}`) against words: compared as words, case aside; math-verify
+        # would parse both as products of commuting symbols and call `seat` equal to `east`
+        ok = _untext(g).casefold() == _untext(p).casefold()
+        return ("correct" if ok else "wrong", ok, "text compare")
     gv, pv = _rational(gold), _rational(pred)
     if gv is not None and pv is not None:
         if gv[0] == pv[0]:
@@ -384,7 +460,39 @@ class MathPool:
 def grade_math_pairs(pairs: Iterable[tuple[str, str | None]], pool: MathPool | None = None,
                      workers: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
                      on_done: Callable[[int], None] | None = None) -> list[Result]:
-    """Grade (gold, extracted) pairs; a result per pair, in order. Repeated pairs are checked once."""
+    """Grade (gold, extracted) pairs; a result per pair, in order. Each pair is graded under each of its
+    `readings`: correct when one reading is; else undecidable when one is (a timeout); else the principal
+    reading's verdict. Repeated pairs are checked once."""
+    pairs = list(pairs)
+    plans = [[(gold, pred, "")] if gold is None or not str(gold).strip() else readings(str(gold), pred)
+             for gold, pred in pairs]
+    flat = [(g, p) for plan in plans for g, p, _why in plan]
+    report = None
+    if on_done:  # progress in pairs, not readings: forward the share of readings done, rounded down
+        n, total, sent = len(pairs), len(flat), [0, 0]
+
+        def report(k: int) -> None:
+            sent[0] += k
+            due = sent[0] * n // total - sent[1]
+            if due > 0:
+                sent[1] += due
+                on_done(due)
+    res = iter(_grade_flat(flat, pool, workers, timeout_s, report))
+    out: list[Result] = []
+    for plan in plans:
+        got = [(next(res), why) for _g, _p, why in plan]
+        # an undecided reading (a timeout, a dead worker) makes the pair undecided, unless another reading is
+        # correct; a reading whose rewritten gold does not parse says nothing about the pair
+        r, why = next(((r, w) for r, w in got if r[1] is True), None) or next(
+            ((r, w) for k, (r, w) in enumerate(got) if r[1] is None and (k == 0 or "reference" not in r[2])),
+            None) or got[0]
+        out.append((r[0], r[1], f"{r[2]} ({why})" if why else r[2]))
+    return out
+
+
+def _grade_flat(pairs: list[tuple[str, str | None]], pool: MathPool | None, workers: int | None,
+                timeout_s: float, on_done: Callable[[int], None] | None) -> list[Result]:
+    """Grade (gold, extracted) pairs as written; a result per pair, in order. Repeated pairs are checked once."""
     pairs = list(pairs)
     out: list[Result | None] = [None] * len(pairs)
     slow: dict[tuple[str, str], tuple[str, str]] = {}
