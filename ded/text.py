@@ -40,3 +40,31 @@ def split_reasoning(response: str | None) -> tuple[str | None, str, bool]:
             final = m.group(1)
         return reasoning.strip(), final.strip(), True
     return None, text.strip(), True
+
+
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*")
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last `\\boxed{…}`/`\\fbox{…}` with balanced braces (None when absent or unbalanced)."""
+    starts = [m.end() for m in _BOX.finditer(text)]
+    for start in reversed(starts):
+        if start < len(text) and text[start] == "{":
+            depth, i = 0, start
+            while i < len(text):
+                c = text[i]
+                if c == "\\" and i + 1 < len(text):  # skip escaped braces \{ \}
+                    i += 2
+                    continue
+                if c == "{":
+                    depth += 1
+                elif c == "}":
+                    depth -= 1
+                    if depth == 0:
+                        return text[start + 1:i].strip()
+                i += 1
+            continue  # unbalanced: try an earlier box
+        m = re.match(r"([^\s$.,;]+)", text[start:])  # "\boxed 5" form
+        if m:
+            return m.group(1)
+    return None

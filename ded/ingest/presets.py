@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ded.text import last_boxed
+
 
 class Reject(ValueError):
     """A record that cannot be ingested; the message is the reason stored in `rejects`."""
@@ -429,8 +431,6 @@ def reference_from_solution(solution: str | None) -> tuple[str | None, str | Non
     (NuminaMath, MATH) or the bare answer (AIME's "128"). (answer, where) from it: the last `\\boxed{}`, else
     the whole solution when it is one short line; else (None, None), and the math verifier calls it
     undecidable (a judge can still grade it)."""
-    from ded.verifiers.extract import last_boxed
-
     if not solution or not solution.strip():
         return None, None
     boxed = last_boxed(solution)

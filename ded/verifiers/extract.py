@@ -29,9 +29,8 @@ from __future__ import annotations
 import ast
 import re
 
-from ded.text import split_reasoning
+from ded.text import last_boxed, split_reasoning  # last_boxed: also used by extractors here
 
-_BOX = re.compile(r"\\(?:boxed|fbox)\s*")
 _FINAL_ANSWER = re.compile(r"final\s+answer\s*(?:is)?\s*[:：]?\s*(.+)", re.IGNORECASE)
 _MINERVA = re.compile(r"final answer is\s*\$?(.+?)\$?\.?\s*I hope it is correct", re.IGNORECASE | re.DOTALL)
 _ANSWER_IS = re.compile(r"the\s+(?:final\s+)?answer\s+is\s*[:：]?\s*(.+)", re.IGNORECASE)
@@ -44,31 +43,6 @@ def final_text(response: str | None) -> tuple[str, bool]:
     """(final text, closed): the part of a response an answer may come from."""
     _reasoning, final, closed = split_reasoning(response)
     return final, closed
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{…}`/`\\fbox{…}` with balanced braces (None when absent or unbalanced)."""
-    starts = [m.end() for m in _BOX.finditer(text)]
-    for start in reversed(starts):
-        if start < len(text) and text[start] == "{":
-            depth, i = 0, start
-            while i < len(text):
-                c = text[i]
-                if c == "\\" and i + 1 < len(text):  # skip escaped braces \{ \}
-                    i += 2
-                    continue
-                if c == "{":
-                    depth += 1
-                elif c == "}":
-                    depth -= 1
-                    if depth == 0:
-                        return text[start + 1:i].strip()
-                i += 1
-            continue  # unbalanced: try an earlier box
-        m = re.match(r"([^\s$.,;]+)", text[start:])  # "\boxed 5" form
-        if m:
-            return m.group(1)
-    return None
 
 
 def _clean_inline(ans: str) -> str:
