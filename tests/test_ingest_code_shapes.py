@@ -64,6 +64,8 @@ CASES = [
     ("rllm_humanevalplus.json", "rllm", 1, 0, [
         ("middle element", "def middle(xs: list) -> int:\n    return xs[len(xs) // 2]\n",
          "def middle(xs: list) -> int:\n    return xs[0]\n")]),
+    ("rllm_verl.jsonl", "rllm", 1, 0, [
+        ("triple(x)", "def triple(x):\n    return 3 * x\n", "def triple(x):\n    return x + x + 1\n")]),
     ("rllm_kodcode.json", "rllm", 1, 0, [
         ("clamp(x, lo, hi)", "def clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n",
          "def clamp(x, lo, hi):\n    return min(x, hi)\n")]),

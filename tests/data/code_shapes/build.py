@@ -133,6 +133,15 @@ def rllm() -> None:
          "tests": "\n\nMETADATA = {}\n\n\ndef check(candidate):\n    assert candidate([1, 2, 3]) == 2\n"
                   "    assert candidate([5]) == 5\n    assert candidate([9, 8, 7, 6, 5]) == 7\n\ncheck(middle)"},
     ])
+    # the verl parquet rows rllm trains from (scripts/data/deepcoder_dataset.py), written here as JSON lines:
+    # prompt [{role, content}], ability, reward_model {style, ground_truth: the tests as JSON text}
+    gt = [{"type": "function_call", "fn_name": "triple", "input": [4], "output": [12]},
+          {"type": "function_call", "fn_name": "triple", "input": [-1], "output": [-3]}]
+    dump_jsonl("rllm_verl.jsonl", [
+        {"data_source": "primeintellect", "prompt": [{"role": "user", "content": "Write a function triple(x) returning 3 * x."}],
+         "ability": "code", "reward_model": {"style": "rule", "ground_truth": json.dumps(gt)},
+         "extra_info": {"split": "train", "index": 0, "reference": None}},
+    ])
     # rllm kodcode split: a pytest file written against `from solution import ...`
     dump_json("rllm_kodcode.json", [
         {"problem": "Write a function `clamp(x, lo, hi)` that limits x to the range [lo, hi].",
