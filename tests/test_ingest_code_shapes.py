@@ -310,3 +310,22 @@ def test_real_code_pools_still_ingest_with_no_reject(lake, shared_data):
     rows = lake.read("questions", columns=["source", "tests", "entry_point"]).to_pylist()
     lcb_fn = [r for r in rows if r["source"].startswith("lcb") and '"functional"' in r["tests"]]
     assert lcb_fn and all(r["entry_point"] for r in lcb_fn)
+
+
+def test_shape_edge_cases():
+    from ded.ingest.code_tests import TestShapeError, normalize_tests
+
+    # argument-list tests hold values: the string "3" stays a string; LCB's text outputs are JSON already
+    assert normalize_tests({"fn_name": "f", "inputs": [["a"]], "outputs": ["3"]})[0]["output"] == '"3"'
+    assert normalize_tests([{"input": "1", "output": "3", "testtype": "functional"}])[0]["output"] == "3"
+    with pytest.raises(TestShapeError, match="not JSON text"):
+        normalize_tests([{"input": "1", "output": "abc", "testtype": "functional"}])
+    with pytest.raises(TestShapeError, match="equal length"):
+        normalize_tests({"inputs": ["1"], "outputs": []})
+    with pytest.raises(TestShapeError, match="unknown test type"):
+        normalize_tests([{"input": "1", "output": "1", "testtype": "interactive"}])
+    with pytest.raises(TestShapeError, match="fixtures or is decorated"):
+        normalize_tests("from solution import f\n\ndef test_a(tmp_path):\n    assert f()\n")
+    assert normalize_tests({"language": "python", "test_cases": [{"type": "stdin_stdout", "input": "1", "output": "1"}]}) \
+        == [{"input": "1", "output": "1", "testtype": "stdin"}]  # PrimeIntellect's whole verification_info
+    assert normalize_tests("[]") is None and normalize_tests({"inputs": [], "outputs": []}) is None

@@ -78,14 +78,16 @@ def _args(v: Any) -> str:
         raise TestShapeError(f"a call-based test's arguments are not JSON values: {e}") from None
 
 
-def _result(v: Any) -> str:
-    """Functional expected result as JSON text (LCB gives it as text already)."""
-    if isinstance(v, str):
+def _result(v: Any, as_text: bool) -> str:
+    """Functional expected result as JSON text. `as_text`: LCB's shape, whose outputs are JSON text already;
+    otherwise (APPS/TACO/PrimeIntellect argument-list tests) the output is the value itself, so a string
+    "3" stays the string "3"."""
+    if as_text and isinstance(v, str):
         try:
             json.loads(v)
             return v
         except ValueError:
-            return json.dumps(v)  # a bare string result
+            raise TestShapeError(f"a functional test's output is not JSON text: {v[:80]!r}") from None
     try:
         return json.dumps(v)
     except (TypeError, ValueError) as e:
@@ -99,7 +101,7 @@ def _func_name(d: dict) -> str | None:
 
 
 def _functional(inp: Any, out: Any, fn: str | None, wrapped: bool) -> dict:
-    t = {"input": _args(inp), "output": _result(out), "testtype": "functional"}
+    t = {"input": _args(inp), "output": _result(out, as_text=isinstance(inp, str)), "testtype": "functional"}
     if fn:
         t["fn_name"] = fn
     if wrapped:
