@@ -95,5 +95,5 @@ def for_tests(tests: Iterable[dict]) -> str:
     names = {t.get("prelude") for t in tests if t.get("prelude")}
     unknown = names - set(PRELUDES)
     if unknown:
-        raise ValueError(f"unknown test prelude {sorted(unknown)[0]!r} (known: {', '.join(PRELUDES)})")
+        raise ValueError(f"unknown test prelude {min(unknown)!r} (known: {', '.join(PRELUDES)})")
     return "".join(PRELUDES[n] for n in PRELUDES if n in names)
