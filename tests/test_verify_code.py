@@ -86,7 +86,10 @@ def test_script_that_calls_the_solution_itself(sb):
     assert grade_code(sb, program, [{"script": script, "testtype": "script"}])["status"] == "correct"
     bad = program.replace("a + b", "a - b")
     v = grade_code(sb, bad, [{"script": script, "testtype": "script"}])
-    assert v["status"] == "error" and "AssertionError" in v["detail"]
+    assert (v["status"], v["correct"]) == ("wrong", False) and "AssertionError" in v["detail"]  # the test's assert
+    own = "class Solution:\n    def add(self, a, b):\n        assert a < 0\n        return a + b\n"
+    v = grade_code(sb, own, [{"script": script, "testtype": "script"}])  # the program's own assert: a crash
+    assert (v["status"], v["correct"]) == ("error", False) and "AssertionError" in v["detail"]
 
 
 def test_stdout_comparison_rules():

@@ -15,7 +15,7 @@ def ingest(
                              "(qwen-math-eval, openr1-math, openthoughts, s1k) and for files whose first record carries "
                              "responses (response, responses, generations, completion, a list `code`, ...), questions otherwise. "
                              "--kind questions on rows with responses keeps the questions and warns with the count."),
-    preset: str = typer.Option("generic", "--preset", help="Row shape: generic, qwen-math-eval, lcb, rllm, humaneval, openr1-math, openthoughts, s1k."),
+    preset: str = typer.Option("generic", "--preset", help="Row shape: generic, qwen-math-eval, lcb, rllm, humaneval, mbpp, apps, taco, codeforces, openr1-math, openthoughts, s1k."),
     source: Optional[str] = typer.Option(None, "--source", help="Source label (default: the file name)."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name for trajectory rows that do not name one (default: the file name)."),
     domain: Optional[str] = typer.Option(None, "--domain", help="math, code, science or other, for rows that do not say."),

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from ded.ids import question_id as make_qid, trajectory_id
-from ded.ingest.presets import TRAJECTORY_PRESETS, Parsed, Reject, get_preset, response_field
+from ded.ingest.presets import TRAJECTORY_PRESETS, Parsed, Reject, get_preset, problem_of, response_field
 from ded.ingest.readers import Record, read_records, source_stem
 from ded.lake import Lake, now
 from ded.text import split_reasoning
@@ -98,6 +98,8 @@ class SourceOptions:
 
 def _reason_key(reason: str) -> str:
     """Group reasons for the summary (drop the variable tail of JSON errors)."""
+    if reason.startswith("its question was rejected"):
+        return "its question was rejected (see `rejects` for each question's reason)"
     return reason.split(":")[0] if reason.startswith(("malformed JSON", "invalid UTF-8", "truncated")) else reason
 
 
@@ -134,6 +136,11 @@ class LakeKeys:
     # question once per call, so 16 files naming the same 30 questions report 30, not 480, and
     # questions an earlier file of the call inserted are not "already present"
     touched_q: set = field(default_factory=set)
+    # question_id → why its question record was rejected (this call's rejects and the stored ones): a
+    # trajectory of such a question is rejected too, with that reason, instead of making a question of its
+    # own fields (a math question without answer, or tests the source said cannot grade it)
+    rejected_q: dict = field(default_factory=dict)
+    stored_rejects_read: bool = False
 
     @classmethod
     def read(cls, lake: Lake, kind: str) -> "LakeKeys":
@@ -145,7 +152,28 @@ class LakeKeys:
     def for_trajectories(self, lake: Lake) -> "LakeKeys":
         if self.trajectories is None:
             self.trajectories, self.verdicts = lake.keys("trajectories"), lake.keys("verdicts")
+        if not self.stored_rejects_read:
+            self.stored_rejects_read = True
+            for b in lake.scan("rejects", columns=["file", "line", "reason", "raw"]):
+                for f, line, reason, raw in zip(*(b.column(c).to_pylist() for c in ("file", "line", "reason", "raw"))):
+                    self.note_rejected(_raw_record(raw), None, f"{f} line {line}: {reason}")
         return self
+
+    def note_rejected(self, rec: dict | None, preset: str | None, why: str) -> None:
+        """Remember the question of a rejected question record (records carrying responses are not questions)."""
+        if rec is None or response_field(rec, preset or "generic"):
+            return
+        text = problem_of(rec, preset)
+        if text:
+            self.rejected_q.setdefault(make_qid(text), why)
+
+
+def _raw_record(raw: str | None) -> dict | None:
+    try:
+        rec = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
 
 
 def resolve_kind(path: str | Path, opts: SourceOptions, batch_rows: int = 2000) -> tuple[str, str | None]:
@@ -195,6 +223,7 @@ class _FileIngest:
         if opts.kind == "trajectories":
             keys.for_trajectories(lake)
         self.q_keys, self.t_keys, self.v_keys, self.r_keys = keys.questions, keys.trajectories, keys.verdicts, keys.rejects
+        self.keys = keys
         self.questions: list[dict] = []
         self.verdicts: list[dict] = []
         self.rejects: list[dict] = []
@@ -204,6 +233,9 @@ class _FileIngest:
 
     def reject(self, rec: Record, reason: str, raw: str | None = None) -> None:
         self.report.rejected[_reason_key(reason)] += 1
+        if self.opts.kind == "questions" and rec.data is not None:
+            data = {self.opts.mapping.get(k, k): v for k, v in rec.data.items()} if self.opts.mapping else rec.data
+            self.keys.note_rejected(data, self.opts.preset, f"{self.file} line {rec.line}: {reason}")
         if (self.file, rec.line) in self.r_keys:
             return
         self.r_keys.add((self.file, rec.line))
@@ -266,6 +298,12 @@ class _FileIngest:
                     self.reject(rec, f"unknown question_id {qid!r}: ingest its questions first, or give the problem text")
                     continue
             new_q = qid not in self.q_keys
+            if new_q and self.opts.kind == "trajectories" and qid in self.keys.rejected_q:
+                # the record's own fields would make a question of it (the wrong domain, no answer, or tests the
+                # question's source said cannot grade it, e.g. a Codeforces checker problem): a reject too
+                self.reject(rec, f"its question was rejected ({self.keys.rejected_q[qid]}); fix and ingest the "
+                                 "question first, then these trajectories")
+                continue
             if new_q:
                 self.q_keys.add(qid)
                 self.touched_q.add(qid)

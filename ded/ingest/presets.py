@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ded.ingest import code_tests
 from ded.text import last_boxed
 
 
@@ -62,6 +63,9 @@ NOT_METADATA = set(PROBLEM_KEYS + ANSWER_KEYS + SOLUTION_KEYS + RESPONSE_KEYS + 
     "pred", "report", "history", "pred_score", "tests", "public_tests", "private_tests", "starter_code",
     "entry_point", "test", "generations", "correctness_math_verify", "correctness_llama", "finish_reasons",
     "conversations", "system", "thinking_trajectories", "attempt", "messages", "model", "domain", "license",
+    # code pools' tests and reference programs (kept in their own columns, or too big for metadata)
+    "input_output", "solutions", "public_test_cases", "private_test_cases", "test_list", "challenge_test_list",
+    "test_setup_code", "test_imports", "official_tests", "examples", "generated_checker", "reward_model",
 }
 
 
@@ -133,36 +137,13 @@ def _bool(v: Any) -> bool | None:
     return None
 
 
-def normalize_tests(v: Any) -> list[dict[str, Any]] | None:
-    """Every published test shape → ARCHITECTURE.md's list of {input, output, testtype} or {script, testtype}."""
-    v = _literal(v)
-    if v is None or v == "" or v == []:
-        return None
-    if isinstance(v, str):  # test code
-        return [{"script": v, "testtype": "script"}]
-    if isinstance(v, dict) and "inputs" in v and "outputs" in v:
-        ins, outs = v["inputs"], v["outputs"]
-        if not isinstance(ins, list) or not isinstance(outs, list) or len(ins) != len(outs):
-            raise Reject("tests {inputs, outputs} must be two lists of equal length")
-        tt = v.get("testtype", "stdin")
-        return [{"input": str(i), "output": str(o), "testtype": tt} for i, o in zip(ins, outs)]
-    if isinstance(v, dict):
-        v = [v]
-    if not isinstance(v, list):
-        raise Reject(f"wrong type for tests: {type(v).__name__}")
-    out = []
-    for t in v:
-        if not isinstance(t, dict):
-            raise Reject("each test must be an object with input/output or script")
-        if "script" in t:
-            out.append({"script": str(t["script"]), "testtype": "script"})
-        elif "input" in t and "output" in t:
-            out.append({"input": t["input"] if isinstance(t["input"], str) else json.dumps(t["input"]),
-                        "output": t["output"] if isinstance(t["output"], str) else json.dumps(t["output"]),
-                        "testtype": t.get("testtype") or "stdin"})
-        else:
-            raise Reject("each test must have input and output, or script")
-    return out
+def normalize_tests(v: Any, fn_name: str | None = None) -> list[dict[str, Any]] | None:
+    """Every published test shape → ARCHITECTURE.md's list of {input, output, testtype} or {script, testtype}
+    (the shapes: `ded.ingest.code_tests`)."""
+    try:
+        return code_tests.normalize_tests(v, fn_name)
+    except code_tests.TestShapeError as e:
+        raise Reject(str(e)) from None
 
 
 def _answer(v: Any) -> str | None:
@@ -200,7 +181,8 @@ def generic(rec: dict[str, Any], kind: str) -> Parsed:
     ak, answer = _first(rec, ANSWER_KEYS)
     sk, solution = _first(rec, SOLUTION_KEYS)
     ik, sid = _first(rec, ID_KEYS)
-    tests = normalize_tests(rec.get("tests") or rec.get("public_tests") or rec.get("test"))
+    tests = normalize_tests(rec.get("tests") or rec.get("public_tests") or rec.get("test") or rec.get("input_output")
+                            or rec.get("test_list"))
     p = Parsed(problem=_text(problem, pk or "problem"), question_id=_str(qid, "question_id"),
                domain=_str(rec.get("domain"), "domain"), source_id=_str(sid, ik or "id"),
                answer=_answer(answer), solution=_str(solution, sk or "solution"), tests=tests,
@@ -338,37 +320,173 @@ def qwen_math_eval(rec: dict[str, Any], kind: str) -> Parsed:
     return p
 
 
+def _func_name(meta: Any) -> str | None:
+    """LiveCodeBench's `metadata` ({"func_name": ...}, a dict or JSON text) → the functional tests' method."""
+    meta = _literal(meta) if isinstance(meta, str) else meta
+    name = meta.get("func_name") if isinstance(meta, dict) else None
+    return str(name) if name else None
+
+
+def _starter_method(starter: str | None) -> str | None:
+    m = re.search(r"def\s+(\w+)\s*\(\s*self", starter or "")
+    return m.group(1) if m else None
+
+
 def lcb(rec: dict[str, Any], kind: str) -> Parsed:
-    """LiveCodeBench rows: question_content, starter_code, public_tests (stdin and functional)."""
+    """LiveCodeBench rows: question_content, starter_code, tests (stdin and functional) as the joined files
+    (`public_tests`) or the release (`public_test_cases` JSON, `private_test_cases` base64+zlib+pickle, decoded
+    without running pickled code) name them; `metadata.func_name` names the functional tests' method."""
     problem = rec.get("question_content")
     if not problem:
         raise Reject("missing required field: question_content")
-    tests = normalize_tests(rec.get("public_tests"))
+    fn = _func_name(rec.get("metadata"))
+    tests = normalize_tests(rec.get("public_tests") if rec.get("public_tests") is not None else rec.get("public_test_cases"), fn) or []
+    private = rec.get("private_tests") if rec.get("private_tests") is not None else rec.get("private_test_cases")
+    if private:
+        try:
+            private = code_tests.decode_lcb_private(private)
+        except code_tests.TestShapeError as e:
+            raise Reject(str(e)) from None
+        tests += normalize_tests(private, fn) or []
     starter = rec.get("starter_code") or None
-    entry = None
-    if starter:
-        m = re.search(r"def\s+(\w+)\s*\(\s*self", starter)
-        entry = m.group(1) if m else None
     p = Parsed(problem=_text(problem, "question_content"), domain="code", source_id=_str(rec.get("question_id"), "question_id"),
-               tests=tests, starter_code=starter, entry_point=entry)
+               tests=tests or None, starter_code=starter, entry_point=fn or _starter_method(starter))
     p.metadata = _metadata(rec, {"question_content", "question_id"})
     if kind == "trajectories":
         p.trajectories = _generic_trajs(rec)
     return p
 
 
+def _chat_user(v: Any) -> Any:
+    """A chat-format prompt (verl parquet rows: [{role, content}]) → its last user message."""
+    if isinstance(v, list) and v and all(isinstance(m, dict) and "role" in m for m in v):
+        users = [m.get("content") for m in v if m.get("role") == "user"]
+        return users[-1] if users else None
+    return v
+
+
 def rllm(rec: dict[str, Any], kind: str) -> Parsed:
-    """rllm math and code pools: problem, answer (OlympiadBench: a list), tests in three shapes."""
-    problem = rec.get("problem")
+    """rllm math and code pools: problem, answer (OlympiadBench: a list), tests in every shape of its code splits
+    (codeforces `[{input, output}]`, code_contests/taco/apps `{inputs, outputs[, fn_name]}`, primeintellect
+    `[{type, input, output, fn_name}]`, livecodebench `[{input, output, testtype, metadata}]` with `starter_code`,
+    leetcode `{functional: script}`, humanevalplus test code); the verl parquet form (`prompt` chat,
+    `reward_model.ground_truth`) too."""
+    problem = rec.get("problem") or _chat_user(rec.get("prompt"))
     if not problem:
         raise Reject("missing required field: problem")
-    tests = normalize_tests(rec.get("tests"))
+    raw_tests = rec.get("tests")
+    rm = rec.get("reward_model")
+    if raw_tests is None and isinstance(rm, dict) and rec.get("ability") == "code":
+        raw_tests = rm.get("ground_truth")
+    fn = _func_name(rec.get("metadata"))
+    tests = normalize_tests(raw_tests, fn)
+    starter = _str(rec.get("starter_code"), "starter_code") or None
     p = Parsed(problem=_text(problem, "problem"), domain="code" if tests else "math",
                source_id=_str(rec.get("id") or rec.get("unique_id"), "id"), answer=_answer(rec.get("answer")),
-               tests=tests)
-    sol = _literal(rec.get("solution"))
+               tests=tests, starter_code=starter,
+               entry_point=fn or next((t["fn_name"] for t in tests or [] if t.get("fn_name")), None) or _starter_method(starter))
+    sol = _literal(rec.get("solution") if rec.get("solution") is not None else rec.get("solutions"))
     p.solution = "\n\n".join(map(str, sol)) if isinstance(sol, list) else _str(sol, "solution")
     p.metadata = _metadata(rec, {"problem", "answer", "id", "unique_id"})
+    if kind == "trajectories":
+        p.trajectories = _generic_trajs(rec)
+    return p
+
+
+def apps(rec: dict[str, Any], kind: str) -> Parsed:
+    """APPS (codeparrot/apps) and TACO (BAAI/TACO): question, solutions (JSON list), starter_code, input_output
+    (JSON {inputs, outputs[, fn_name]}: stdin tests, or call-based tests of `fn_name` with argument lists)."""
+    problem = rec.get("question")
+    if not problem:
+        raise Reject("missing required field: question")
+    tests = normalize_tests(rec.get("input_output"))
+    starter = _str(rec.get("starter_code"), "starter_code") or None
+    sols = _literal(rec.get("solutions"))
+    p = Parsed(problem=_text(problem, "question"), domain="code",
+               source_id=_str(rec.get("problem_id") if rec.get("problem_id") is not None else rec.get("id"), "problem_id"),
+               tests=tests, starter_code=starter,
+               entry_point=next((t["fn_name"] for t in tests or [] if t.get("fn_name")), None),
+               solution=_str(sols[0], "solutions") if isinstance(sols, list) and sols else _str(sols or None, "solutions"),
+               license=_str(rec.get("license"), "license"))
+    p.metadata = _metadata(rec, {"question", "problem_id", "id"})
+    if isinstance(sols, list):
+        p.metadata["n_solutions"] = len(sols)
+    if kind == "trajectories":
+        p.trajectories = _generic_trajs(rec)
+    return p
+
+
+def mbpp_problem(rec: dict[str, Any]) -> str | None:
+    """MBPP's prompt as its paper gives it: the task text, then the tests the code must pass (they name the function)."""
+    text = rec.get("text") or rec.get("prompt")
+    tests = _literal(rec.get("test_list"))
+    if not text or not isinstance(tests, list):
+        return text
+    return f"{text}\nYour code should pass these tests:\n\n" + "\n".join(map(str, tests))
+
+
+def mbpp(rec: dict[str, Any], kind: str) -> Parsed:
+    """MBPP (text, code, test_list, test_setup_code, challenge_test_list) and MBPP sanitized (prompt, code,
+    test_imports, test_list): one `script` test of the imports, the setup and the asserts of `test_list`
+    (`challenge_test_list` is kept apart, as MBPP's evaluation does: its count goes to metadata)."""
+    problem = mbpp_problem(rec)
+    if not problem:
+        raise Reject("missing required field: text (or prompt)")
+    asserts = _list(rec, "test_list")
+    if not asserts or not all(isinstance(a, str) for a in asserts):
+        raise Reject("missing required field: test_list (a list of assert lines)")
+    imports = _list(rec, "test_imports")
+    setup = _str(rec.get("test_setup_code"), "test_setup_code") or ""
+    script = "\n".join(x for x in [*map(str, imports), setup.strip("\n"), *asserts] if x) + "\n"
+    p = Parsed(problem=_text(problem, "text"), domain="code", source_id=_str(rec.get("task_id"), "task_id"),
+               solution=_str(rec.get("code"), "code"), tests=[{"script": script, "testtype": "script"}])
+    p.metadata = _metadata(rec, {"text", "prompt", "task_id", "code"})
+    p.metadata["challenge_tests"] = len(_list(rec, "challenge_test_list"))
+    if kind == "trajectories":
+        p.trajectories = _generic_trajs(rec)
+    return p
+
+
+def codeforces_problem(rec: dict[str, Any]) -> str | None:
+    """open-r1/codeforces: the statement from its parts (title, description, input/output format, examples,
+    note), the same for its codeforces-cots rows, so both map onto one question."""
+    if not rec.get("description"):
+        return None
+    parts = [f"# {rec['title']}" if rec.get("title") else None, rec["description"],
+             f"## Input Format\n{rec['input_format']}" if rec.get("input_format") else None,
+             f"## Output Format\n{rec['output_format']}" if rec.get("output_format") else None,
+             f"## Interaction Format\n{rec['interaction_format']}" if rec.get("interaction_format") else None]
+    ex = _literal(rec.get("examples"))
+    for i, e in enumerate(ex if isinstance(ex, list) else []):
+        if isinstance(e, dict):
+            parts.append(f"## Example {i + 1}\nInput:\n{e.get('input', '')}\nOutput:\n{e.get('output', '')}")
+    if rec.get("note"):
+        parts.append(f"## Note\n{rec['note']}")
+    return "\n\n".join(str(x).strip() for x in parts if x)
+
+
+def codeforces(rec: dict[str, Any], kind: str) -> Parsed:
+    """open-r1/codeforces (and codeforces-cots rows, which repeat its fields): `official_tests` [{input, output}]
+    (the `examples` when there are none) as stdin tests. Refused, with the reason: problems graded by their
+    `generated_checker` (several outputs are right; checkers are not run, and an exact comparison would grade
+    right programs wrong), interactive problems, and `input_mode` file (the sandbox feeds stdin)."""
+    problem = codeforces_problem(rec)
+    if not problem:
+        raise Reject("missing required field: description")
+    if rec.get("interaction_format"):
+        raise Reject("interactive problem (interaction_format): interactive judging is not supported")
+    if rec.get("input_mode") not in (None, "", "stdio"):
+        raise Reject(f"input_mode {rec.get('input_mode')!r}: the program reads/writes files; only stdio is supported")
+    if rec.get("generated_checker"):
+        raise Reject("graded by a checker (generated_checker): several outputs can be right and checkers are not "
+                     "run, so an exact-output comparison would grade right programs wrong")
+    official = rec.get("official_tests")
+    tests = normalize_tests(official) or normalize_tests(rec.get("examples"))
+    p = Parsed(problem=problem, domain="code", source_id=_str(rec.get("id"), "id"), tests=tests,
+               solution=_str(rec.get("editorial") or None, "editorial"))
+    p.metadata = _metadata(rec, {"id", "description", "title", "input_format", "output_format", "note", "editorial",
+                                 "prompt", "generation"})
+    p.metadata["tests_from"] = "official_tests" if normalize_tests(official) else ("examples" if tests else None)
     if kind == "trajectories":
         p.trajectories = _generic_trajs(rec)
     return p
@@ -515,12 +633,38 @@ def response_field(rec: dict[str, Any], preset: str) -> str | None:
     return None
 
 
+def problem_of(rec: dict[str, Any], preset: str | None = None) -> str | None:
+    """The problem text `preset` reads from `rec` (the text its question id hashes), or None; works on records
+    the preset rejected (to know which question was rejected). `preset=None` (a stored reject, its preset
+    unknown) guesses from the record's fields."""
+    if not isinstance(rec, dict):
+        return None
+    if preset == "codeforces" or (preset is None and rec.get("description") and "official_tests" in rec):
+        return codeforces_problem(rec)
+    if preset == "mbpp" or (preset is None and "test_list" in rec and ("text" in rec or "prompt" in rec)):
+        return mbpp_problem(rec)
+    if preset == "openthoughts" or (preset is None and isinstance(rec.get("conversations"), list)):
+        conv = rec.get("conversations") or []
+        user = [c.get("value") for c in conv if isinstance(c, dict) and c.get("from") in ("user", "human")]
+        return user[0] if user and isinstance(user[0], str) else None
+    keys = {"lcb": ("question_content",), "apps": ("question",), "taco": ("question",), "humaneval": ("prompt",),
+            "s1k": ("question",), "qwen-math-eval": ("question", "problem"), "openr1-math": ("problem",),
+            "rllm": ("problem", "prompt")}.get(preset or "", PROBLEM_KEYS)
+    _k, v = _first(rec, keys)
+    v = _chat_user(v)
+    return v if isinstance(v, str) and v.strip() else None
+
+
 PRESETS: dict[str, Callable[[dict[str, Any], str], Parsed]] = {
     "generic": generic,
     "qwen-math-eval": qwen_math_eval,
     "lcb": lcb,
     "rllm": rllm,
     "humaneval": humaneval,
+    "mbpp": mbpp,
+    "apps": apps,
+    "taco": apps,
+    "codeforces": codeforces,
     "openr1-math": openr1_math,
     "openthoughts": openthoughts,
     "s1k": s1k,

@@ -27,11 +27,35 @@ from ded.verifiers.math import DEFAULT_TIMEOUT_S
 from ded.verifiers.math import VERSION as MATH_VERSION
 
 VERIFIER_VERSIONS = {"math": MATH_VERSION, "code": CODE_VERSION}
+NO_QUESTION_VERSION = "none-1"  # verifier 'none': the trajectory's question is missing (sql/verify/pending.sql)
 _LETTER_GOLD = re.compile(r"^\s*\(?([A-J])\)?\s*$")
 
 
 def verifier_for(domain: str | None) -> str:
     return "code" if domain == "code" else "math"
+
+
+def _ungradable(item: dict) -> dict | None:
+    """The verdict of an item there is nothing to grade against, or None: its question is missing
+    (`question_missing`, from the stage's query) → verifier `none`, status `no_question`; a question with
+    no reference (math: no answer; code: no tests) → status `no_reference`. `correct` is None: not a
+    wrong answer, and not a failure of the verifier either."""
+    base = {"correct": None, "extracted": None, "tests_passed": None, "tests_total": None}
+    if item.get("question_missing"):
+        return {**base, "status": "no_question", "verifier": "none", "verifier_version": NO_QUESTION_VERSION,
+                "detail": f"question {item.get('question_id')!r} is not in `questions` (an interrupted ingest, or a "
+                          "deleted question): rerun `ded ingest` of its source, then `ded verify`"}
+    v = verifier_for(item.get("domain"))
+    if v == "math" and not str(item.get("answer") or "").strip():
+        why = "the question has no reference answer (nor tests): nothing to grade against"
+        extracted = _math_extract(item)[0]  # still extracted: answer agreement needs no gold
+    elif v == "code" and str(item.get("tests") or "").strip() in ("", "[]", "{}"):
+        why = "the code question has no tests: nothing to run"
+        extracted = extract_code(item.get("response"))
+    else:
+        return None
+    return {**base, "status": "no_reference", "extracted": extracted, "detail": why, "verifier": v,
+            "verifier_version": VERIFIER_VERSIONS[v]}
 
 
 def _math_extract(item: dict) -> tuple[str | None, str]:
@@ -63,12 +87,14 @@ def grade_many(items: Iterable[dict], workers: int | None = None, timeout_s: flo
 
     items = list(items)
     n_workers = max(1, workers or os.cpu_count() or 1)
-    out: list[dict | None] = [None] * len(items)
-    math_idx = [i for i, it in enumerate(items) if verifier_for(it.get("domain")) == "math"]
-    code_idx = [i for i, it in enumerate(items) if verifier_for(it.get("domain")) == "code"]
+    out: list[dict | None] = [_ungradable(it) for it in items]
+    math_idx = [i for i, it in enumerate(items) if out[i] is None and verifier_for(it.get("domain")) == "math"]
+    code_idx = [i for i, it in enumerate(items) if out[i] is None and verifier_for(it.get("domain")) == "code"]
     own_bar = show_progress and on_done is None
     with (progress(total=len(items), desc="verify", unit="items") if own_bar else nullcontext()) as bar:
         adv = bar.advance if own_bar else on_done
+        if adv and len(items) > len(math_idx) + len(code_idx):
+            adv(len(items) - len(math_idx) - len(code_idx))
         if math_idx:
             extracted = [_math_extract(items[i]) for i in math_idx]
             pairs = [(items[i].get("answer"), ex) for i, (ex, _how) in zip(math_idx, extracted)]

@@ -12,7 +12,10 @@ Test kinds (the `tests` column, ARCHITECTURE.md):
   script that defines `check(candidate)` without calling it (HumanEval) gets
   `check(<entry_point>)` appended; scripts that call the solution themselves run as they are.
   A program that does not define `entry_point` is taken as a completion of `starter_code` (HumanEval's
-  prompt) and runs after it.
+  prompt) and runs after it. An AssertionError raised by the test code itself is `wrong`.
+- per-test keys (`ded.ingest.code_tests`): `fn_name` names the method a functional test calls;
+  `wrapped` also accepts the first element of a list output (APPS/TACO); `prelude` puts helpers the
+  tests assume before the program (`ded.verifiers.preludes`: LeetCode's ListNode/TreeNode).
 
 A verdict: `correct` when every test passes; otherwise the first failure decides the status:
 `wrong` (wrong output), `timeout` (a test ran past its wall limit: the program is too slow, so
@@ -29,9 +32,10 @@ import math
 import re
 from typing import Any
 
+from ded.verifiers import preludes
 from ded.verifiers.sandbox import Sandbox, SandboxError
 
-VERSION = "code-1"  # bump when a change can alter a verdict
+VERSION = "code-2"  # bump when a change can alter a verdict (code-2: fn_name, wrapped, LeetCode prelude, failed test assert = wrong)
 _SHOW = 300  # characters of expected/got/stderr kept in `detail`
 
 
@@ -124,6 +128,7 @@ def run_test(sb: Sandbox, program: str, test: dict, entry_point: str | None, met
              float_tol: float = 0.0, timeout_s: float | None = None) -> tuple[str, dict]:
     """One test → ('pass'|'wrong'|'timeout'|'error'|'sandbox_error', info)."""
     kind = test["testtype"]
+    method = test.get("fn_name") or method  # the test's own method name (APPS/TACO fn_name, LCB func_name)
     if kind == "functional":
         if not method:
             return "sandbox_error", {"reason": "functional test but no method name in starter_code"}
@@ -145,13 +150,19 @@ def run_test(sb: Sandbox, program: str, test: dict, entry_point: str | None, met
         res = _first_result(r.get("result") or "")
         if res and not res.get("ok"):
             why = res.get("error") or why
+        frames = re.findall(r'File "([^"]+)"', r.get("stderr") or "")
+        if kind == "script" and why.startswith("AssertionError") and frames and frames[-1] == "<test>":
+            return "wrong", {**info, "reason": f"a test assertion failed: {why}"}  # the test's assert, not the program's
         return "error", {**info, "reason": f"runtime error: {why}"}
     if kind == "functional":
         res = _first_result(r.get("result") or "")
         expected = json.loads(test["output"]) if isinstance(test["output"], str) else test["output"]
         if not res or "value" not in res:
             return "wrong", {**info, "reason": "result is not JSON", "got": (res or {}).get("repr", "")[:_SHOW]}
-        if not _same_value(res["value"], expected, float_tol):
+        ok = _same_value(res["value"], expected, float_tol)
+        if not ok and test.get("wrapped") and isinstance(expected, list) and expected:  # APPS/TACO's `[value]`
+            ok = _same_value(res["value"], expected[0], float_tol)
+        if not ok:
             return "wrong", {**info, "reason": "wrong result", "expected": json.dumps(expected)[:_SHOW],
                              "got": json.dumps(res["value"])[:_SHOW]}
         return "pass", info
@@ -169,6 +180,7 @@ def grade_code(sb: Sandbox, program: str | None, tests: Any, starter_code: str |
     """Grade one program against its tests; returns the verdict fields (status, correct, tests_*, detail)."""
     try:
         cases = parse_tests(tests)
+        prelude = preludes.for_tests(cases)  # helpers some tests assume (LeetCode's ListNode, TreeNode)
     except (ValueError, TypeError) as e:
         return _verdict("error", None, 0, 0, {"reason": f"unreadable tests: {e}"})
     if not cases:
@@ -179,6 +191,7 @@ def grade_code(sb: Sandbox, program: str | None, tests: Any, starter_code: str |
     if entry_point and starter_code and not re.search(rf"\bdef\s+{re.escape(entry_point)}\s*\(", program):
         # a completion of the prompt (HumanEval style: only the body): run it after the signature
         program = starter_code.rstrip("\n") + "\n" + program
+    program = prelude + program
     passed, first, worst, isolation = 0, None, None, None
     for i, t in enumerate(cases):
         try:

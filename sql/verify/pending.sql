@@ -3,17 +3,22 @@
 -- reads: trajectories, questions, verdicts
 -- params: $math_version, $code_version (current verifier versions), $force (true: every trajectory)
 -- A trajectory is pending when it has no verdict of its rule verifier ('code' for code questions,
--- 'math' for every other domain) at the current version. No ORDER BY: the result streams in
--- batches, and sorting would hold every response in memory.
+-- 'math' for every other domain) at the current version. A trajectory whose question_id has no row
+-- in questions (an ingest killed between its two commits, a deleted question) is not handed to the
+-- math verifier: it gets verifier 'none' (version 'none-1', ded.verifiers.NO_QUESTION_VERSION), and
+-- grade_many answers status no_question. No ORDER BY: the result streams in batches, and sorting
+-- would hold every response in memory.
 WITH todo AS (
     SELECT
         t.trajectory_id, t.response, t.finish_reason, t.n_tokens,
         TRY_CAST(json_extract_string(t.gen_params, '$.max_tokens') AS INTEGER) AS max_tokens,
+        t.question_id, q.question_id IS NULL AS question_missing,
         q.domain, q.answer, q.tests, q.starter_code, q.entry_point,
-        CASE WHEN q.domain = 'code' THEN 'code' ELSE 'math' END AS verifier,
-        CASE WHEN q.domain = 'code' THEN $code_version ELSE $math_version END AS verifier_version
+        CASE WHEN q.question_id IS NULL THEN 'none' WHEN q.domain = 'code' THEN 'code' ELSE 'math' END AS verifier,
+        CASE WHEN q.question_id IS NULL THEN 'none-1' WHEN q.domain = 'code' THEN $code_version
+             ELSE $math_version END AS verifier_version
     FROM trajectories AS t
-    JOIN questions AS q USING (question_id)
+    LEFT JOIN questions AS q ON q.question_id = t.question_id
 )
 SELECT todo.*
 FROM todo
