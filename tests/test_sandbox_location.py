@@ -247,3 +247,46 @@ def test_program_failures_stay_verdicts(tmp_path):
         missing = grade_code(sb, "import sortedcontainers_not_a_module\n", tests)
     for v, status in ((crash, "error"), (slow, "timeout"), (wrong, "wrong"), (exits, "error"), (missing, "error")):
         assert (v["status"], v["correct"], v["infra"]) == (status, False, False), v
+
+
+NOT_ROOT_DRIVER = """
+import importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("sbmod", os.path.join(os.path.dirname(__file__), "sandbox.py"))
+m = importlib.util.module_from_spec(spec)
+sys.modules["sbmod"] = m
+spec.loader.exec_module(m)
+out = []
+for ns in (True, False):
+    with m.Sandbox(m.Limits(timeout_s=10, namespaces=ns)) as sb:
+        out.append(sb.run(sys.argv[1]))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not ROOT or not shutil.which("setpriv"), reason="needs root and setpriv to become another user")
+def test_not_root_the_user_namespace_path_works_too():
+    """The engine as an ordinary user (no uid drop): a user namespace, the prefix under /tmp bound back."""
+    parent = Path(tempfile.mkdtemp(prefix="ded-sandbox-test-"))
+    try:
+        os.chmod(parent, 0o755)
+        exe = make_python(parent)
+        code = parent / "code"
+        code.mkdir()
+        import ded.verifiers.sandbox as sandbox
+
+        for f in (sandbox.SERVER, Path(sandbox.__file__)):  # stdlib-only modules, readable by that user
+            shutil.copy(f, code / f.name)
+        (code / "driver.py").write_text(NOT_ROOT_DRIVER)
+        subprocess.run(["chmod", "-R", "o+rX", str(parent)], check=True)
+        out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(exe), "-I",
+                              str(code / "driver.py"), PROGRAM], capture_output=True, text=True, timeout=120,
+                             check=False, cwd="/")
+        assert out.returncode == 0, out.stderr[-2000:]
+        with_ns, without = json.loads(out.stdout)
+        for r in (with_ns, without):
+            assert (r["reason"], r["exit_code"], r["stdout"]) == (None, 0, EXPECTED), r
+            assert r["isolation"].startswith("same-uid")
+        if "mountns" in with_ns["isolation"]:  # unprivileged user namespaces allowed here
+            assert "userns" in with_ns["isolation"] and f"ro-bind:{parent / 'py'}" in with_ns["isolation"]
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
