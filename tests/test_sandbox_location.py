@@ -290,3 +290,16 @@ def test_not_root_the_user_namespace_path_works_too():
             assert "userns" in with_ns["isolation"] and f"ro-bind:{parent / 'py'}" in with_ns["isolation"]
     finally:
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_limits_too_tight_for_the_interpreter_are_a_loud_error():
+    """verify.memory_mb so small that no program can import the stdlib: every program would 'fail' with
+    MemoryError (silently false verdicts); the probe makes it one SandboxError that names the param."""
+    sb = Sandbox(Limits(memory_mb=8))
+    try:
+        with pytest.raises(SandboxError, match=r"verify\.memory_mb=8 is too small"):
+            sb.start()
+        with pytest.raises(SandboxError, match="too small"):  # and stays broken: no run is ever graded
+            sb.run("print(1)\n")
+    finally:
+        sb.close()

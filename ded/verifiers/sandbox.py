@@ -112,8 +112,9 @@ class Sandbox:
             return
         self._close_server()
         why = r.get("error") or ((r.get("stderr") or "").strip().splitlines() or [f"{r}"])[-1]
+        iso = r.get("isolation") or ""
         self.broken = (f"the sandbox cannot run a program that imports the standard library ({why}; "
-                       f"isolation {r.get('isolation')}){_diagnose(self.python, self.uid, self.limits)}")
+                       f"isolation {iso}){_diagnose(self.python, self.uid, self.limits, why, 'mountns' in iso)}")
         raise SandboxError(self.broken)
 
     def _limits_req(self, timeout_s: float | None) -> dict:
@@ -172,29 +173,36 @@ class Sandbox:
                            f"{SERVER}` by hand to see why")
 
 
-def _diagnose(python: str, uid: int | None, limits: Limits) -> str:
-    """The likely cause and its fix, named by path: an interpreter directory the sandbox uid cannot reach."""
-    out = subprocess.run([python, "-I", "-c", "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, "
-                          "sys.exec_prefix, *[p for p in sys.path if p]]))"], capture_output=True, text=True,
-                         timeout=30, check=False)
-    try:
-        paths = json.loads(out.stdout)
-    except ValueError:
-        paths = []
-    for p in paths:
-        parts = Path(p).parts
-        for i in range(2, len(parts) + 1):
-            d = Path(*parts[:i])
-            try:
-                mode = d.stat().st_mode
-            except OSError:
-                break
-            need = 0o005 if i == len(parts) else 0o001  # the path itself readable, every parent traversable
-            if uid is not None and mode & need != need:
-                return (f"; uid {uid} cannot read {d} (mode {mode & 0o777:o}), on the way to the interpreter's {p}: "
-                        f"make it readable by others (chmod o+rx {d}) or use a Python installed where other "
-                        "users can read it (a system Python, or a venv made from one)")
-    return (f"; see what the jail reports with `ded.verifiers.sandbox.Sandbox(python={python!r}).run(...)`, or set "
+def _diagnose(python: str, uid: int | None, limits: Limits, why: str, mountns: bool) -> str:
+    """The likely cause of a failed probe and its fix: limits too tight for the interpreter, or (for an import
+    or permission error) an interpreter directory the sandbox uid cannot read, named by path."""
+    if "MemoryError" in why:
+        return (f"; verify.memory_mb={limits.memory_mb} is too small for the interpreter to import the standard "
+                "library: raise it (default 4096)")
+    if any(k in why for k in ("ImportError", "ModuleNotFoundError", "PermissionError")):
+        out = subprocess.run([python, "-I", "-c", "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, "
+                              "sys.exec_prefix, *[p for p in sys.path if p]]))"], capture_output=True, text=True,
+                             timeout=30, check=False)
+        try:
+            paths = json.loads(out.stdout)
+        except ValueError:
+            paths = []
+        for p in paths:
+            parts = Path(p).parts
+            # in a mount namespace the directories above a prefix are hidden and the prefix bound back: only
+            # the interpreter's own directories count
+            for i in range(len(parts) if mountns else 2, len(parts) + 1):
+                d = Path(*parts[:i])
+                try:
+                    mode = d.stat().st_mode
+                except OSError:
+                    break
+                need = 0o005 if i == len(parts) else 0o001  # the path itself readable, every parent traversable
+                if uid is not None and mode & need != need:
+                    return (f"; uid {uid} cannot read {d} (mode {mode & 0o777:o}), on the way to the interpreter's "
+                            f"{p}: make it readable by others (chmod o+rx {d}) or use a Python installed where "
+                            "other users can read it (a system Python, or a venv made from one)")
+    return (f"; check the sandbox limits (verify.memory_mb, max_procs, max_open_files) and that `{python}` runs, or set "
             f"verify.namespaces: {str(not limits.namespaces).lower()} to try the other isolation mode")
 
 
