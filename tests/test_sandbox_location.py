@@ -134,7 +134,7 @@ s.serve()
 
 def test_refused_namespaces_fall_back_and_still_run_a_private_python(monkeypatch, tmp_path):
     """unshare refused (not just switched off): the jail falls back to rlimits + uid (+ fd paths) and works."""
-    import ded.verifiers.sandbox as sandbox
+    from ded.verifiers import sandbox
 
     parent = _private_home() if ROOT else Path(tempfile.mkdtemp(prefix="ded-sandbox-test-"))
     try:
@@ -204,7 +204,7 @@ s.serve()
 @pytest.mark.parametrize("target", ["_limits", "_isolate"], ids=["jail-setup", "supervisor"])
 def test_a_jail_that_cannot_be_built_is_a_sandbox_failure(monkeypatch, tmp_path, target):
     """The jail (rlimits) or its supervisor (namespaces) fails: null with the reason, not "runtime error"."""
-    import ded.verifiers.sandbox as sandbox
+    from ded.verifiers import sandbox
 
     wrapper = tmp_path / "broken_server.py"
     wrapper.write_text(BROKEN_JAIL.format(server=str(sandbox.SERVER), target=target))
@@ -218,7 +218,7 @@ def test_a_jail_that_cannot_be_built_is_a_sandbox_failure(monkeypatch, tmp_path,
 
 
 def test_a_server_that_dies_or_cannot_start_gives_null_code_verdicts(monkeypatch, tmp_path):
-    import ded.verifiers.sandbox as sandbox
+    from ded.verifiers import sandbox
 
     items = [{"domain": "code", "response": "```python\nprint(input())\n```",
               "tests": json.dumps([{"input": "hi\n", "output": "hi\n"}])}]
@@ -272,7 +272,7 @@ def test_not_root_the_user_namespace_path_works_too():
         exe = make_python(parent)
         code = parent / "code"
         code.mkdir()
-        import ded.verifiers.sandbox as sandbox
+        from ded.verifiers import sandbox
 
         for f in (sandbox.SERVER, Path(sandbox.__file__)):  # stdlib-only modules, readable by that user
             shutil.copy(f, code / f.name)

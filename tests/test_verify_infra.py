@@ -50,9 +50,9 @@ DYING_SERVER = "import sys\nsys.exit(3)\n"
 def test_dead_sandbox_stops_verify_early_with_null_rows_then_rerun_finishes(lake, tmp_path, monkeypatch, capsys):
     from typer.testing import CliRunner
 
-    import ded.verifiers.sandbox as sandbox
     from ded.cli import app
     from ded.errors import run_cli
+    from ded.verifiers import sandbox
 
     monkeypatch.chdir(tmp_path)
     _lake(lake)

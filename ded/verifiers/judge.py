@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ded.ids import stable_hash
-from ded.verifiers.infra import failure
 from ded.verifiers.extract import final_text
+from ded.verifiers.infra import failure
 
 _VERDICT = re.compile(r"VERDICT:\s*\**\s*(CORRECT|INCORRECT)\b", re.IGNORECASE)
 

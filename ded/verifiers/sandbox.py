@@ -180,9 +180,8 @@ def _diagnose(python: str, uid: int | None, limits: Limits, why: str, mountns: b
         return (f"; verify.memory_mb={limits.memory_mb} is too small for the interpreter to import the standard "
                 "library: raise it (default 4096)")
     if any(k in why for k in ("ImportError", "ModuleNotFoundError", "PermissionError")):
-        out = subprocess.run([python, "-I", "-c", "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, "
-                              "sys.exec_prefix, *[p for p in sys.path if p]]))"], capture_output=True, text=True,
-                             timeout=30, check=False)
+        where = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *filter(None, sys.path)]))"
+        out = subprocess.run([python, "-I", "-c", where], capture_output=True, text=True, timeout=30, check=False)
         try:
             paths = json.loads(out.stdout)
         except ValueError:
