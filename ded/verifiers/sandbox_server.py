@@ -8,15 +8,21 @@ every program, so a fork is ready to run at once (a fork costs ~1 ms where a fre
 Per request (length-prefixed JSON on stdin → the same on stdout), in a forked *supervisor*:
 1. `setsid`; `unshare` new mount, network and PID namespaces (plus a user namespace when not root);
    mounts made private, the root remounted read-only, fresh tmpfs on /tmp, /var/tmp, /dev/shm,
-   /run/lock (the world-writable places), a working directory /tmp/work. Whatever the OS refuses is
-   left out and the `isolation` string says what was in force.
+   /run/lock (the world-writable places), a working directory /tmp/work. The interpreter's prefixes
+   that a tmpfs hides (a venv or clone under /tmp) are bound back read-only at their own paths; as root,
+   a directory the jail's uid cannot traverse on the way to them (/root above /root/.pyenv) is hidden
+   behind a read-only tmpfs and the prefix bound back inside it. Whatever the OS refuses is left out
+   and the `isolation` string says what was in force.
 2. fork the *jail* (PID 1 of the new namespace: when it exits, every process it forked dies too):
    rlimits (CPU, address space, processes, file size, open files, no core), then — when the server
    runs as root — `setgroups([])`, `setgid`/`setuid` to an unprivileged uid, then the program runs in
    a fresh `__main__` namespace with the test's stdin; stdout/stderr and a result channel go back
-   through pipes, read by the server with a cap and a wall-clock deadline.
+   through pipes, read by the server with a cap and a wall-clock deadline. The jail reports its set-up
+   through a pipe it closes before the program starts: a jail that could not be built (or a supervisor
+   that died) is `sandbox_error`, never an exit code of the program.
 Without namespaces (an OS that refuses them) it still uses a fresh host temp dir, rlimits and the
-uid drop, and kills everything the jail's uid owns after each run.
+uid drop, and kills everything the jail's uid owns after each run; sys.path entries the uid cannot
+reach are read through /proc/self/fd/N of directories opened as root before the drop.
 """
 
 from __future__ import annotations
