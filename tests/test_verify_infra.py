@@ -206,3 +206,22 @@ def test_share_param_is_validated():
 
     with pytest.raises((ParamsError, ValueError)):
         parse_params({"verify": {"max_infra_failure_share": 1.5}})
+
+
+def test_a_program_failure_before_a_sandbox_failure_still_decides(monkeypatch):
+    """Without stop_at_first_failure: a test the program already failed decides False; a sandbox failure on
+    the first test that counts is null."""
+    import ded.verifiers.code as code_mod
+    from ded.verifiers.sandbox import SandboxError
+
+    def fake(sb, program, test, *a, **k):
+        if test["input"] == "boom":
+            raise SandboxError("the sandbox server died twice in a row (injected)")
+        return ("wrong", {"reason": "wrong output"}) if test["input"] == "bad" else ("pass", {})
+
+    monkeypatch.setattr(code_mod, "run_test", fake)
+    tests = [{"input": "ok", "output": ""}, {"input": "bad", "output": ""}, {"input": "boom", "output": ""}]
+    v = code_mod.grade_code(None, "print()", tests, stop_at_first_failure=False)
+    assert (v["status"], v["correct"], v["infra"]) == ("wrong", False, False), v
+    v = code_mod.grade_code(None, "print()", [tests[0], tests[2], tests[1]], stop_at_first_failure=False)
+    assert (v["status"], v["correct"], v["infra"]) == ("error", None, True), v

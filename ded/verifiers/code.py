@@ -196,9 +196,9 @@ def grade_code(sb: Sandbox, program: str | None, tests: Any, starter_code: str |
         if outcome == "pass":
             passed += 1
             continue
-        if first is None:
-            first, worst = {"test": i, "kind": t["testtype"], **info}, outcome
-        if outcome == "sandbox_error":  # the sandbox failed, not the program: nothing this run said counts
+        if outcome == "sandbox_error":  # the sandbox failed, not the program
+            if worst is not None:  # an earlier test already failed by the program's fault: that decides
+                break
             return sandbox_failure(info.get("reason"), {"test": i, "kind": t["testtype"], **info}, isolation,
                                    passed, len(cases))
         if first is None:
