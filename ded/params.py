@@ -134,6 +134,8 @@ class VerifyParams(Section):
     tokenizer: str | None = Field(None, description="Tokenizer for n_tokens (hub id or path, loaded offline). Null: the student's model's when it loads offline, else ceil(chars/4).")
     implicit_think_open: bool = Field(False, description="Count a lone `</think>` as paired (templates that put `<think>` in the prompt).")
     batch_rows: int = Field(5000, gt=0, description="Trajectories graded per lake commit (an interrupted run keeps finished batches).")
+    max_infra_failure_share: float = Field(0.05, ge=0, le=1, description="Stop `ded verify` (exit 2, committed verdicts kept) when the verifier's machinery (sandbox, math worker pool, judge backend) failed on more than this share of a verifier's items; such rows are null and regraded by the next run.")
+    min_infra_failures: int = Field(10, ge=1, description="Stop only when at least this many of a verifier's items failed so (with max_infra_failure_share; one flaky item does not stop the stage).")
     judge: JudgeParams = Field(default_factory=JudgeParams)
 
 

@@ -27,6 +27,9 @@ def verify(
     params, lake = context(ctx, needs_lake=True)
     overrides = {"workers": workers} if workers else {}
     summary = main(params, lake, force=force, limit=limit, judge=judge, **overrides)  # VerifyError: exit 2
+    for v, f in summary.get("infra_failures", {}).items():  # below the share that stops the stage: said, kept null
+        typer.echo(f"warning: {f['failed']} of {f['graded']} {v} items were not graded because the verifier's "
+                   f"machinery failed ({f['first']}); they are null and the next `ded verify` regrades them", err=True)
     if fmt == "json":
         typer.echo(json.dumps(summary, indent=1))
         return

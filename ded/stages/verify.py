@@ -5,6 +5,13 @@ verdict for the current (verifier, verifier_version) — `force=True` redoes eve
 in batches of `verify.batch_rows`, each merged into `verdicts` (key trajectory_id, verifier) as
 one commit, so an interrupted run keeps finished batches. Format columns (`format_ok`, and the
 extra columns `think_paired`, `finished`, `n_tokens`) are written on every verdict.
+
+Infrastructure failures (a sandbox, the math worker pool or the judge backend failed, not the item) are
+verdicts with `correct = null` and the reason in `detail`, regraded by the next run. They are counted per
+verifier as items are graded, in chunks that start small (`_chunks`): when more than
+`verify.max_infra_failure_share` of a verifier's items (and at least `verify.min_infra_failures`) failed so,
+the rows graded so far are committed and the stage stops with a VerifyError (exit 2, one `error:` line
+naming the cause and the fix), before it writes hundreds of such rows and before any later stage runs.
 """
 
 from __future__ import annotations
@@ -19,6 +26,56 @@ from ded.lake import Lake, now
 
 class VerifyError(DedError):
     """verify cannot run; the message says what to do."""
+
+
+def _chunks(rows: list, first: int = 64, most: int = 1024):
+    """Sub-lists of growing size (64, 128, … up to `most`): an infrastructure failure shows after a few
+    dozen items, while a healthy run still grades in large, efficient calls."""
+    i, n = 0, first
+    while i < len(rows):
+        yield rows[i:i + n]
+        i, n = i + n, min(most, n * 2)
+
+
+def _infra_reason(res: dict) -> str:
+    import json
+
+    detail = res.get("detail") or ""
+    try:
+        why = json.loads(detail).get("infra") if detail.startswith("{") else None
+    except (ValueError, AttributeError):
+        why = None
+    return " ".join(str(why or detail).split())[:600]
+
+
+class InfraGuard:
+    """Counts infrastructure failures per verifier; `check()` raises VerifyError past the allowed share."""
+
+    def __init__(self, share: float, min_count: int):
+        self.share, self.min_count = share, min_count
+        self.graded: Counter = Counter()
+        self.failed: Counter = Counter()
+        self.first: dict[str, str] = {}
+
+    def add(self, results: list[dict]) -> None:
+        for r in results:
+            v = r["verifier"]
+            self.graded[v] += 1
+            if r.get("infra"):
+                self.failed[v] += 1
+                self.first.setdefault(v, _infra_reason(r))
+
+    def check(self) -> None:
+        for v, n in self.failed.items():
+            if n >= self.min_count and n > self.share * self.graded[v]:
+                raise VerifyError(
+                    f"the {v} verifier's machinery failed on {n} of {self.graded[v]} items graded so far (more than "
+                    f"verify.max_infra_failure_share={self.share:g}): {self.first[v]} -- those rows are kept as "
+                    f"status error with correct null and the next `ded verify` (or `dvc repro`) regrades them; "
+                    f"fix the cause, then rerun")
+
+    def summary(self) -> dict[str, dict]:
+        return {v: {"failed": n, "graded": self.graded[v], "first": self.first[v]} for v, n in self.failed.items()}
 
 
 def token_counter(params: Any):
@@ -66,8 +123,9 @@ def _stream(con, name: str, params: dict, batch_rows: int):
 
 
 def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | None = None,
-                  show_progress: bool = True) -> Counter:
-    """Grade pending trajectories by rule; returns counts by (verifier, status)."""
+                  show_progress: bool = True, guard: InfraGuard | None = None) -> Counter:
+    """Grade pending trajectories by rule; returns counts by (verifier, status). Raises VerifyError (after
+    committing what was graded) when `guard` finds the verifiers' infrastructure failing."""
     from ded.progress import progress
     from ded.sql import connect
     from ded.verifiers import VERIFIER_VERSIONS, grade_many
@@ -88,29 +146,42 @@ def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
     if total:
         pool.start()  # workers import math-verify while batches are read and extracted
     counts: Counter = Counter()
+    guard = guard or InfraGuard(cfg.max_infra_failure_share, cfg.min_infra_failures)
     done = 0
-    with pool, progress(total=total, desc="verify", unit="items") as bar:
-        for batch in reader:
-            rows = batch.to_pylist()
-            if limit is not None:
-                rows = rows[: limit - done]
-            if not rows:
-                break
-            results = grade_many(rows, workers=cfg.workers, timeout_s=cfg.math_timeout_s, show_progress=False,
-                                 float_tol=cfg.float_tol, stop_at_first_failure=cfg.stop_at_first_failure,
-                                 limits=limits, uid_base=cfg.sandbox_uid_base, math_pool=pool,
-                                 on_done=bar.advance if show_progress else None)
-            lake.merge("verdicts", verdict_rows(rows, results, counter, cfg.implicit_think_open), update=True)
-            counts.update((r["verifier"], r["status"]) for r in results)
-            done += len(rows)
-            if limit is not None and done >= limit:
-                break
-    con.close()
+    try:
+        with pool, progress(total=total, desc="verify", unit="items") as bar:
+            for batch in reader:
+                rows = batch.to_pylist()
+                if limit is not None:
+                    rows = rows[: limit - done]
+                if not rows:
+                    break
+                out: list[dict] = []
+                try:
+                    for chunk in _chunks(rows):
+                        results = grade_many(chunk, workers=cfg.workers, timeout_s=cfg.math_timeout_s,
+                                             show_progress=False, float_tol=cfg.float_tol,
+                                             stop_at_first_failure=cfg.stop_at_first_failure, limits=limits,
+                                             uid_base=cfg.sandbox_uid_base, math_pool=pool,
+                                             on_done=bar.advance if show_progress else None)
+                        out += verdict_rows(chunk, results, counter, cfg.implicit_think_open)
+                        counts.update((r["verifier"], r["status"]) for r in results)
+                        guard.add(results)
+                        guard.check()
+                finally:  # what was graded is committed, also when the guard stops the run
+                    if out:
+                        lake.merge("verdicts", out, update=True)
+                done += len(rows)
+                if limit is not None and done >= limit:
+                    break
+    finally:
+        con.close()
     return counts
 
 
-def judge_pending(lake: Lake, params: Any, force: bool = False, limit: int | None = None, backend: Any = None) -> Counter:
-    """Ask the LLM judge about trajectories it has not judged at the current version."""
+def judge_pending(lake: Lake, params: Any, force: bool = False, limit: int | None = None, backend: Any = None,
+                  guard: InfraGuard | None = None) -> Counter:
+    """Ask the LLM judge about trajectories it has not judged at the current version (same guard as rules)."""
     from ded.sql import connect
     from ded.verifiers.judge import judge_rows, judge_version
 
@@ -123,15 +194,26 @@ def judge_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
                                                            "domains": list(cfg.judge.domains)}, cfg.batch_rows)
     counts: Counter = Counter()
     counter, done = token_counter(params), 0
-    for batch in reader:
-        rows = batch.to_pylist()[: None if limit is None else limit - done]
-        if not rows:
-            break
-        results = judge_rows(rows, params, backend)
-        lake.merge("verdicts", verdict_rows(rows, results, counter, cfg.implicit_think_open), update=True)
-        counts.update(("judge", r["status"]) for r in results)
-        done += len(rows)
-    con.close()
+    guard = guard or InfraGuard(cfg.max_infra_failure_share, cfg.min_infra_failures)
+    try:
+        for batch in reader:
+            rows = batch.to_pylist()[: None if limit is None else limit - done]
+            if not rows:
+                break
+            out: list[dict] = []
+            try:
+                for chunk in _chunks(rows):
+                    results = judge_rows(chunk, params, backend)
+                    out += verdict_rows(chunk, results, counter, cfg.implicit_think_open)
+                    counts.update(("judge", r["status"]) for r in results)
+                    guard.add(results)
+                    guard.check()
+            finally:
+                if out:
+                    lake.merge("verdicts", out, update=True)
+            done += len(rows)
+    finally:
+        con.close()
     return counts
 
 
@@ -149,11 +231,13 @@ def main(params: Any, lake: Lake | None = None, force: bool = False, limit: int 
         if not lake.exists(table):
             raise VerifyError(f"lake {lake.root} has no {table} table; run {fix} first")
     t0 = time.perf_counter()
-    counts = grade_pending(lake, params, force, limit, show_progress)
+    guard = InfraGuard(params.verify.max_infra_failure_share, params.verify.min_infra_failures)
+    counts = grade_pending(lake, params, force, limit, show_progress, guard)
     if judge if judge is not None else params.verify.judge.enabled:
-        counts.update(judge_pending(lake, params, force, limit, judge_backend))
+        counts.update(judge_pending(lake, params, force, limit, judge_backend, guard))
     by = [{"verifier": v, "status": s, "n": n} for (v, s), n in sorted(counts.items())]
-    summary = {"graded": sum(counts.values()), "by_status": by, "seconds": round(time.perf_counter() - t0, 2)}
+    summary = {"graded": sum(counts.values()), "by_status": by, "seconds": round(time.perf_counter() - t0, 2),
+               "infra_failures": guard.summary()}
     tables = ["verdicts"] if lake.exists("verdicts") else []
     write_receipt("verify", lake, tables, params,
                   extra={"params_hash_verify": params.hash("verify"), "summary": summary})

@@ -23,6 +23,7 @@ from contextlib import nullcontext
 from ded.progress import progress
 from ded.verifiers.code import VERSION as CODE_VERSION
 from ded.verifiers.extract import extract_code, extract_math, final_text
+from ded.verifiers.infra import is_failure
 from ded.verifiers.math import DEFAULT_TIMEOUT_S
 from ded.verifiers.math import VERSION as MATH_VERSION
 
@@ -77,13 +78,14 @@ def grade_many(items: Iterable[dict], workers: int | None = None, timeout_s: flo
 
     item: domain, response, answer, tests, starter_code, entry_point (choices optional, unused: the
     gold letter is the answer). result: status, correct, extracted, tests_passed, tests_total,
-    detail, verifier, verifier_version. `timeout_s` is the math per-item limit (default 10 s);
+    detail, verifier, verifier_version, infra (True when the verifier's machinery failed, not the item:
+    then status is error and correct None). `timeout_s` is the math per-item limit (default 10 s);
     `code_timeout_s` the per-test wall limit (default 6 s, LiveCodeBench's). `on_done(n)` reports
     progress to a caller's bar instead of showing one here; `math_pool` reuses a caller's MathPool.
     """
-    from ded.verifiers.code import grade_code
+    from ded.verifiers.code import grade_code, sandbox_failure
     from ded.verifiers.math import grade_math_pairs
-    from ded.verifiers.sandbox import Limits, SandboxPool
+    from ded.verifiers.sandbox import Limits, SandboxError, SandboxPool
 
     items = list(items)
     n_workers = max(1, workers or os.cpu_count() or 1)
@@ -107,12 +109,21 @@ def grade_many(items: Iterable[dict], workers: int | None = None, timeout_s: flo
                     detail = f"{detail}; extracted by {how}"
                 out[i] = {"status": status, "correct": correct, "extracted": ex, "tests_passed": None,
                           "tests_total": None, "detail": detail, "verifier": "math",
-                          "verifier_version": MATH_VERSION}
+                          "verifier_version": MATH_VERSION, "infra": is_failure(detail)}
         if code_idx:
             lim = limits or Limits()
             if code_timeout_s:
                 lim.timeout_s = code_timeout_s
-            with SandboxPool(min(n_workers, len(code_idx)), lim, uid_base) as pool:
+            try:
+                pool = SandboxPool(min(n_workers, len(code_idx)), lim, uid_base)
+            except SandboxError as e:  # no sandbox at all (no free uid): every code item is undecided
+                for i in code_idx:
+                    out[i] = {**sandbox_failure(str(e)), "extracted": extract_code(items[i].get("response")),
+                              "verifier": "code", "verifier_version": CODE_VERSION}
+                    if adv:
+                        adv(1)
+                return out  # type: ignore[return-value]
+            with pool:
                 def one(i: int) -> tuple[int, dict]:
                     it = items[i]
                     program = extract_code(it.get("response"))

@@ -20,8 +20,11 @@ Test kinds (the `tests` column, ARCHITECTURE.md):
 A verdict: `correct` when every test passes; otherwise the first failure decides the status:
 `wrong` (wrong output), `timeout` (a test ran past its wall limit: the program is too slow, so
 `correct=False`, as LiveCodeBench counts it), `error` (crash, memory, output limit; `correct=False`);
-a sandbox failure or a question without tests is `error` with `correct=None` (undecidable).
-`detail` is JSON: {first_failure: {test, kind, reason, expected, got, stderr}, isolation}.
+a question without (readable) tests is `error` with `correct=None` (undecidable). A failure of the
+sandbox itself (a server that dies or cannot start, a jail that could not be built or cannot import the
+standard library) is never the program's: `error`, `correct=None`, `detail.infra` says why, and the
+result carries `infra=True` so the stage can stop (`verify.max_infra_failure_share`) and a rerun regrades it.
+`detail` is JSON: {first_failure: {test, kind, reason, expected, got, stderr}, isolation[, infra]}.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from typing import Any
 from ded.verifiers import preludes
 from ded.verifiers.sandbox import Sandbox, SandboxError
 
-VERSION = "code-2"  # bump when a change can alter a verdict (code-2: fn_name, wrapped, LeetCode prelude, failed test assert = wrong)
+VERSION = "code-2"  # bump when a change can alter a verdict (code-2: sandbox failures are null, not false; fn_name,
+#   wrapped, LeetCode prelude, a failed test assert = wrong)
 _SHOW = 300  # characters of expected/got/stderr kept in `detail`
 
 
@@ -126,12 +130,12 @@ def _first_result(text: str) -> dict | None:
 
 def run_test(sb: Sandbox, program: str, test: dict, entry_point: str | None, method: str | None,
              float_tol: float = 0.0, timeout_s: float | None = None) -> tuple[str, dict]:
-    """One test → ('pass'|'wrong'|'timeout'|'error'|'sandbox_error', info)."""
+    """One test → ('pass'|'wrong'|'timeout'|'error'|'undecidable'|'sandbox_error', info)."""
     kind = test["testtype"]
     method = test.get("fn_name") or method  # the test's own method name (APPS/TACO fn_name, LCB func_name)
     if kind == "functional":
         if not method:
-            return "sandbox_error", {"reason": "functional test but no method name in starter_code"}
+            return "undecidable", {"reason": "functional test but no method name in starter_code"}
         args = [json.loads(line) for line in str(test["input"]).split("\n") if line.strip()]
         r = sb.run(program, call={"method": method, "args": args}, timeout_s=timeout_s)
     elif kind == "script":
@@ -145,6 +149,8 @@ def run_test(sb: Sandbox, program: str, test: dict, entry_point: str | None, met
         return "timeout", {**info, "reason": f"wall limit {timeout_s or sb.limits.timeout_s:g} s"}
     if r.get("reason") == "output_limit":
         return "error", {**info, "reason": "output limit exceeded"}
+    if r.get("exit_code") is None and r.get("signal") is None:  # no exit status: the jail, not the program
+        return "sandbox_error", {**info, "reason": f"the jail reported no exit status ({r.get('error') or 'no error'})"}
     if r.get("exit_code") != 0:
         why = f"exit code {r.get('exit_code')}" if r.get("signal") is None else f"killed by signal {r['signal']}"
         res = _first_result(r.get("result") or "")
@@ -199,23 +205,35 @@ def grade_code(sb: Sandbox, program: str | None, tests: Any, starter_code: str |
         except SandboxError as e:
             outcome, info = "sandbox_error", {"reason": str(e)}
         except (ValueError, KeyError) as e:  # a malformed test (bad JSON arguments): undecidable
-            outcome, info = "sandbox_error", {"reason": f"malformed test {i}: {e}"}
+            outcome, info = "undecidable", {"reason": f"malformed test {i}: {e}"}
         isolation = info.pop("isolation", None) or isolation
         if outcome == "pass":
             passed += 1
             continue
+        if outcome == "sandbox_error":  # the sandbox failed, not the program
+            if worst is not None:  # an earlier test already failed by the program's fault: that decides
+                break
+            return sandbox_failure(info.get("reason"), {"test": i, "kind": t["testtype"], **info}, isolation,
+                                   passed, len(cases))
         if first is None:
             first, worst = {"test": i, "kind": t["testtype"], **info}, outcome
-        if stop_at_first_failure or outcome in ("timeout", "sandbox_error"):
+        if stop_at_first_failure or outcome in ("timeout", "undecidable"):
             break
     detail = {"first_failure": first, "isolation": isolation}
     if worst is None:
         return _verdict("correct", True, passed, len(cases), detail)
-    if worst == "sandbox_error":
+    if worst == "undecidable":
         return _verdict("error", None, passed, len(cases), detail)
     return _verdict(worst, False, passed, len(cases), detail)
 
 
+def sandbox_failure(reason: str | None, first: dict | None = None, isolation: str | None = None,
+                    passed: int = 0, total: int = 0) -> dict:
+    """The verdict fields when the sandbox itself failed: error, correct None, the reason in `detail.infra`."""
+    detail = {"infra": f"sandbox failure: {reason}", "first_failure": first, "isolation": isolation}
+    return {**_verdict("error", None, passed, total, detail), "infra": True}
+
+
 def _verdict(status: str, correct: bool | None, passed: int, total: int, detail: dict) -> dict:
     return {"status": status, "correct": correct, "tests_passed": passed, "tests_total": total,
-            "detail": json.dumps(detail, ensure_ascii=False)}
+            "detail": json.dumps(detail, ensure_ascii=False), "infra": False}

@@ -32,6 +32,8 @@ from fractions import Fraction
 from functools import lru_cache
 from multiprocessing.connection import wait
 
+from ded.verifiers import infra as _infra
+
 VERSION = "math-2"  # bump when a change can alter a verdict; `ded verify` redoes older versions
 DEFAULT_TIMEOUT_S = 10.0  # math-verify's own defaults: 5 s parse + 5 s verify (math_verify.parse/verify)
 
@@ -350,10 +352,20 @@ class _Slot:
         self.parent.close()
 
 
+class MathPoolError(RuntimeError):
+    """The worker pool itself failed (workers that cannot start or never get ready), not an answer."""
+
+
+START_TIMEOUT_S = 180.0  # a worker that is not ready (math-verify imported, parser warm) by then: the pool failed
+
+
 class MathPool:
     """Worker processes running math-verify; the parent enforces `timeout_s` per item.
 
     `check(pairs)` takes {key: (gold, pred)} and returns {key: Result}. Use as a context manager.
+    A pool failure (workers that die while starting or are not ready within START_TIMEOUT_S) is an
+    infrastructure failure: every pair still pending gets `("error", None, "infrastructure failure: …")`,
+    never a verdict, and the pool stays failed (later checks answer the same at once).
     """
 
     def __init__(self, workers: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S, batch: int = 4):
@@ -366,6 +378,7 @@ class MathPool:
         self.slots: list[_Slot] = []
         self.restarts = 0
         self.cache: dict = {}  # (normalized gold, normalized answer) → Result, across check() calls
+        self.broken: str | None = None  # why the pool failed, once it has
 
     def __enter__(self) -> MathPool:  # noqa: PYI034
         return self
@@ -373,7 +386,10 @@ class MathPool:
     def start(self, n: int | None = None) -> None:
         """Start workers now (they import and warm up while the caller reads and extracts)."""
         while len(self.slots) < min(self.n, n or self.n):
-            self.slots.append(_Slot(self.ctx))
+            try:
+                self.slots.append(_Slot(self.ctx))
+            except (OSError, RuntimeError, ValueError) as e:  # the forkserver or a worker cannot start
+                raise MathPoolError(f"a math-verify worker could not start ({type(e).__name__}: {e})") from e
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -396,11 +412,30 @@ class MathPool:
         results: dict = {}
         if not pairs:
             return results
-        self.start(len(pairs))
+        queues: list[deque] = []
+        try:
+            if self.broken:
+                raise MathPoolError(self.broken)
+            self.start(len(pairs))
+            self._check(pairs, results, queues, on_result)
+        except MathPoolError as e:
+            self.broken = str(e)
+            why = _infra.failure(f"{e}; check that `python -c 'import math_verify'` works in this environment "
+                                 "(pip install math-verify) and that processes can be started, then rerun `ded verify`")
+            for k in pairs:
+                if k not in results:
+                    results[k] = ("error", None, why)
+                    if on_result:
+                        on_result(k)
+            self.close()
+        return results
+
+    def _check(self, pairs: dict, results: dict, queues: list, on_result) -> None:
+        t_start = time.monotonic()
         # one queue per worker, chosen by the gold: a gold (and its question's answers) is parsed by one
         # worker only, whose parse cache then serves every pair of it; an idle worker steals from the tail
         # of the longest queue, so the split stays even
-        queues = [deque() for _ in self.slots]
+        queues.extend(deque() for _ in self.slots)
         for k, (g, p) in pairs.items():
             queues[zlib.crc32(_route_key(g, p).encode()) % len(queues)].append((k, g, p))
         while any(queues) or any(s.batch for s in self.slots):
@@ -424,7 +459,9 @@ class MathPool:
                     try:
                         msg = s.parent.recv()
                     except (EOFError, OSError):  # the worker died (OOM killer, segfault in a C extension)
-                        self._replace(i, results, queues[i], ("error", None, "verifier worker died"), on_result)
+                        self._replace(i, results, queues[i], ("error", None, _infra.failure(
+                            "the math-verify worker died on this item (OOM killer or a crash in a C extension); "
+                            "rerun `ded verify` to regrade it")), on_result)
                         continue
                     if msg == "ready":
                         s.ready = True
@@ -438,22 +475,25 @@ class MathPool:
                 elif s.batch and now - s.started > self.timeout_s:
                     self._replace(i, results, queues[i], ("timeout", None, f"math-verify exceeded {self.timeout_s:g} s"),
                                   on_result)
-        return results
+            if not any(s.ready for s in self.slots) and now - t_start > START_TIMEOUT_S:
+                raise MathPoolError(f"no math-verify worker became ready within {START_TIMEOUT_S:g} s")
 
     def _replace(self, i: int, results: dict, todo: deque, res: Result, on_result) -> None:
         """Kill slot i, give its current item `res`, requeue the rest of its batch, start a fresh worker."""
         s = self.slots[i]
         s.kill()
         if not s.ready:  # died while importing: restarting would loop forever
-            raise RuntimeError("a math-verify worker died while starting; check that `python -c 'import math_verify'` "
-                               "works in this environment (pip install math-verify)")
+            raise MathPoolError("a math-verify worker died while starting")
         if s.batch:
             key = s.batch.popleft()[0]
             results[key] = res
             if on_result:
                 on_result(key)
             todo.extendleft(reversed(s.batch))
-        self.slots[i] = _Slot(self.ctx)
+        try:
+            self.slots[i] = _Slot(self.ctx)
+        except (OSError, RuntimeError, ValueError) as e:
+            raise MathPoolError(f"a math-verify worker could not be restarted ({type(e).__name__}: {e})") from e
         self.restarts += 1
 
 
@@ -524,7 +564,8 @@ def _grade_flat(pairs: list[tuple[str, str | None]], pool: MathPool | None, work
                 pool.close()
         if len(pool.cache) > 500_000:  # bound memory on huge runs; answers repeat within a question
             pool.cache.clear()
-        pool.cache.update((k, r) for k, r in res.items() if r[0] != "timeout")  # a timeout may pass on retry
+        # a timeout may pass on retry; an infrastructure failure is no answer at all
+        pool.cache.update((k, r) for k, r in res.items() if r[0] != "timeout" and not _infra.is_failure(r[2]))
         for key, idx in where.items():
             for i in idx:
                 out[i] = res[key]

@@ -8,15 +8,21 @@ every program, so a fork is ready to run at once (a fork costs ~1 ms where a fre
 Per request (length-prefixed JSON on stdin → the same on stdout), in a forked *supervisor*:
 1. `setsid`; `unshare` new mount, network and PID namespaces (plus a user namespace when not root);
    mounts made private, the root remounted read-only, fresh tmpfs on /tmp, /var/tmp, /dev/shm,
-   /run/lock (the world-writable places), a working directory /tmp/work. Whatever the OS refuses is
-   left out and the `isolation` string says what was in force.
+   /run/lock (the world-writable places), a working directory /tmp/work. The interpreter's prefixes
+   that a tmpfs hides (a venv or clone under /tmp) are bound back read-only at their own paths; as root,
+   a directory the jail's uid cannot traverse on the way to them (/root above /root/.pyenv) is hidden
+   behind a read-only tmpfs and the prefix bound back inside it. Whatever the OS refuses is left out
+   and the `isolation` string says what was in force.
 2. fork the *jail* (PID 1 of the new namespace: when it exits, every process it forked dies too):
    rlimits (CPU, address space, processes, file size, open files, no core), then — when the server
    runs as root — `setgroups([])`, `setgid`/`setuid` to an unprivileged uid, then the program runs in
    a fresh `__main__` namespace with the test's stdin; stdout/stderr and a result channel go back
-   through pipes, read by the server with a cap and a wall-clock deadline.
+   through pipes, read by the server with a cap and a wall-clock deadline. The jail reports its set-up
+   through a pipe it closes before the program starts: a jail that could not be built (or a supervisor
+   that died) is `sandbox_error`, never an exit code of the program.
 Without namespaces (an OS that refuses them) it still uses a fresh host temp dir, rlimits and the
-uid drop, and kills everything the jail's uid owns after each run.
+uid drop, and kills everything the jail's uid owns after each run; sys.path entries the uid cannot
+reach are read through /proc/self/fd/N of directories opened as root before the drop.
 """
 
 from __future__ import annotations
@@ -63,8 +69,64 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def _python_paths() -> list[str]:
+    """What a program may import from: the interpreter's prefixes (venv, base install, exec prefixes) and the
+    sys.path entries inside them, each as written and resolved (a symlinked venv or stdlib), without
+    paths nested in another. Entries outside every prefix (the engine's checkout, added by an editable
+    install's .pth) are not for programs and are left out."""
+    prefixes = {os.path.normpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix) if p}
+    cands = set()
+    for p in list(prefixes) + [e for e in sys.path if e and os.path.isabs(e)]:
+        p = os.path.normpath(p)
+        if not os.path.exists(p):
+            continue
+        if p in prefixes or any(_under(p, q) or _under(os.path.realpath(p), os.path.realpath(q)) for q in prefixes):
+            cands.update((p, os.path.realpath(p)))
+    out: list[str] = []
+    for p in sorted(cands):
+        if not any(_under(p, q) for q in out):
+            out.append(p)
+    return out
+
+
+def _blocking_dir(path: str) -> str | None:
+    """The topmost directory above `path` that other users cannot traverse (no o+x), e.g. /root for
+    /root/.pyenv/...; None when every ancestor is traversable."""
+    parts = os.path.normpath(path).split("/")[1:]
+    for i in range(1, len(parts)):
+        d = "/" + "/".join(parts[:i])
+        if not os.stat(d).st_mode & 0o001:
+            return d
+    return None
+
+
+def _traversable(path: str) -> bool:
+    """Can any user reach `path`? (o+x on every directory above it)."""
+    return _blocking_dir(path) is None
+
+
+def _makedirs_public(path: str) -> None:
+    """mkdir -p with mode 755 (umask ignored): the skeleton that leads the jail's uid to a bound path."""
+    parts = path.split("/")[1:]
+    for i in range(1, len(parts) + 1):
+        d = "/" + "/".join(parts[:i])
+        if not os.path.isdir(d):
+            os.mkdir(d)
+            os.chmod(d, 0o755)
+
+
 def _isolate(uid: int | None) -> list[str]:
-    """Enter new namespaces and build the filesystem view; return what is in force."""
+    """Enter new namespaces and build the filesystem view; return what is in force.
+
+    The view: everything private, `/` read-only, fresh tmpfs over the world-writable places (WRITABLE)
+    and, when programs run as another uid, over each directory that uid could not traverse on the way to
+    the interpreter (a private home: /root for /root/.pyenv). The interpreter's own paths (`_python_paths`)
+    that those tmpfs would hide (a venv or a clone under /tmp, a pyenv under /root) are bound back
+    read-only at the same paths, from file descriptors opened before the tmpfs went on."""
     root = os.geteuid() == 0
     flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | (0 if root else CLONE_NEWUSER)
     got: list[str] = []
@@ -82,35 +144,50 @@ def _isolate(uid: int | None) -> list[str]:
     _mount(None, "/", None, MS_REC | MS_PRIVATE, None)  # nothing below propagates to the host
     if _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None):
         got.append("ro-root")
-    for d in WRITABLE:
-        if os.path.isdir(d) and _mount("tmpfs", d, "tmpfs", 0, "size=256m,mode=1777"):
-            got.append(f"tmpfs:{d}")
-    if uid is not None and "tmpfs:/tmp" in got:
-        _expose_python()
+    needed = _python_paths()
+    hide = [d for d in WRITABLE if os.path.isdir(d)]
+    if uid is not None:  # private directories on the way to the interpreter: hidden, the interpreter bound back
+        for p in needed:
+            b = _blocking_dir(p)
+            if b and not any(_under(b, h) for h in hide):
+                hide = [h for h in hide if not _under(h, b)] + [b]
+    bind = [p for p in needed if any(_under(p, h) for h in hide)]
+    fds = {p: os.open(os.path.realpath(p), os.O_PATH | os.O_CLOEXEC) for p in bind}  # before the tmpfs hide them
+    hidden = []
+    for d in hide:
+        mode = "1777" if d in WRITABLE else "755"
+        if _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, f"size=256m,mode={mode}"):
+            got.append(f"tmpfs:{d}" if d in WRITABLE else f"hidden:{d}")
+            hidden.append(d)
+    for p, fd in fds.items():
+        if any(_under(p, h) for h in hidden):
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                _makedirs_public(p)
+            else:
+                _makedirs_public(os.path.dirname(p))
+                os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o644))
+            if _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC, None):
+                _mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+                got.append(f"ro-bind:{p}")
+        os.close(fd)
+    for d in hidden:
+        if d not in WRITABLE:  # a hidden private directory holds only the skeleton: read-only too
+            _mount(None, d, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
     return got
 
 
-def _traversable(path: str) -> bool:
-    """Can any user reach `path`? (o+x on every directory above it)."""
-    p = os.path.abspath(path)
-    while p != "/":
-        p = os.path.dirname(p)
-        if not os.stat(p).st_mode & 0o001:
-            return False
-    return True
-
-
-def _expose_python() -> None:
-    """The interpreter may live under a private home (/root/.pyenv): bind it, read-only, at a path the
-    jail's uid can reach and point sys.path there, so programs can import the rest of the stdlib."""
-    for i, prefix in enumerate(dict.fromkeys([sys.base_prefix, sys.prefix])):
-        if _traversable(prefix):
-            continue
-        target = f"/tmp/.python{i}"
-        os.mkdir(target, 0o755)
-        if _mount(prefix, target, None, MS_BIND | MS_REC, None):
-            _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
-            sys.path[:] = [target + e[len(prefix):] if e.startswith(prefix) else e for e in sys.path]
+def _fd_paths(uid: int) -> tuple[list[str], list[int]]:
+    """Without a mount namespace, as root about to drop to `uid`: sys.path entries that uid cannot reach
+    (a private home above the interpreter) become /proc/self/fd/N paths through directories opened here,
+    so the jail reads them without any host permission changing. Returns (new sys.path, fds to keep)."""
+    new, keep = [], []
+    for e in sys.path:
+        if e and os.path.isabs(e) and os.path.exists(e) and not _traversable(e):
+            fd = os.open(os.path.realpath(e), os.O_PATH)
+            keep.append(fd)
+            e = f"/proc/self/fd/{fd}"
+        new.append(e)
+    return new, keep
 
 
 def _limits(req: dict) -> None:
@@ -167,16 +244,31 @@ def _run_program(req: dict, res_w: int) -> None:
 
 
 def _supervise(req: dict, stdin_fd: int, out_w: int, err_w: int, res_w: int, st_w: int, workdir: str) -> None:
-    os.setsid()
-    uid = req.get("uid")
-    got = _isolate(uid) if req.get("namespaces", True) else []
-    pid = os.fork()
+    """The supervisor: isolate, fork the jail, report {pid, isolation} (or {setup_error}) then {status}.
+
+    The jail reports its own set-up through a pipe it closes before the program starts (so a program
+    cannot fake it): a jail that could not be built is a sandbox failure, never the program's."""
+    try:
+        os.setsid()
+        uid = req.get("uid")
+        got = _isolate(uid) if req.get("namespaces", True) else []
+        su_r, su_w = os.pipe()
+        pid = os.fork()
+    except BaseException as e:  # noqa: BLE001
+        os.write(st_w, json.dumps({"setup_error": f"supervisor: {type(e).__name__}: {e}"}).encode() + b"\n")
+        os._exit(70)
     if pid == 0:
         try:
+            os.close(su_r)
             os.dup2(stdin_fd, 0)
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
-            keep = {0, 1, 2, res_w}
+            keep = {0, 1, 2, res_w, su_w}
+            if uid is not None and "mountns" not in got:  # the uid may not reach a private interpreter
+                sys.path[:], fds = _fd_paths(uid)
+                keep.update(fds)
+                if fds:
+                    got.append(f"fd-paths:{len(fds)}")
             for fd in range(3, 256):
                 if fd not in keep:
                     try:
@@ -199,11 +291,27 @@ def _supervise(req: dict, stdin_fd: int, out_w: int, err_w: int, res_w: int, st_
                 os.setgroups([])
                 os.setgid(uid)
                 os.setuid(uid)
+            os.write(su_w, json.dumps({"ok": True, "isolation": got}).encode())
+            os.close(su_w)
         except BaseException as e:  # noqa: BLE001
-            os.write(2, f"sandbox setup failed: {e!r}\n".encode())
-            os._exit(71)
+            try:
+                os.write(su_w, json.dumps({"ok": False, "error": f"jail set-up: {type(e).__name__}: {e}"}).encode())
+            finally:
+                os._exit(71)
         _run_program(req, res_w)
-    os.write(st_w, json.dumps({"pid": pid, "isolation": got}).encode() + b"\n")
+    os.close(su_w)
+    setup = bytearray()
+    while chunk := os.read(su_r, 1 << 16):
+        setup += chunk
+    try:
+        setup_msg = json.loads(setup.decode())
+    except ValueError:
+        setup_msg = {"ok": False, "error": "the jail died during set-up"}
+    if not setup_msg.get("ok"):
+        os.write(st_w, json.dumps({"setup_error": setup_msg.get("error"), "isolation": got}).encode() + b"\n")
+        os.waitpid(pid, 0)
+        os._exit(0)
+    os.write(st_w, json.dumps({"pid": pid, "isolation": setup_msg["isolation"]}).encode() + b"\n")
     _, status = os.waitpid(pid, 0)
     os.write(st_w, json.dumps({"status": status}).encode() + b"\n")
     os._exit(0)
@@ -296,6 +404,13 @@ def run_one(req: dict) -> dict:
             signal_no = os.WTERMSIG(status)
     iso = info.get("isolation", [])
     iso_s = ",".join(([f"uid={uid}"] if uid is not None else ["same-uid"]) + iso + ["rlimits"])
+    if "setup_error" in info or (status is None and reason is None) or (reason == "timeout" and "pid" not in info):
+        # the jail was never built, or its supervisor died or hung: a sandbox failure, not the program's
+        # (an output limit is always the program's: nothing else writes to its stdout)
+        why = info.get("setup_error") or ("the jail's supervisor did not report within the wall limit" if reason
+                                          else "the jail's supervisor died before the program started")
+        return {"reason": "sandbox_error", "error": why, "isolation": iso_s, "wall_s": wall,
+                "stderr": bufs[err_r].decode(errors="replace")[-4000:]}
     return {"reason": reason, "exit_code": exit_code, "signal": signal_no, "wall_s": wall,
             "stdout": bufs[out_r].decode(errors="replace"), "stderr": bufs[err_r].decode(errors="replace")[-4000:],
             "result": bufs[res_r].decode(errors="replace"), "isolation": iso_s}

@@ -3,11 +3,13 @@
 -- reads: trajectories, questions, verdicts
 -- params: $math_version, $code_version (current verifier versions), $force (true: every trajectory)
 -- A trajectory is pending when it has no verdict of its rule verifier ('code' for code questions,
--- 'math' for every other domain) at the current version. A trajectory whose question_id has no row
--- in questions (an ingest killed between its two commits, a deleted question) is not handed to the
--- math verifier: it gets verifier 'none' (version 'none-1', ded.verifiers.NO_QUESTION_VERSION), and
--- grade_many answers status no_question. No ORDER BY: the result streams in batches, and sorting
--- would hold every response in memory.
+-- 'math' for every other domain) at the current version, or only one that records an infrastructure
+-- failure (the sandbox or the math worker pool failed, not the trajectory: status error, correct null,
+-- a math detail starting 'infrastructure failure: ', a code detail with an `infra` key; ded/verifiers/infra.py):
+-- such a row is no verdict and is regraded. A trajectory whose question_id has no row in questions (an
+-- ingest killed between its two commits, a deleted question) is not handed to the math verifier: it gets
+-- verifier 'none' (version 'none-1', ded.verifiers.NO_QUESTION_VERSION), and grade_many answers status
+-- no_question. No ORDER BY: the result streams in batches, and sorting would hold every response in memory.
 WITH todo AS (
     SELECT
         t.trajectory_id, t.response, t.finish_reason, t.n_tokens,
@@ -27,4 +29,7 @@ WHERE $force OR NOT EXISTS (
     WHERE v.trajectory_id = todo.trajectory_id
       AND v.verifier = todo.verifier
       AND v.verifier_version = todo.verifier_version
+      AND NOT coalesce(v.status = 'error' AND v.correct IS NULL AND (
+          starts_with(v.detail, 'infrastructure failure: ')
+          OR json_extract_string(CASE WHEN json_valid(v.detail) THEN v.detail END, '$.infra') IS NOT NULL), false)
 )

@@ -13,4 +13,6 @@ WHERE list_contains($domains, q.domain)
       WHERE v.trajectory_id = t.trajectory_id
         AND v.verifier = 'judge'
         AND v.verifier_version = $judge_version
+        -- an infrastructure failure (backend down, garbage answer: ded/verifiers/infra.py) is no verdict
+        AND NOT coalesce(v.status = 'error' AND v.correct IS NULL AND starts_with(v.detail, 'infrastructure failure: '), false)
   ))
