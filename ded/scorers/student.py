@@ -17,9 +17,15 @@ conditioned on the prompt (the same chat rendering the corpus trains on):
   `_scan_response_positions`, l.6-29, positions from after the header up to the end marker).
 
 `token_stats` and `summarize` are the pure math over logits (tests fix the logits by hand);
-`StudentScorer` runs a causal LM (transformers; GPU when present) over long traces in chunks
-that carry the KV cache forward, so the [chunk, vocab] logits block is the only large tensor:
-2,048 tokens × 152k vocab × 4 bytes = 1.2 GB for Qwen2.5 tokenizers instead of 10 GB at 16k.
+`StudentScorer` runs a causal LM (transformers; GPU when present). `score_many` packs several
+trajectories into one forward of at most `max_batch_tokens` tokens (position ids restart per trajectory,
+so transformers' packed-sequence detection keeps them from attending to each other: a block-diagonal
+causal mask under SDPA/eager/flex, varlen under flash-attention-2), runs the decoder once, then the
+vocabulary projection and the per-token statistics over blocks of `chunk_tokens` positions, so the
+[chunk, vocab] logits block is the only vocabulary-sized tensor (2,048 × 152k × 4 bytes = 1.2 GB for
+Qwen2.5 tokenizers instead of 10 GB at 16k). Sums stay on the device until a batch is done (one read-back
+per batch). A trajectory longer than `max_batch_tokens` runs alone in segments that carry the KV cache.
+The numbers are those of one full forward with full log-softmax (tests/test_scorers.py compares them).
 """
 
 from __future__ import annotations
@@ -113,12 +119,21 @@ def summarize(logits: Any, targets: Any, rank_cap: int = RANK_CAP) -> dict[str, 
     return acc.result()
 
 
+# Config attributes that make a model's logits more than `lm_head(hidden)`; applied in `_logits` as the
+# model's own forward applies them (Gemma 2/3 soft-capping, Granite's scaling, Cohere's scale).
+_SOFTCAP, _DIVIDE, _MULTIPLY = "final_logit_softcapping", "logits_scaling", "logit_scale"
+
+
 @dataclass
 class StudentScorer:
-    """Scores (prompt messages, assistant text) pairs under a causal LM, chunk by chunk.
+    """Scores (prompt messages, assistant text) pairs under a causal LM.
 
     `model`: hub id or local path; `device`: "auto" (cuda when present), "cpu", "cuda", "cuda:1";
-    `chunk_tokens`: tokens per forward pass; `max_tokens`: response tokens scored (None = all).
+    `chunk_tokens`: positions per block of the vocabulary projection (bounds the [chunk, vocab] logits);
+    `max_batch_tokens`: tokens per decoder forward (trajectories are packed up to it; a longer one runs
+    alone in segments of this size carrying the KV cache); `max_tokens`: response tokens scored (None = all);
+    `attn_implementation`: passed to transformers ("sdpa" by default; "flex_attention" or
+    "flash_attention_2" where installed skip the masked-out blocks of a packed batch).
     """
 
     model: str
@@ -126,6 +141,8 @@ class StudentScorer:
     chunk_tokens: int = 2048
     max_tokens: int | None = None
     rank_cap: int = RANK_CAP
+    max_batch_tokens: int = 32768
+    attn_implementation: str | None = "sdpa"
     _lm: Any = field(default=None, init=False, repr=False)
     _tok: Any = field(default=None, init=False, repr=False)
 
@@ -143,7 +160,8 @@ class StudentScorer:
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         self._tok = AutoTokenizer.from_pretrained(self.model)
-        self._lm = AutoModelForCausalLM.from_pretrained(self.model, dtype=dtype).to(self.device).eval()
+        kw = {"attn_implementation": self.attn_implementation} if self.attn_implementation else {}
+        self._lm = AutoModelForCausalLM.from_pretrained(self.model, dtype=dtype, **kw).to(self.device).eval()
         return self
 
     def encode(self, messages: list[dict[str, str]], assistant: str) -> tuple[list[int], int]:
@@ -191,35 +209,171 @@ class StudentScorer:
             r_ids = r_ids[: self.max_tokens]
         return p_ids + r_ids, len(p_ids)
 
+    # --- scoring -------------------------------------------------------------------------------------
+
     def score_ids(self, ids: list[int], start: int) -> dict[str, float | int | None]:
-        """Stats of ids[start:] given ids[:start], feeding `chunk_tokens` at a time with the KV cache."""
-        import torch
-
-        self.load()
-        acc = Accumulator(rank_cap=self.rank_cap)
-        if len(ids) - start <= 0 or start <= 0:
-            # Nothing to score, or no context to predict the first token from.
-            start = max(start, 1)
-            if len(ids) <= start:
-                return acc.result()
-        x = torch.tensor(ids, device=self.device)
-        past = None
-        # transformers >= 5.2x renamed the KV-cache argument `past_key_values` → `cache`.
-        import inspect
-
-        arg = "cache" if "cache" in inspect.signature(self._lm.forward).parameters else "past_key_values"
-        with torch.inference_mode():
-            for s in range(0, len(ids) - 1, self.chunk_tokens):
-                e = min(s + self.chunk_tokens, len(ids) - 1)
-                out = self._lm(input_ids=x[None, s:e], use_cache=True, **{arg: past})
-                past = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
-                lo = max(start - 1, s)  # logits row t predicts ids[t + 1]
-                if lo < e:
-                    acc.add(token_stats(out.logits[0, lo - s: e - s], x[lo + 1: e + 1]))
-                del out
-        return acc.result()
+        """Stats of ids[start:] given ids[:start] (one trajectory: `score_many` of one)."""
+        return self.score_many([(ids, start)])[0]
 
     def score(self, messages: list[dict[str, str]], assistant: str) -> dict[str, float | int | None]:
         self.load()
         ids, start = self.encode(messages, assistant)
         return self.score_ids(ids, start)
+
+    def score_many(self, items: list[tuple[list[int], int]]) -> list[dict[str, float | int | None]]:
+        """`summarize_sums` results of several (ids, start) pairs, in their order, packed into forwards of at most
+        `max_batch_tokens` tokens. The per-trajectory sums stay on the device; one read-back at the end."""
+        import torch
+
+        self.load()
+        items = list(items)
+        sums = torch.zeros(len(items), 3, dtype=torch.float64, device=self.device)  # entropy, clipped rank, surprisal
+        counts = [0] * len(items)
+
+        def add(doc, _pos, st):
+            vals = torch.stack([st["entropy_bits"].double(), st["rank"].clamp(max=self.rank_cap).double(),
+                                st["surprisal"].double()], dim=1)
+            sums.index_add_(0, doc, vals)
+
+        for i, n in self._run(items, add):
+            counts[i] = n
+        host = sums.cpu().tolist() if items else []
+        return [summarize_sums(counts[i], *host[i]) if counts[i] else summarize_sums(0, 0.0, 0.0, 0.0)
+                for i in range(len(items))]
+
+    def token_stats_many(self, items: list[tuple[list[int], int]]) -> list[dict[str, Any]]:
+        """Per-token stats of several (ids, start) pairs (packed as `score_many`): for each, CPU tensors
+        `logprob` (nats, of the actual token), `entropy_bits`, `rank` (unclipped, 1 = top), over ids[start:]."""
+        import torch
+
+        self.load()
+        items = list(items)
+        spans = [max(len(ids) - max(start, 1), 0) for ids, start in items]
+        total, dev = sum(spans), self.device
+        flat = {"logprob": torch.zeros(total, device=dev), "entropy_bits": torch.zeros(total, device=dev),
+                "rank": torch.zeros(total, dtype=torch.long, device=dev)}
+        offsets = torch.tensor([0] + spans[:-1], dtype=torch.long, device=dev).cumsum(0) if items else None
+
+        def put(doc, pos, st):
+            at = offsets[doc] + pos
+            flat["logprob"][at] = -st["surprisal"]
+            flat["entropy_bits"][at] = st["entropy_bits"]
+            flat["rank"][at] = st["rank"]
+
+        for _ in self._run(items, put):
+            pass
+        res, o = [], 0
+        for n in spans:
+            res.append({k: v[o:o + n].cpu() for k, v in flat.items()})
+            o += n
+        return res
+
+    def _run(self, items, sink):
+        """Feed every item through the model; call sink(doc index, position in the scored span, token_stats)
+        per block of `chunk_tokens` scored positions; yield (item index, tokens scored) for each item."""
+        import torch
+
+        cap = max(1, int(self.max_batch_tokens))
+        packable, long_ones = [], []
+        for i, (ids, start) in enumerate(items):
+            s = max(start, 1)  # no context predicts the first token
+            if len(ids) <= s:
+                yield i, 0
+            elif len(ids) <= cap:
+                packable.append(i)
+            else:
+                long_ones.append(i)
+        # First-fit decreasing into forwards of at most `cap` tokens.
+        bins: list[list[int]] = []
+        room: list[int] = []
+        for i in sorted(packable, key=lambda j: -len(items[j][0])):
+            n = len(items[i][0])
+            b = next((k for k, r in enumerate(room) if r >= n), None)
+            if b is None:
+                bins.append([i])
+                room.append(cap - n)
+            else:
+                bins[b].append(i)
+                room[b] -= n
+        with torch.inference_mode():
+            for b in bins:
+                yield from self._packed(items, b, sink)
+            for i in long_ones:
+                yield from self._segmented(items, i, sink)
+
+    def _decoder(self):
+        get = getattr(self._lm, "get_decoder", None)
+        dec = get() if get is not None else None
+        return dec if dec is not None else self._lm.base_model
+
+    def _logits(self, hidden):
+        """The model's logits for some hidden states (what its own forward computes from them)."""
+        import torch
+
+        x = self._lm.get_output_embeddings()(hidden)
+        cfg = self._lm.config
+        if getattr(cfg, _SOFTCAP, None):
+            x = torch.tanh(x / cfg.final_logit_softcapping) * cfg.final_logit_softcapping
+        if getattr(cfg, _DIVIDE, None):
+            x = x / cfg.logits_scaling
+        if getattr(cfg, _MULTIPLY, None):
+            x = x * cfg.logit_scale
+        return x
+
+    def _head(self, hidden, rows, targets, doc, pos, sink) -> None:
+        """Vocabulary projection + stats over `rows` of `hidden` ([T, H]), `chunk_tokens` rows at a time."""
+        step = max(1, int(self.chunk_tokens))
+        for c in range(0, rows.numel(), step):
+            r = rows[c:c + step]
+            st = token_stats(self._logits(hidden.index_select(0, r)), targets[c:c + step])
+            sink(doc[c:c + step], pos[c:c + step], st)
+
+    def _packed(self, items, members: list[int], sink):
+        import torch
+
+        ids, positions, rows, targets, doc, pos = [], [], [], [], [], []
+        off = 0
+        for i in members:
+            x, start = items[i]
+            s, n = max(start, 1), len(x)
+            ids.extend(x)
+            positions.extend(range(n))
+            rows.extend(range(off + s - 1, off + n - 1))  # row t predicts token t + 1
+            targets.extend(x[s:])
+            doc.extend([i] * (n - s))
+            pos.extend(range(n - s))
+            off += n
+        dev = self.device
+        t = lambda v: torch.tensor(v, dtype=torch.long).to(dev, non_blocking=True)  # noqa: E731
+        kw = {"position_ids": t(positions)[None]} if len(members) > 1 else {}  # restarts = document boundaries
+        hidden = self._decoder()(input_ids=t(ids)[None], use_cache=False, **kw).last_hidden_state[0]
+        self._head(hidden, t(rows), t(targets), t(doc), t(pos), sink)
+        del hidden
+        for i in members:
+            yield i, len(items[i][0]) - max(items[i][1], 1)
+
+    def _segmented(self, items, i: int, sink):
+        """One trajectory longer than `max_batch_tokens`: segments of that size, the KV cache carried forward."""
+        import inspect
+
+        import torch
+
+        x_list, start = items[i]
+        s0 = max(start, 1)
+        x = torch.tensor(x_list, dtype=torch.long).to(self.device)
+        dec = self._decoder()
+        # transformers >= 5.2x renamed the KV-cache argument `past_key_values` → `cache`.
+        arg = "cache" if "cache" in inspect.signature(dec.forward).parameters else "past_key_values"
+        seg, past, n = max(1, int(self.max_batch_tokens)), None, len(x_list)
+        for s in range(0, n - 1, seg):
+            e = min(s + seg, n - 1)
+            out = dec(input_ids=x[None, s:e], use_cache=True, **{arg: past})
+            past = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+            lo = max(s0 - 1, s)
+            if lo < e:
+                rows = torch.arange(lo - s, e - s, device=self.device)
+                tg = x[lo + 1: e + 1]
+                self._head(out.last_hidden_state[0], rows, tg, torch.full_like(rows, i),
+                           torch.arange(lo - s0 + 1, e - s0 + 1, device=self.device), sink)
+            del out
+        yield i, n - s0
