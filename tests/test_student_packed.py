@@ -43,12 +43,13 @@ def _max_rel(a, b):
     return float(((a - b).abs() / b.abs().clamp(min=1e-6)).max()) if a.numel() else 0.0
 
 
+@pytest.mark.parametrize("layout", ["packed", "rows"])
 @pytest.mark.parametrize("max_batch_tokens,chunk", [(10_000, 7), (90, 5), (25, 16)])
-def test_packed_per_token_stats_equal_a_full_forward(scorer, max_batch_tokens, chunk):
+def test_packed_per_token_stats_equal_a_full_forward(scorer, max_batch_tokens, chunk, layout):
     """Packed (all in one forward), packed in several forwards, and with trajectories longer than a forward
-    (KV-cache segments): per-token logprob, entropy and rank equal the full forward's."""
+    (KV-cache segments), in both layouts: per-token logprob, entropy and rank equal the full forward's."""
     items = _docs(scorer, [40, 13, 61, 2, 1, 28, 33])
-    scorer.max_batch_tokens, scorer.chunk_tokens = max_batch_tokens, chunk
+    scorer.max_batch_tokens, scorer.chunk_tokens, scorer.layout = max_batch_tokens, chunk, layout
     got = scorer.token_stats_many(items)
     worst = {"logprob": 0.0, "entropy_bits": 0.0}
     for (ids, start), g in zip(items, got):
@@ -57,7 +58,8 @@ def test_packed_per_token_stats_equal_a_full_forward(scorer, max_batch_tokens, c
         assert g["rank"].tolist() == ref["rank"].tolist()
         worst["logprob"] = max(worst["logprob"], _max_rel(g["logprob"], -ref["surprisal"]))
         worst["entropy_bits"] = max(worst["entropy_bits"], _max_rel(g["entropy_bits"], ref["entropy_bits"]))
-    assert max(worst.values()) < 1e-4, worst
+    assert max(worst.values()) < 1e-5, worst
+    scorer.layout = "auto"
 
 
 def test_packing_keeps_trajectories_apart(scorer):
@@ -102,20 +104,46 @@ def test_score_many_equals_score_each_in_order(scorer):
     assert scorer.score_many([]) == []
 
 
-def test_memory_is_bounded_by_max_batch_tokens_and_chunk_tokens(scorer, monkeypatch):
+@pytest.mark.parametrize("layout,forwards", [
+    # 30+10, 20+20, 8 packed; the 45-token one alone in two segments (its last token predicts nothing: 40 + 4)
+    ("packed", [(1, 4), (1, 8), (1, 40), (1, 40), (1, 40)]),
+    # length-sorted rows padded to the longest: [30], [20, 20], [10, 8 + 2 padding], and the same two segments
+    ("rows", [(1, 4), (1, 30), (1, 40), (2, 10), (2, 20)]),
+])
+def test_memory_is_bounded_by_max_batch_tokens_and_chunk_tokens(scorer, monkeypatch, layout, forwards):
     """No decoder forward sees more than max_batch_tokens tokens, the vocabulary projection never more than
     chunk_tokens positions, and trajectories that fit share forwards."""
     items = _docs(scorer, [30, 20, 20, 10, 45, 8], seed=7)
     dec = scorer._decoder()
     seen, heads = [], []
-    hook = dec.register_forward_pre_hook(lambda m, a, kw: seen.append(kw["input_ids"].shape[1]), with_kwargs=True)
+    hook = dec.register_forward_pre_hook(lambda m, a, kw: seen.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
     real = scorer._logits
     monkeypatch.setattr(scorer, "_logits", lambda h: heads.append(h.shape[0]) or real(h))
     try:
-        scorer.max_batch_tokens, scorer.chunk_tokens = 40, 6
+        scorer.max_batch_tokens, scorer.chunk_tokens, scorer.layout = 40, 6, layout
         scorer.score_many(items)
     finally:
         hook.remove()
-    assert max(seen) <= 40 and max(heads) <= 6
-    # 30+10, 20+20, 8 packed; the 45-token one alone in two segments (its last token predicts nothing: 40 + 4)
-    assert sorted(seen) == [4, 8, 40, 40, 40]
+        scorer.layout = "auto"
+    assert max(r * n for r, n in seen) <= 40 and max(heads) <= 6
+    assert sorted(seen) == forwards
+
+
+def test_layout_auto_and_compiled_stats_fall_back(scorer):
+    from ded.scorers import student
+
+    assert scorer._layout() == "packed"  # CPU
+    gpu = StudentScorer("m", device="cuda")
+    gpu._lm = scorer._lm
+    assert gpu._layout() == "rows"  # SDPA on a GPU: no dense packed mask
+    with pytest.raises(ValueError, match="layout must be"):
+        StudentScorer("m", layout="diagonal")._layout()
+
+    def broken(*a):
+        raise RuntimeError("inductor: no C compiler")
+
+    import torch
+
+    f = student._Compiled(broken)
+    x, y = torch.randn(4, 9), torch.tensor([1, 2, 3, 4])
+    assert f(x, y)["rank"].tolist() == token_stats(x, y)["rank"].tolist() and f.failed

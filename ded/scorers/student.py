@@ -46,10 +46,18 @@ def token_stats(logits: Any, targets: Any) -> dict[str, Any]:
     """
     import torch
 
-    x = torch.as_tensor(logits).float()
+    x = torch.as_tensor(logits)
     y = torch.as_tensor(targets, device=x.device).long()
     if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0]:
         raise ValueError(f"logits must be (T, V) and targets (T,), got {tuple(x.shape)} and {tuple(y.shape)}")
+    return _stats(x, y)
+
+
+def _stats(logits: Any, y: Any) -> dict[str, Any]:
+    """token_stats' math on tensors (torch.compile'd by StudentScorer on a GPU: a few fused passes)."""
+    import torch
+
+    x = logits.float()
     logp = torch.log_softmax(x, dim=-1)
     p = logp.exp()
     plogp = torch.where(p > 0, p * logp, torch.zeros_like(p))
@@ -133,7 +141,14 @@ class StudentScorer:
     `max_batch_tokens`: tokens per decoder forward (trajectories are packed up to it; a longer one runs
     alone in segments of this size carrying the KV cache); `max_tokens`: response tokens scored (None = all);
     `attn_implementation`: passed to transformers ("sdpa" by default; "flex_attention" or
-    "flash_attention_2" where installed skip the masked-out blocks of a packed batch).
+    "flash_attention_2" where installed skip the masked-out blocks of a packed batch);
+    `layout`: how trajectories share a forward: "packed" (one row, concatenated, position ids restarting per
+    trajectory: transformers builds the block-diagonal causal mask, or varlen under flash-attention-2), "rows"
+    (a [rows, longest] batch of length-sorted trajectories, right-padded, plain causal attention: padding after
+    a trajectory's last token is never attended to by it, so no mask at all and SDPA's flash kernel, at the
+    cost of the padding), "auto" (rows for SDPA/eager on a GPU, where a dense packed mask would cost
+    (tokens)^2 attention, else packed); `compile`: torch.compile the per-token statistics (None: on a GPU),
+    falling back to eager when compilation fails.
     """
 
     model: str
@@ -143,8 +158,11 @@ class StudentScorer:
     rank_cap: int = RANK_CAP
     max_batch_tokens: int = 32768
     attn_implementation: str | None = "sdpa"
+    layout: str = "auto"
+    compile: bool | None = None
     _lm: Any = field(default=None, init=False, repr=False)
     _tok: Any = field(default=None, init=False, repr=False)
+    _stats_fn: Any = field(default=None, init=False, repr=False)
 
     def load(self) -> StudentScorer:
         if self._lm is not None:
@@ -283,23 +301,31 @@ class StudentScorer:
                 packable.append(i)
             else:
                 long_ones.append(i)
-        # First-fit decreasing into forwards of at most `cap` tokens.
-        bins: list[list[int]] = []
-        room: list[int] = []
-        for i in sorted(packable, key=lambda j: -len(items[j][0])):
-            n = len(items[i][0])
-            b = next((k for k, r in enumerate(room) if r >= n), None)
-            if b is None:
-                bins.append([i])
-                room.append(cap - n)
-            else:
-                bins[b].append(i)
-                room[b] -= n
+        rows = self._layout() == "rows"
+        lengths = {i: len(items[i][0]) for i in packable}
+        groups = _row_groups(lengths, cap) if rows else _first_fit(lengths, cap)
         with torch.inference_mode():
-            for b in bins:
-                yield from self._packed(items, b, sink)
+            for g in groups:
+                yield from (self._rows if rows else self._packed)(items, g, sink)
             for i in long_ones:
                 yield from self._segmented(items, i, sink)
+
+    def _layout(self) -> str:
+        if self.layout not in ("auto", "packed", "rows"):
+            raise ValueError(f"layout must be auto, packed or rows, got {self.layout!r}")
+        if self.layout != "auto":
+            return self.layout
+        attn = getattr(self._lm.config, "_attn_implementation", None) or self.attn_implementation
+        return "rows" if str(self.device).startswith("cuda") and attn in ("sdpa", "eager") else "packed"
+
+    def _token_stats(self, logits, targets):
+        if self._stats_fn is None:
+            self._stats_fn = _stats
+            if self.compile or (self.compile is None and str(self.device).startswith("cuda")):
+                import torch
+
+                self._stats_fn = _Compiled(torch.compile(_stats, dynamic=True))
+        return self._stats_fn(logits, targets)
 
     def _decoder(self):
         get = getattr(self._lm, "get_decoder", None)
@@ -325,32 +351,56 @@ class StudentScorer:
         step = max(1, int(self.chunk_tokens))
         for c in range(0, rows.numel(), step):
             r = rows[c:c + step]
-            st = token_stats(self._logits(hidden.index_select(0, r)), targets[c:c + step])
+            st = self._token_stats(self._logits(hidden.index_select(0, r)), targets[c:c + step])
             sink(doc[c:c + step], pos[c:c + step], st)
 
     def _packed(self, items, members: list[int], sink):
+        """One row: the trajectories concatenated, position ids restarting at each (the document boundaries)."""
         import torch
 
-        ids, positions, rows, targets, doc, pos = [], [], [], [], [], []
-        off = 0
-        for i in members:
-            x, start = items[i]
-            s, n = max(start, 1), len(x)
-            ids.extend(x)
-            positions.extend(range(n))
-            rows.extend(range(off + s - 1, off + n - 1))  # row t predicts token t + 1
-            targets.extend(x[s:])
-            doc.extend([i] * (n - s))
-            pos.extend(range(n - s))
-            off += n
-        dev = self.device
-        t = lambda v: torch.tensor(v, dtype=torch.long).to(dev, non_blocking=True)  # noqa: E731
-        kw = {"position_ids": t(positions)[None]} if len(members) > 1 else {}  # restarts = document boundaries
-        hidden = self._decoder()(input_ids=t(ids)[None], use_cache=False, **kw).last_hidden_state[0]
-        self._head(hidden, t(rows), t(targets), t(doc), t(pos), sink)
+        lens = [len(items[i][0]) for i in members]
+        ids = torch.cat([torch.as_tensor(items[i][0], dtype=torch.long) for i in members])
+        offs = [0]
+        for n in lens[:-1]:
+            offs.append(offs[-1] + n)
+        positions = torch.cat([torch.arange(n) for n in lens])
+        kw = {"position_ids": positions[None].to(self.device)} if len(members) > 1 else {}
+        x = ids.to(self.device)
+        hidden = self._decoder()(input_ids=x[None], use_cache=False, **kw).last_hidden_state[0]
+        self._score_spans(hidden, x, items, members, offs, sink)
         del hidden
         for i in members:
             yield i, len(items[i][0]) - max(items[i][1], 1)
+
+    def _rows(self, items, members: list[int], sink):
+        """Length-sorted trajectories as a right-padded [rows, longest] batch, plain causal attention, no mask."""
+        import torch
+
+        width = max(len(items[i][0]) for i in members)
+        ids = torch.zeros(len(members), width, dtype=torch.long)
+        for b, i in enumerate(members):
+            ids[b, :len(items[i][0])] = torch.as_tensor(items[i][0], dtype=torch.long)
+        x = ids.to(self.device)
+        hidden = self._decoder()(input_ids=x, use_cache=False).last_hidden_state
+        self._score_spans(hidden.reshape(-1, hidden.shape[-1]), x.reshape(-1), items, members,
+                          [b * width for b in range(len(members))], sink)
+        del hidden
+        for i in members:
+            yield i, len(items[i][0]) - max(items[i][1], 1)
+
+    def _score_spans(self, hidden, flat_ids, items, members, offs, sink) -> None:
+        """The head over each member's scored rows of `hidden` (flattened [tokens, H]; member k starts at offs[k])."""
+        import torch
+
+        rows, doc, pos = [], [], []
+        for i, o in zip(members, offs):
+            s, n = max(items[i][1], 1), len(items[i][0])
+            rows.append(torch.arange(o + s - 1, o + n - 1))  # row t predicts token t + 1
+            doc.append(torch.full((n - s,), i, dtype=torch.long))
+            pos.append(torch.arange(n - s))
+        dev = self.device
+        rows_t = torch.cat(rows).to(dev)
+        self._head(hidden, rows_t, flat_ids[rows_t + 1], torch.cat(doc).to(dev), torch.cat(pos).to(dev), sink)
 
     def _segmented(self, items, i: int, sink):
         """One trajectory longer than `max_batch_tokens`: segments of that size, the KV cache carried forward."""
@@ -377,3 +427,48 @@ class StudentScorer:
                            torch.arange(lo - s0 + 1, e - s0 + 1, device=self.device), sink)
             del out
         yield i, n - s0
+
+
+class _Compiled:
+    """A compiled function that falls back to the eager one (once, with a warning) when compilation fails."""
+
+    def __init__(self, fn):
+        self.fn, self.failed = fn, False
+
+    def __call__(self, *a):
+        if not self.failed:
+            try:
+                return self.fn(*a)
+            except Exception as e:  # noqa: BLE001 - inductor/triton errors have no common base class
+                import logging
+
+                logging.getLogger(__name__).warning("student scores: torch.compile of the statistics failed (%s: %s); "
+                                                    "running them eagerly", type(e).__name__, str(e)[:200])
+                self.failed = True
+        return _stats(*a)
+
+
+def _first_fit(lengths: dict[int, int], cap: int) -> list[list[int]]:
+    """First-fit decreasing: groups of item indices whose lengths sum to at most `cap`."""
+    groups: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(lengths, key=lambda j: -lengths[j]):
+        b = next((k for k, r in enumerate(room) if r >= lengths[i]), None)
+        if b is None:
+            groups.append([i])
+            room.append(cap - lengths[i])
+        else:
+            groups[b].append(i)
+            room[b] -= lengths[i]
+    return groups
+
+
+def _row_groups(lengths: dict[int, int], cap: int) -> list[list[int]]:
+    """Length-sorted runs of items padded to their longest: rows x longest <= `cap` tokens per group."""
+    groups: list[list[int]] = []
+    for i in sorted(lengths, key=lambda j: -lengths[j]):
+        if groups and (len(groups[-1]) + 1) * lengths[groups[-1][0]] <= cap:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
