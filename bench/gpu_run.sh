@@ -30,14 +30,14 @@ run() {
   timeout "$cap" python3 "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
   echo "== $name rc=$rc $((SECONDS - t0))s (cap ${cap}s)"
-  grep -v '^{' "$OUT/$name.log" | grep -E 'tokens/s|profile:|ms x|failed' | cut -c1-300   # the human-readable lines
-  grep '^{' "$OUT/$name.log" || tail -n 5 "$OUT/$name.log" | cut -c1-400
+  grep -v -e '^{' -e '^PARTIAL ' "$OUT/$name.log" | grep -E 'tokens/s|profile:|ms x|failed' | cut -c1-300   # the human-readable lines
+  grep '^{' "$OUT/$name.log" || { grep '^PARTIAL ' "$OUT/$name.log" | tail -n 1; tail -n 5 "$OUT/$name.log" | cut -c1-400; }
 }
 T=${TINY:+--tiny}   # TINY=1: the same checks at toy size on CPU
-SFT="--configs ${SFT_CONFIGS:-ours_fast,trl_defaults} --steps ${SFT_STEPS:-6} --warmup 3 --profile ${SFT_PROFILE:-0}"
-run student "${STUDENT_CAP:-120}" bench/gpu_student.py $T
-run sft_1p5b "${SFT15_CAP:-210}" bench/gpu_sft.py $T --shape 1.5b $SFT --work /tmp/ded-bench-sft15
-run sft_0p5b "${SFT05_CAP:-150}" bench/gpu_sft.py $T --shape 0.5b $SFT --work /tmp/ded-bench-sft05
+SFT="--steps ${SFT_STEPS:-6} --warmup 3 --profile ${SFT_PROFILE:-0}"
+run student "${STUDENT_CAP:-100}" bench/gpu_student.py $T
+run sft_1p5b "${SFT15_CAP:-250}" bench/gpu_sft.py $T --shape 1.5b --configs "${SFT_CONFIGS:-trl_defaults,ours_fast,ours_fast_head}" $SFT --work /tmp/ded-bench-sft15
+run sft_0p5b "${SFT05_CAP:-140}" bench/gpu_sft.py $T --shape 0.5b --configs "${SFT_CONFIGS:-trl_defaults,ours_fast}" $SFT --work /tmp/ded-bench-sft05
 run gpu_generate "${GEN_CAP:-150}" bench/gpu_generate.py $T --out "$OUT" --budget-s 110
 run gpu_evaluate "${EVAL_CAP:-120}" bench/gpu_evaluate.py $T
 echo "== raw table ($((SECONDS - T0))s in all)"

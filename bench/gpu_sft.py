@@ -6,11 +6,14 @@
     python bench/gpu_sft.py --configs trl_defaults,ours,ours_gc,liger_flag
 
 The model is built from a config of Qwen2.5-0.5B's shape (494M parameters, vocabulary 151,936, 24 layers,
-hidden 896, 14 heads / 2 KV heads), random weights, bf16; the tokenizer is trained locally (ded.tiny) on
+hidden 896, 14 heads / 2 KV heads; batch 8 x 4096) or with `--shape 1.5b` Qwen2.5-1.5B's (1,544M, 28 layers,
+hidden 1536, 12 heads / 2 KV heads, intermediate 8960; batch 2 x 16,384, packed rows of up to 16,384 tokens),
+random weights, bf16; the tokenizer is trained locally (ded.tiny) on
 the synthetic text; rows are chat conversations of ~0.5k-4k tokens (a user problem, a long `<think>`
 answer). Nothing is downloaded. Each configuration trains `--steps` optimizer steps after `--warmup`
-steps and reports tokens/s (TRL's own real-token count, no padding), MFU (6 x parameters x tokens/s over
-the device's dense bf16 peak, as ../shared/GPU.md) and peak memory.
+steps and reports tokens/s (TRL's own real-token count, no padding), MFU (model FLOPs per token, 6N plus
+causal attention within each document, x tokens/s over the device's dense bf16 peak: 989 TFLOP/s on H100 SXM
+and H200; `mfu_6n` is GPU.md's 6 x parameters convention) and peak memory.
 
 Configurations (batch 8 x max_length 4096, assistant-only loss, in all):
 - trl_defaults: `SFTConfig` defaults (gradient checkpointing on, padded batches, SDPA); GPU.md: 20,276 tokens/s.
@@ -21,6 +24,8 @@ Configurations (batch 8 x max_length 4096, assistant-only loss, in all):
   decoder layer torch.compile'd (dynamic shapes; inductor fuses norms, RoPE, SwiGLU, residual adds and
   the flex attention), liger off (the compiled layers fuse those ops), batches padded to a multiple of
   512 tokens (padding not counted), fused AdamW, TF32. ours_fast_liger: the same with liger kernels on.
+- ours_fast_head: ours_fast with `sft.lm_head: ded` (ded.training.head: the LM head's gradients computed in the
+  forward pass, one [tokens x vocabulary] GEMM fewer than TRL's recomputing head; same numbers).
 - ours_nopack: the plan with packing off (length-grouped padded batches, SDPA, liger, no checkpointing).
 - ours_gc: `ours` with gradient checkpointing; liger_flag: the defaults plus `use_liger_kernel=True` (GPU.md: 42,710).
 `--profile N` also records N steps after the warm-up under torch.profiler and adds, per configuration,
@@ -56,7 +61,7 @@ SHAPES = {  # config.json of the hub models, tied embeddings in both
 }
 SHAPE_DEFAULTS = {"0.5b": (8, 4096), "1.5b": (2, 16384)}  # (batch, max_length): 32,768 tokens per micro-batch
 DEFAULT_CONFIGS = ["trl_defaults", "ours", "ours_nopack"]
-OTHER_CONFIGS = ["ours_fast", "ours_fast_liger", "ours_gc", "liger_flag"]
+OTHER_CONFIGS = ["ours_fast", "ours_fast_head", "ours_fast_liger", "ours_gc", "liger_flag"]
 COMPILE_WARMUP = 8  # untimed steps for compiled configs: the first compile and any recompile per new shape
 WORDS = [
     "so", "we", "compute", "the", "sum", "then", "check", "each", "case", "again", "wait", "let", "me",
@@ -166,18 +171,26 @@ def run_one(name: str, args) -> dict:
         sft = sft_settings(**common, packing=name != "ours_nopack", compile=False,
                            gradient_checkpointing=True if name == "ours_gc" else "auto")
         plan = make_plan(sft)
-    elif name in ("ours_fast", "ours_fast_liger"):
+    elif name in ("ours_fast", "ours_fast_liger", "ours_fast_head"):
         # compile=True also on CPU, so --tiny exercises the compiled path (auto turns it on on a GPU only)
-        sft = sft_settings(**common, compile=True, liger=True if name == "ours_fast_liger" else "auto")
+        sft = sft_settings(**common, compile=True, liger=True if name == "ours_fast_liger" else "auto",
+                           lm_head="ded" if name == "ours_fast_head" else "auto")
         plan = make_plan(sft)
     else:
         raise SystemExit(f"unknown config {name!r}; use {DEFAULT_CONFIGS + OTHER_CONFIGS}")
     warmup = max(args.warmup, COMPILE_WARMUP) if plan.compile else args.warmup
     sft.max_steps = warmup + args.steps + (args.profile or 0)
     config = model_config(args.tiny, len(tokenizer), args.shape)
-    model = load_model("", plan, config=config)
     if cuda:
+        try:  # random init on the GPU: seconds for 1.5B parameters instead of a CPU minute
+            with torch.device("cuda"):
+                model = load_model("", plan, config=config)
+        except Exception as e:  # noqa: BLE001 - any failure: the plain way
+            print(f"note: init on the GPU failed ({type(e).__name__}: {e}); initialising on the CPU", file=sys.stderr)
+            model = load_model("", plan, config=config)
         model = model.cuda()
+    else:
+        model = load_model("", plan, config=config)
     params = sum(p.numel() for p in model.parameters())
 
     marks: list[tuple[int, float, int]] = []
@@ -292,6 +305,32 @@ def _dynamo_stats() -> dict:
             "dynamo_graph_breaks": int(sum(counters["graph_break"].values()))}
 
 
+def summary(results: dict, args) -> dict:
+    """The check's JSON result over the configurations measured so far."""
+    base = results.get("trl_defaults", {}).get("tokens_per_s")
+    ours_name = max((n for n in results if n.startswith("ours") and "tokens_per_s" in results[n]),
+                    key=lambda n: results[n]["tokens_per_s"], default=None)
+    ours = results[ours_name]["tokens_per_s"] if ours_name else None
+    shape = "tiny model, CPU" if args.tiny else f"Qwen2.5-{args.shape.upper()} shape, bf16"
+    any_r = next((r for r in results.values() if "tokens_per_s" in r), {})
+    return {
+        "check": f"sft_{args.shape}" + ("_tiny" if args.tiny else ""),
+        "metric": f"SFT training throughput, tokens/s ({shape}, batch {args.batch} x {args.max_length}, "
+                  f"ours vs TRL defaults in the same run)",
+        "ours": ours, "baseline": base, "ratio": round(ours / base, 3) if ours and base else None,
+        "better": "higher", "target": "MFU >= 0.40" if args.shape == "1.5b" and not args.tiny else None,
+        "ours_config": ours_name,
+        "peak_tflops": any_r.get("peak_tflops"),
+        "mfu_convention": "model FLOPs (6N + causal attention over each document) x tokens/s / dense bf16 peak "
+                          "of the device (H100 SXM, H200: 989 TFLOP/s); mfu_6n leaves attention out",
+        "mfu_6n_ours": results.get(ours_name, {}).get("mfu_6n"),
+        "mfu_ours": results.get(ours_name, {}).get("mfu"), "mfu_baseline": results.get("trl_defaults", {}).get("mfu"),
+        "peak_mem_gib_ours": results.get(ours_name, {}).get("peak_mem_gib"),
+        "peak_mem_gib_baseline": results.get("trl_defaults", {}).get("peak_mem_gib"),
+        "configs": results,
+    }
+
+
 def _device_gib() -> float:
     import torch
 
@@ -341,34 +380,14 @@ def main() -> None:
         print(f"{name:<14} " + (f"{r['tokens_per_s']:>10,.0f} tokens/s  MFU {r['mfu']} (6N only {r['mfu_6n']})  "
                                 f"peak {r['peak_mem_gib']} GiB"
                                 if "tokens_per_s" in r else f"failed: {r['error']}"), flush=True)
+        print("PARTIAL " + json.dumps(summary(results, args)), flush=True)  # kept if a time cap stops the rest
         if "profile" in r:
             pr = r["profile"]
             print(f"  profile: {pr['wall_ms_per_step']} ms/step wall, {pr['busy_ms_per_step']} ms busy "
                   f"({pr['busy_share']}); " + ", ".join(f"{k} {v}" for k, v in pr["ms_per_step"].items()), flush=True)
             for k in pr["top"][:8]:
                 print(f"    {k['ms_per_step']:>8.2f} ms x{k['calls_per_step']:<4} {k['category']:<17} {k['name']}", flush=True)
-    base = results.get("trl_defaults", {}).get("tokens_per_s")
-    ours_name = max((n for n in results if n.startswith("ours") and "tokens_per_s" in results[n]),
-                    key=lambda n: results[n]["tokens_per_s"], default=None)
-    ours = results[ours_name]["tokens_per_s"] if ours_name else None
-    shape = "tiny model, CPU" if args.tiny else f"Qwen2.5-{args.shape.upper()} shape, bf16"
-    any_r = next((r for r in results.values() if "tokens_per_s" in r), {})
-    print(json.dumps({
-        "check": f"sft_{args.shape}" + ("_tiny" if args.tiny else ""),
-        "metric": f"SFT training throughput, tokens/s ({shape}, batch {args.batch} x {args.max_length}, "
-                  f"ours vs TRL defaults in the same run)",
-        "ours": ours, "baseline": base, "ratio": round(ours / base, 3) if ours and base else None,
-        "better": "higher", "target": "MFU >= 0.40" if args.shape == "1.5b" and not args.tiny else None,
-        "ours_config": ours_name,
-        "peak_tflops": any_r.get("peak_tflops"),
-        "mfu_convention": "model FLOPs (6N + causal attention over each document) x tokens/s / dense bf16 peak "
-                          "of the device (H100 SXM, H200: 989 TFLOP/s); mfu_6n leaves attention out",
-        "mfu_6n_ours": results.get(ours_name, {}).get("mfu_6n"),
-        "mfu_ours": results.get(ours_name, {}).get("mfu"), "mfu_baseline": results.get("trl_defaults", {}).get("mfu"),
-        "peak_mem_gib_ours": results.get(ours_name, {}).get("peak_mem_gib"),
-        "peak_mem_gib_baseline": results.get("trl_defaults", {}).get("peak_mem_gib"),
-        "configs": results,
-    }))
+    print(json.dumps(summary(results, args)))
 
 
 if __name__ == "__main__":

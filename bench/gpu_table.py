@@ -13,7 +13,10 @@ from pathlib import Path
 def rows(out: Path) -> list[dict]:
     found = []
     for log in sorted(out.glob("*.log")):
-        for line in log.read_text(errors="replace").splitlines():
+        lines = log.read_text(errors="replace").splitlines()
+        if not any(ln.startswith("{") for ln in lines):  # stopped by its time cap: the last partial result
+            lines = [ln[len("PARTIAL "):] for ln in lines if ln.startswith("PARTIAL ")][-1:]
+        for line in lines:
             if line.startswith("{"):
                 try:
                     r = json.loads(line)

@@ -16,6 +16,9 @@ docs/performance.md):
   Compiled layers fuse norms, SwiGLU and RoPE themselves, so liger's kernels are left off then. Batches are padded to a multiple of 512 tokens so the compiled
   graphs meet at most max_length x batch / 512 shapes (the padding is not counted as trained tokens).
 - Fused AdamW (one kernel over all parameters) and TF32 on GPU.
+- `sft.lm_head: ded` swaps TRL's chunked head (which recomputes each logits tile in the backward pass) for
+  ded.training.head (gradients computed in the forward pass: three head GEMMs instead of four, same numbers);
+  auto keeps TRL's until a GPU run measures ours faster (bench/gpu_sft.py ours_fast_head).
 On CPU everything falls back to fp32, SDPA, no kernels and no compilation: the same code path, slower.
 """
 
@@ -45,6 +48,7 @@ class Plan:
     optim: str | None = None  # None: transformers' default (adamw_torch_fused on torch >= 2.8)
     tf32: bool = False
     master_weights: str = "bf16"  # the dtype weights and optimizer states are kept in when bf16 is on
+    lm_head: str = "trl"  # "trl": TRL's chunked head (recomputes in backward); "ded": ded.training.head (no recompute)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -94,7 +98,15 @@ def make_plan(sft, cuda: bool | None = None, bf16_supported: bool | None = None,
         optim=("adamw_torch_fused" if cuda else "adamw_torch") if sft.optim == "auto" else sft.optim,
         tf32=_auto(sft.tf32, cuda),
         master_weights=getattr(sft, "master_weights", "bf16"),
+        lm_head=_lm_head(getattr(sft, "lm_head", "auto")),
     )
+
+
+def _lm_head(value: str) -> str:
+    # auto = TRL's head until ded's no-recompute head is measured faster on a GPU (bench/gpu_sft.py ours_fast_head)
+    if value not in ("auto", "trl", "ded"):
+        raise DedError(f"sft.lm_head must be auto, trl or ded, got {value!r}")
+    return "trl" if value == "auto" else value
 
 
 def sft_config(sft, plan: Plan, output_dir: str):
