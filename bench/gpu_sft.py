@@ -163,6 +163,7 @@ def run_one(name: str, args) -> dict:
     rows = make_rows(args.rows, args.max_length, len(tokenizer(sample)["input_ids"]) / 5000)
     common = {"max_length": args.max_length, "per_device_batch_size": args.batch}
     cuda = torch.cuda.is_available()
+    config = model_config(args.tiny, len(tokenizer), args.shape)
     if name in ("trl_defaults", "liger_flag"):
         sft = sft_settings(**common, packing=False)
         plan = Plan(cuda=cuda, bf16=cuda, gradient_checkpointing=True, attn_implementation="sdpa",
@@ -170,17 +171,16 @@ def run_one(name: str, args) -> dict:
     elif name in ("ours", "ours_nopack", "ours_gc"):
         sft = sft_settings(**common, packing=name != "ours_nopack", compile=False,
                            gradient_checkpointing=True if name == "ours_gc" else "auto")
-        plan = make_plan(sft)
+        plan = make_plan(sft, model_config=config)
     elif name in ("ours_fast", "ours_fast_liger", "ours_fast_head"):
         # compile=True also on CPU, so --tiny exercises the compiled path (auto turns it on on a GPU only)
         sft = sft_settings(**common, compile=True, liger=True if name == "ours_fast_liger" else "auto",
                            lm_head="ded" if name == "ours_fast_head" else "auto")
-        plan = make_plan(sft)
+        plan = make_plan(sft, model_config=config)
     else:
         raise SystemExit(f"unknown config {name!r}; use {DEFAULT_CONFIGS + OTHER_CONFIGS}")
     warmup = max(args.warmup, COMPILE_WARMUP) if plan.compile else args.warmup
     sft.max_steps = warmup + args.steps + (args.profile or 0)
-    config = model_config(args.tiny, len(tokenizer), args.shape)
     if cuda:
         try:  # random init on the GPU: seconds for 1.5B parameters instead of a CPU minute
             with torch.device("cuda"):

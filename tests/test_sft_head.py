@@ -113,3 +113,31 @@ def test_lm_head_setting_is_checked():
                      distributed=False).lm_head == "trl"  # auto: TRL's until measured on a GPU
     with pytest.raises(DedError, match="sft.lm_head must be"):
         _lm_head("fast")
+
+
+def test_auto_checkpointing_follows_the_memory_estimate():
+    """With the model's config and the device's memory, auto checkpointing is on only where the estimate does
+    not fit: a 1.5B shape at 2 x 16,384 tokens fits an H200 (139 GiB) but not an 80 GB H100; the 0.5B shape's
+    8 x 4096 estimate is close to the 36 GiB measured on the H100 (docs/performance.md)."""
+    from transformers import Qwen2Config
+
+    from ded.params import parse_params
+    from ded.training.plan import make_plan, training_memory_gib
+
+    q15 = Qwen2Config(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+                      num_attention_heads=12, num_key_value_heads=2, tie_word_embeddings=True)
+    q05 = Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                      num_attention_heads=14, num_key_value_heads=2, tie_word_embeddings=True)
+    assert 1.5e9 < training_memory_gib(q15, 1)["params"] < 1.6e9
+    assert 33 < training_memory_gib(q05, 8 * 4096)["total"] < 42
+    sft = parse_params({"sft": {"max_length": 16384, "per_device_batch_size": 2}}).sft
+    hw = {"cuda": True, "bf16_supported": True, "liger_importable": False, "distributed": False}
+    h200 = make_plan(sft, **hw, model_config=q15, device_gib=139.8)
+    h100 = make_plan(sft, **hw, model_config=q15, device_gib=79.2)
+    assert not h200.gradient_checkpointing and h100.gradient_checkpointing
+    assert h200.memory_estimate_gib == h100.memory_estimate_gib > 60
+    # no config: the token threshold (2 x 16,384 = 32k <= 65,536: off); an explicit setting always wins
+    assert not make_plan(sft, **hw).gradient_checkpointing and make_plan(sft, **hw).memory_estimate_gib is None
+    off = parse_params({"sft": {"max_length": 16384, "per_device_batch_size": 2, "gradient_checkpointing": False}}).sft
+    assert not make_plan(off, **hw, model_config=q15, device_gib=40).gradient_checkpointing
+    assert not make_plan(sft, cuda=False, model_config=q15, device_gib=1).gradient_checkpointing  # CPU: never
