@@ -6,14 +6,14 @@
 #   ONLY=sft_1p5b SFT_CONFIGS=trl_defaults,ours_fast SFT_PROFILE=2 bash bench/gpu_run.sh   (one check, profiled)
 #   TINY=1 bash bench/gpu_run.sh           # the same checks at toy size on CPU (no .whl/ needed: the venv has them)
 set -u
-if compgen -G ".whl/*.whl" > /dev/null; then
+if [ -n "${TINY:-}" ]; then
+  SITE=   # toy size on CPU: the project's own environment has every package; .whl/ (py3.12 wheels) is not used
+elif compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || { echo "error: wheel install failed (see above); carry .whl/ as ../shared/GPU.md says"; exit 1; }
+    || { echo "error: wheel install failed (see above); carry .whl/ as docs/performance.md (Next GPU session) says"; exit 1; }
   SITE=/tmp/site:
-elif [ -n "${TINY:-}" ]; then
-  SITE=
 else
-  echo "error: no .whl/*.whl here: carry .whl/ (../shared/GPU.md lists the wheels: trl, datasets, ...)"; exit 1
+  echo "error: no .whl/*.whl here: download the wheels and carry .whl/ (docs/performance.md, Next GPU session)"; exit 1
 fi
 export PYTHONPATH=${SITE}$PWD HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false DED_PROGRESS=0
 OUT=${OUT:-/tmp/ded-gpu-out}; mkdir -p "$OUT"
