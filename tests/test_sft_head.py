@@ -90,8 +90,8 @@ def test_sft_with_ded_head_matches_trl_path(tmp_path, tiny_model_dir):
         logged = []
 
         class Keep(TrainerCallback):
-            def on_log(self, args, state, control, logs=None, **kw):
-                logged.append(dict(logs))
+            def on_log(self, args, state, control, logs=None, _keep=logged, **kw):
+                _keep.append(dict(logs))
 
         trainer.add_callback(Keep())
         out = trainer.train()

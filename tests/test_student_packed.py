@@ -37,7 +37,6 @@ def _reference(scorer, ids, start):
 
 
 def _max_rel(a, b):
-    import torch
 
     a, b = a.double(), b.double()
     return float(((a - b).abs() / b.abs().clamp(min=1e-6)).max()) if a.numel() else 0.0

@@ -53,7 +53,7 @@ def _fold(z, targets, scale):
     return logp, entropy, top1, grad.to(z.dtype)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled_fold(device_type: str):
     import torch
 
@@ -129,7 +129,7 @@ def _function():
     return FusedNLLHead
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fused_nll_head():
     """The autograd function (built lazily: nothing heavy at import)."""
     return _function()
@@ -176,7 +176,7 @@ def add_ded_head(model, chunk: int = DEFAULT_CHUNK) -> None:
             raise ValueError("sft.lm_head: ded's head has no bias term; use sft.lm_head: trl")
         num = mask.sum() if num_items is None else num_items
         loss, lp, ent, top1 = nll_head(hidden[mask], head.weight, labels[mask], num, chunk)
-        scatter = lambda x: x.new_zeros(mask.shape).masked_scatter(mask, x)  # noqa: E731
+        scatter = lambda x: x.new_zeros(mask.shape).masked_scatter(mask, x)
         return ModelOutput(loss=loss, log_probs=scatter(lp), entropy=scatter(ent), is_top1=scatter(top1),
                            label_mask=mask)
 
