@@ -103,7 +103,7 @@ def _device_gib() -> float | None:
 
 def make_plan(sft, cuda: bool | None = None, bf16_supported: bool | None = None,
               liger_importable: bool | None = None, distributed: bool | None = None,
-              model_config=None, device_gib: float | None = None) -> Plan:
+              model_config=None, device_gib: float | None = None, flash_importable: bool | None = None) -> Plan:
     """Resolve every "auto" of `SftParams` for this machine (or for the hardware given, in tests).
 
     `model_config` (the base model's config) and `device_gib` (the GPU's memory; read from the device when
@@ -121,9 +121,13 @@ def make_plan(sft, cuda: bool | None = None, bf16_supported: bool | None = None,
     tokens_per_micro_batch = sft.max_length * sft.per_device_batch_size
     attn = sft.attn_implementation
     if attn == "auto":
-        # flex_attention compiles a document mask for packed rows on a GPU; on CPU, SDPA with the
-        # block-diagonal mask transformers derives from position_ids is correct and cheap at demo sizes.
-        attn = "flex_attention" if cuda and sft.packing else "sdpa"
+        # Packed rows on a GPU: flash-attention-2's varlen kernels when the flash_attn package is installed
+        # (documents from the position ids, nothing masked is computed), else flex_attention, which compiles a
+        # block-sparse document mask; on CPU, SDPA with the block-diagonal mask transformers derives from
+        # position_ids is correct and cheap at demo sizes.
+        if flash_importable is None:
+            flash_importable = importlib.util.find_spec("flash_attn") is not None
+        attn = ("flash_attention_2" if flash_importable else "flex_attention") if cuda and sft.packing else "sdpa"
     compile_layers = _auto(sft.compile, cuda and not distributed)
     pad = sft.pad_to_multiple_of
     if pad == "auto":
