@@ -141,3 +141,22 @@ def test_auto_checkpointing_follows_the_memory_estimate():
     off = parse_params({"sft": {"max_length": 16384, "per_device_batch_size": 2, "gradient_checkpointing": False}}).sft
     assert not make_plan(off, **hw, model_config=q15, device_gib=40).gradient_checkpointing
     assert not make_plan(sft, cuda=False, model_config=q15, device_gib=1).gradient_checkpointing  # CPU: never
+
+
+def test_compiled_fold_falls_back_to_eager(monkeypatch):
+    """A GPU whose inductor/Triton cannot compile the fold still trains (eagerly, with a warning)."""
+    import torch
+
+    from ded.training import head
+
+    def broken(*a):
+        raise RuntimeError("triton: no compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: broken)
+    head._compiled_fold.cache_clear()
+    try:
+        fold = head._compiled_fold("cuda")
+        z, t, s = torch.randn(3, 11), torch.tensor([1, 2, 3]), torch.tensor(0.5)
+        assert all(torch.equal(a, b) for a, b in zip(fold(z, t, s), head._fold(z, t, s)))
+    finally:
+        head._compiled_fold.cache_clear()

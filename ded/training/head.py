@@ -59,7 +59,22 @@ def _compiled_fold(device_type: str):
 
     if device_type != "cuda" or os.environ.get("DED_HEAD_COMPILE", "1") == "0":
         return _fold
-    return torch.compile(_fold, dynamic=True)
+    compiled = torch.compile(_fold, dynamic=True)
+    state = {"failed": False}
+
+    def fold(*a):
+        if not state["failed"]:
+            try:
+                return compiled(*a)
+            except Exception as e:  # noqa: BLE001 - inductor/triton errors share no base class
+                import logging
+
+                logging.getLogger(__name__).warning("sft: torch.compile of ded's LM-head fold failed (%s: %s); running "
+                                                    "it eagerly", type(e).__name__, str(e)[:200])
+                state["failed"] = True
+        return _fold(*a)
+
+    return fold
 
 
 def _mm_fp32_acc(acc, a, b) -> None:
