@@ -140,8 +140,8 @@ class StudentScorer:
     `chunk_tokens`: positions per block of the vocabulary projection (bounds the [chunk, vocab] logits);
     `max_batch_tokens`: tokens per decoder forward (trajectories are packed up to it; a longer one runs
     alone in segments of this size carrying the KV cache); `max_tokens`: response tokens scored (None = all);
-    `attn_implementation`: passed to transformers ("sdpa" by default; "flex_attention" or
-    "flash_attention_2" where installed skip the masked-out blocks of a packed batch);
+    `attn_implementation`: passed to transformers (None: its default, SDPA where the model supports it;
+    "flex_attention" or "flash_attention_2" where installed skip the masked-out blocks of a packed batch);
     `layout`: how trajectories share a forward: "packed" (one row, concatenated, position ids restarting per
     trajectory: transformers builds the block-diagonal causal mask, or varlen under flash-attention-2), "rows"
     (a [rows, longest] batch of length-sorted trajectories, right-padded, plain causal attention: padding after
@@ -157,7 +157,7 @@ class StudentScorer:
     max_tokens: int | None = None
     rank_cap: int = RANK_CAP
     max_batch_tokens: int = 32768
-    attn_implementation: str | None = "sdpa"
+    attn_implementation: str | None = None
     layout: str = "auto"
     compile: bool | None = None
     _lm: Any = field(default=None, init=False, repr=False)
