@@ -6,11 +6,14 @@
     python bench/gpu_sft.py --configs trl_defaults,ours,ours_gc,liger_flag
 
 The model is built from a config of Qwen2.5-0.5B's shape (494M parameters, vocabulary 151,936, 24 layers,
-hidden 896, 14 heads / 2 KV heads), random weights, bf16; the tokenizer is trained locally (ded.tiny) on
+hidden 896, 14 heads / 2 KV heads; batch 8 x 4096) or with `--shape 1.5b` Qwen2.5-1.5B's (1,544M, 28 layers,
+hidden 1536, 12 heads / 2 KV heads, intermediate 8960; batch 2 x 16,384, packed rows of up to 16,384 tokens),
+random weights, bf16; the tokenizer is trained locally (ded.tiny) on
 the synthetic text; rows are chat conversations of ~0.5k-4k tokens (a user problem, a long `<think>`
 answer). Nothing is downloaded. Each configuration trains `--steps` optimizer steps after `--warmup`
-steps and reports tokens/s (TRL's own real-token count, no padding), MFU (6 x parameters x tokens/s over
-the device's dense bf16 peak, as ../shared/GPU.md) and peak memory.
+steps and reports tokens/s (TRL's own real-token count, no padding), MFU (model FLOPs per token, 6N plus
+causal attention within each document, x tokens/s over the device's dense bf16 peak: 989 TFLOP/s on H100 SXM
+and H200; `mfu_6n` is GPU.md's 6 x parameters convention) and peak memory.
 
 Configurations (batch 8 x max_length 4096, assistant-only loss, in all):
 - trl_defaults: `SFTConfig` defaults (gradient checkpointing on, padded batches, SDPA); GPU.md: 20,276 tokens/s.
@@ -21,6 +24,8 @@ Configurations (batch 8 x max_length 4096, assistant-only loss, in all):
   decoder layer torch.compile'd (dynamic shapes; inductor fuses norms, RoPE, SwiGLU, residual adds and
   the flex attention), liger off (the compiled layers fuse those ops), batches padded to a multiple of
   512 tokens (padding not counted), fused AdamW, TF32. ours_fast_liger: the same with liger kernels on.
+- ours_fast_head: ours_fast with `sft.lm_head: ded` (ded.training.head: the LM head's gradients computed in the
+  forward pass, one [tokens x vocabulary] GEMM fewer than TRL's recomputing head; same numbers).
 - ours_nopack: the plan with packing off (length-grouped padded batches, SDPA, liger, no checkpointing).
 - ours_gc: `ours` with gradient checkpointing; liger_flag: the defaults plus `use_liger_kernel=True` (GPU.md: 42,710).
 `--profile N` also records N steps after the warm-up under torch.profiler and adds, per configuration,
@@ -44,9 +49,19 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16, NVIDIA data sheets
+# Dense bf16 tensor-core peak, NVIDIA data sheets (without sparsity): H100 SXM and H200 989 TFLOP/s (the same
+# chip; H200 has more and faster memory), H100 PCIe 756, A100 312. More specific names first.
+PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H200 NVL": 835.0, "H100": 989.0, "H200": 989.0,
+                    "A100": 312.0}
+SHAPES = {  # config.json of the hub models, tied embeddings in both
+    "0.5b": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
+             "num_key_value_heads": 2},
+    "1.5b": {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28, "num_attention_heads": 12,
+             "num_key_value_heads": 2},
+}
+SHAPE_DEFAULTS = {"0.5b": (8, 4096), "1.5b": (2, 16384)}  # (batch, max_length): 32,768 tokens per micro-batch
 DEFAULT_CONFIGS = ["trl_defaults", "ours", "ours_nopack"]
-OTHER_CONFIGS = ["ours_fast", "ours_fast_liger", "ours_gc", "liger_flag"]
+OTHER_CONFIGS = ["ours_fast", "ours_fast_head", "ours_fast_liger", "ours_gc", "liger_flag"]
 COMPILE_WARMUP = 8  # untimed steps for compiled configs: the first compile and any recompile per new shape
 WORDS = [
     "so", "we", "compute", "the", "sum", "then", "check", "each", "case", "again", "wait", "let", "me",
@@ -80,17 +95,57 @@ def make_rows(n: int, max_tokens: int, tokens_per_word: float, seed: int = 0) ->
     return rows
 
 
-def model_config(tiny: bool, vocab: int):
+def model_config(tiny: bool, vocab: int, shape: str = "0.5b"):
     from transformers import Qwen2Config
 
     if tiny:
         return Qwen2Config(vocab_size=vocab, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
                            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                            tie_word_embeddings=True)
-    # Qwen2.5-0.5B's config.json: 494M parameters with tied embeddings.
-    return Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-                       num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
-                       rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=True)
+    # Qwen2.5-0.5B: 494M parameters; Qwen2.5-1.5B: 1,544M (tied embeddings, vocabulary 151,936).
+    return Qwen2Config(vocab_size=151936, max_position_embeddings=32768, rope_theta=1_000_000.0, rms_norm_eps=1e-6,
+                       tie_word_embeddings=True, **SHAPES[shape])
+
+
+def flops_per_token(config, params: int, mean_ctx: float) -> dict:
+    """Training FLOPs per token (forward + backward = 3 x forward) of a dense decoder, as MFU counts them:
+    - 6 x N, N the parameters that multiply activations: all of them but the input embedding lookup; with tied
+      embeddings the one matrix is counted once, as the LM head (2 x V x H per token forward);
+    - attention scores, causal: per layer, QK^T and AV cost 2 x 2 x d_attn x (context) per token forward, the
+      context of a token at position i of a document being i (mean (n + 1) / 2 over a document of n), so
+      6 x 2 x layers x d_attn x mean_ctx in training, with mean_ctx the token-weighted mean of (n + 1) / 2 over
+      the documents trained (document masking: packed documents never attend to each other).
+    """
+    h, layers = config.hidden_size, config.num_hidden_layers
+    d_attn = config.num_attention_heads * (getattr(config, "head_dim", None) or h // config.num_attention_heads)
+    emb = config.vocab_size * h
+    n_matmul = params if getattr(config, "tie_word_embeddings", False) else params - emb
+    dense = 6 * n_matmul
+    attn = 6 * 2 * layers * d_attn * mean_ctx
+    return {"dense": dense, "attention": attn, "total": dense + attn, "n_matmul": n_matmul}
+
+
+def peak_tflops(device_name: str) -> float | None:
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in device_name), None)
+
+
+class DocCounting:
+    """Wraps the trainer's collator: the documents each batch trains (their lengths), counted on the CPU, for the
+    attention term of MFU. Packed rows carry TRL's `seq_lengths`; a padded row is one document."""
+
+    def __init__(self, collate):
+        self.collate, self.tokens, self.ctx_sum = collate, 0, 0.0
+
+    def __call__(self, examples):
+        for e in examples:
+            for n in (e.get("seq_lengths") or [len(e["input_ids"])]):
+                self.tokens += n
+                self.ctx_sum += n * (n + 1) / 2  # sum over the document's tokens of their context length
+
+        return self.collate(examples)
+
+    def mean_ctx(self) -> float:
+        return self.ctx_sum / self.tokens if self.tokens else 0.0
 
 
 def run_one(name: str, args) -> dict:
@@ -108,6 +163,7 @@ def run_one(name: str, args) -> dict:
     rows = make_rows(args.rows, args.max_length, len(tokenizer(sample)["input_ids"]) / 5000)
     common = {"max_length": args.max_length, "per_device_batch_size": args.batch}
     cuda = torch.cuda.is_available()
+    config = model_config(args.tiny, len(tokenizer), args.shape)
     if name in ("trl_defaults", "liger_flag"):
         sft = sft_settings(**common, packing=False)
         plan = Plan(cuda=cuda, bf16=cuda, gradient_checkpointing=True, attn_implementation="sdpa",
@@ -115,18 +171,26 @@ def run_one(name: str, args) -> dict:
     elif name in ("ours", "ours_nopack", "ours_gc"):
         sft = sft_settings(**common, packing=name != "ours_nopack", compile=False,
                            gradient_checkpointing=True if name == "ours_gc" else "auto")
-        plan = make_plan(sft)
-    elif name in ("ours_fast", "ours_fast_liger"):
+        plan = make_plan(sft, model_config=config)
+    elif name in ("ours_fast", "ours_fast_liger", "ours_fast_head"):
         # compile=True also on CPU, so --tiny exercises the compiled path (auto turns it on on a GPU only)
-        sft = sft_settings(**common, compile=True, liger=True if name == "ours_fast_liger" else "auto")
-        plan = make_plan(sft)
+        sft = sft_settings(**common, compile=True, liger=True if name == "ours_fast_liger" else "auto",
+                           lm_head="ded" if name == "ours_fast_head" else "auto")
+        plan = make_plan(sft, model_config=config)
     else:
         raise SystemExit(f"unknown config {name!r}; use {DEFAULT_CONFIGS + OTHER_CONFIGS}")
     warmup = max(args.warmup, COMPILE_WARMUP) if plan.compile else args.warmup
     sft.max_steps = warmup + args.steps + (args.profile or 0)
-    model = load_model("", plan, config=model_config(args.tiny, len(tokenizer)))
     if cuda:
+        try:  # random init on the GPU: seconds for 1.5B parameters instead of a CPU minute
+            with torch.device("cuda"):
+                model = load_model("", plan, config=config)
+        except Exception as e:  # noqa: BLE001 - any failure: the plain way
+            print(f"note: init on the GPU failed ({type(e).__name__}: {e}); initialising on the CPU", file=sys.stderr)
+            model = load_model("", plan, config=config)
         model = model.cuda()
+    else:
+        model = load_model("", plan, config=config)
     params = sum(p.numel() for p in model.parameters())
 
     marks: list[tuple[int, float, int]] = []
@@ -155,6 +219,7 @@ def run_one(name: str, args) -> dict:
 
     out_dir = Path(args.work) / name
     trainer = build_trainer(sft, plan, model, tokenizer, rows, str(out_dir), [Clock()])
+    docs = trainer.data_collator = DocCounting(trainer.data_collator)
     if name in ("trl_defaults", "liger_flag"):  # TRL's default sampler: random order, no length grouping
         if hasattr(trainer.args, "train_sampling_strategy"):
             trainer.args.train_sampling_strategy = "random"
@@ -166,12 +231,18 @@ def run_one(name: str, args) -> dict:
     trainer.train()
     (s0, t0, n0), (s1, t1, n1) = marks[warmup - 1], marks[-1]
     tps = (n1 - n0) / (t1 - t0)
-    peak = PEAK_BF16_TFLOPS.get(next((k for k in PEAK_BF16_TFLOPS if cuda and k in torch.cuda.get_device_name()), ""), None)
+    peak = peak_tflops(torch.cuda.get_device_name()) if cuda else None
+    fl = flops_per_token(config, params, docs.mean_ctx())
     return {"config": name, "tokens_per_s": round(tps, 1), "steps_timed": s1 - s0,
             "tokens_per_step": round((n1 - n0) / max(1, s1 - s0)),
-            "mfu": round(6 * params * tps / (peak * 1e12), 4) if peak else None,
+            "mfu": round(fl["total"] * tps / (peak * 1e12), 4) if peak else None,
+            "mfu_6n": round(fl["dense"] * tps / (peak * 1e12), 4) if peak else None,
+            "model_tflops_per_s": round(fl["total"] * tps / 1e12, 2), "peak_tflops": peak,
+            "gflops_per_token": round(fl["total"] / 1e9, 3), "attention_share": round(fl["attention"] / fl["total"], 4),
+            "mean_doc_ctx": round(docs.mean_ctx(), 1),
             "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
-            "params_m": round(params / 1e6, 1), "plan": plan.as_dict(),
+            "params_m": round(params / 1e6, 1), "shape": "tiny" if args.tiny else args.shape,
+            "batch": args.batch, "max_length": args.max_length, "plan": plan.as_dict(),
             "first_step_s": round(marks[0][1] - t_start, 1), "warmup_steps": warmup, **_dynamo_stats(),
             "device": torch.cuda.get_device_name() if cuda else "cpu",
             **({"profile": summarize_profile(prof_box["prof"], args.profile, prof_box["wall"], cuda)}
@@ -234,14 +305,47 @@ def _dynamo_stats() -> dict:
             "dynamo_graph_breaks": int(sum(counters["graph_break"].values()))}
 
 
+def summary(results: dict, args) -> dict:
+    """The check's JSON result over the configurations measured so far."""
+    base = results.get("trl_defaults", {}).get("tokens_per_s")
+    ours_name = max((n for n in results if n.startswith("ours") and "tokens_per_s" in results[n]),
+                    key=lambda n: results[n]["tokens_per_s"], default=None)
+    ours = results[ours_name]["tokens_per_s"] if ours_name else None
+    shape = "tiny model, CPU" if args.tiny else f"Qwen2.5-{args.shape.upper()} shape, bf16"
+    any_r = next((r for r in results.values() if "tokens_per_s" in r), {})
+    return {
+        "check": f"sft_{args.shape}" + ("_tiny" if args.tiny else ""),
+        "metric": f"SFT training throughput, tokens/s ({shape}, batch {args.batch} x {args.max_length}, "
+                  f"ours vs TRL defaults in the same run)",
+        "ours": ours, "baseline": base, "ratio": round(ours / base, 3) if ours and base else None,
+        "better": "higher", "target": "MFU >= 0.40" if args.shape == "1.5b" and not args.tiny else None,
+        "ours_config": ours_name,
+        "peak_tflops": any_r.get("peak_tflops"),
+        "mfu_convention": "model FLOPs (6N + causal attention over each document) x tokens/s / dense bf16 peak "
+                          "of the device (H100 SXM, H200: 989 TFLOP/s); mfu_6n leaves attention out",
+        "mfu_6n_ours": results.get(ours_name, {}).get("mfu_6n"),
+        "mfu_ours": results.get(ours_name, {}).get("mfu"), "mfu_baseline": results.get("trl_defaults", {}).get("mfu"),
+        "peak_mem_gib_ours": results.get(ours_name, {}).get("peak_mem_gib"),
+        "peak_mem_gib_baseline": results.get("trl_defaults", {}).get("peak_mem_gib"),
+        "configs": results,
+    }
+
+
+def _device_gib() -> float:
+    import torch
+
+    return torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="tiny model on CPU (the same code paths)")
     ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS))
     ap.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 20; tiny 3)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed first steps (default 5; tiny 2)")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--max-length", type=int, default=None, help="default 4096; tiny 256")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="0.5b", help="Qwen2.5 shape (ignored with --tiny)")
+    ap.add_argument("--batch", type=int, default=None, help="rows per micro-batch (0.5b: 8, 1.5b: 2)")
+    ap.add_argument("--max-length", type=int, default=None, help="0.5b: 4096, 1.5b: 16384; tiny 256")
     ap.add_argument("--rows", type=int, default=None)
     ap.add_argument("--work", default="/tmp/ded-bench-sft")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
@@ -250,7 +354,11 @@ def main() -> None:
     args = ap.parse_args()
     args.steps = args.steps or (3 if args.tiny else 20)
     args.warmup = args.warmup or (2 if args.tiny else 5)
-    args.max_length = args.max_length or (256 if args.tiny else 4096)
+    batch, length = SHAPE_DEFAULTS[args.shape]
+    if args.batch is None and not args.tiny and args.shape == "1.5b" and _device_gib() < 100:
+        batch = 1  # an 80 GB H100: 2 x 16,384 tokens of 1.5B activations (~70 GB uncheckpointed) do not fit
+    args.batch = args.batch or batch
+    args.max_length = args.max_length or (256 if args.tiny else length)
     args.rows = args.rows or 2 * args.batch * (args.steps + max(args.warmup, COMPILE_WARMUP) + 2)
     if args.one:
         print("RESULT " + json.dumps(run_one(args.one, args)), flush=True)
@@ -260,7 +368,7 @@ def main() -> None:
         # One process per configuration: an out-of-memory or a compiled kernel never leaks into the next.
         cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--batch", str(args.batch), "--max-length", str(args.max_length), "--rows", str(args.rows),
-               "--work", args.work, "--profile", str(args.profile)] + (["--tiny"] if args.tiny else [])
+               "--work", args.work, "--profile", str(args.profile), "--shape", args.shape] + (["--tiny"] if args.tiny else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "DED_PROGRESS": "0"}, check=False)
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if line:
@@ -269,29 +377,17 @@ def main() -> None:
             err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             results[name] = {"config": name, "error": "out of memory" if "out of memory" in proc.stderr else err[:300]}
         r = results[name]
-        print(f"{name:<14} " + (f"{r['tokens_per_s']:>10,.0f} tokens/s  MFU {r['mfu']}  peak {r['peak_mem_gib']} GiB"
+        print(f"{name:<14} " + (f"{r['tokens_per_s']:>10,.0f} tokens/s  MFU {r['mfu']} (6N only {r['mfu_6n']})  "
+                                f"peak {r['peak_mem_gib']} GiB"
                                 if "tokens_per_s" in r else f"failed: {r['error']}"), flush=True)
+        print("PARTIAL " + json.dumps(summary(results, args)), flush=True)  # kept if a time cap stops the rest
         if "profile" in r:
             pr = r["profile"]
             print(f"  profile: {pr['wall_ms_per_step']} ms/step wall, {pr['busy_ms_per_step']} ms busy "
                   f"({pr['busy_share']}); " + ", ".join(f"{k} {v}" for k, v in pr["ms_per_step"].items()), flush=True)
             for k in pr["top"][:8]:
                 print(f"    {k['ms_per_step']:>8.2f} ms x{k['calls_per_step']:<4} {k['category']:<17} {k['name']}", flush=True)
-    base = results.get("trl_defaults", {}).get("tokens_per_s")
-    ours_name = max((n for n in results if n.startswith("ours") and "tokens_per_s" in results[n]),
-                    key=lambda n: results[n]["tokens_per_s"], default=None)
-    ours = results[ours_name]["tokens_per_s"] if ours_name else None
-    print(json.dumps({
-        "metric": "SFT training throughput, tokens/s (Qwen2.5-0.5B shape, bf16, batch 8 x 4096)" if not args.tiny
-                  else "SFT training throughput, tokens/s (tiny model, CPU)",
-        "ours": ours, "baseline": base, "ratio": round(ours / base, 3) if ours and base else None,
-        "better": "higher", "target": round(3 * base, 1) if base else None, "target_ratio": 3.0,
-        "ours_config": ours_name,
-        "mfu_ours": results.get(ours_name, {}).get("mfu"), "mfu_baseline": results.get("trl_defaults", {}).get("mfu"),
-        "peak_mem_gib_ours": results.get(ours_name, {}).get("peak_mem_gib"),
-        "peak_mem_gib_baseline": results.get("trl_defaults", {}).get("peak_mem_gib"),
-        "configs": results,
-    }))
+    print(json.dumps(summary(results, args)))
 
 
 if __name__ == "__main__":

@@ -1,73 +1,169 @@
-"""GPU check: student-side scores (entropy, RSR) of one long trace, chunked vs one full forward pass.
+"""GPU check: student-side scores (entropy, RSR, per-token logprob/rank) of long traces, ours vs one full forward.
 
-Builds a randomly initialised Qwen2 model from a config (no network: weights are random, the cost
-and memory are those of the real shape) with the locally trained tiny tokenizer, then scores one
-response of `--tokens` tokens with `ded.scorers.student.StudentScorer`:
+A randomly initialised model of Qwen2.5-0.5B's shape (494M parameters, vocabulary 151,936; `--shape 1.5b`
+for Qwen2.5-1.5B's) is built in memory from a config (no network, no tokenizer: random token ids; the
+cost and memory are those of the real shape), then two checks, one JSON line each:
 
-- ours: chunks of `--chunk` tokens carrying the KV cache (what `ded score` runs);
-- baseline: the naive way, one forward pass over the whole sequence and log-softmax over the full
-  [tokens, vocab] logits.
+- single: one trace of `--tokens` response tokens (16,384) after a 64-token prompt.
+  ours = `StudentScorer.score_many` as `ded score` runs it (one decoder forward, the vocabulary projection
+  and the statistics in blocks of `--chunk` positions, sums on the device); baseline = one full forward and
+  log-softmax over the full [tokens, vocabulary] logits (`token_stats` on them). Reports tokens/s of both
+  (the ratio: target >= 0.8), peak GPU memory of ours (target <= 12 GB) and of the baseline, and the maximum
+  relative difference of per-token logprob and entropy (and how many ranks differ: bf16 logits tie often,
+  so a rank can move by one where two logits are one ulp apart).
+- mixed: a batch of `--mixed` traces of 1k-16k tokens (evenly spread), scored by `score_many` (traces packed
+  up to `--max-batch-tokens` per forward; both layouts: length-sorted rows, and one packed row with a
+  block-diagonal mask) against the baseline scoring them one full forward at a time; tokens/s of each and
+  the maximum relative difference of the per-trace entropy/RSR (packing must not leak across traces).
 
-Reports peak GPU memory of each (the claim: chunking bounds it), tokens/s of each, and the relative
-difference of their RSR and entropy (must be ~0: same math). `--tiny` runs a tiny shape on CPU so
-the script itself is tested here; the real run is on a GPU:
-
-    python bench/gpu_student.py                 # Qwen2.5-1.5B shape, vocab 151,936, 16k tokens, bf16
-    python bench/gpu_student.py --tiny          # CPU, seconds
+    python bench/gpu_student.py                 # GPU: 0.5B shape, 16,384-token trace, 16 mixed traces
+    python bench/gpu_student.py --tiny          # CPU: a tiny shape, the same code paths, seconds
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
+import random
+import statistics
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-def build(out: Path, tiny: bool, vocab: int) -> Path:
+SHAPES = {  # config.json of the hub models (tied embeddings)
+    "0.5b": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
+             "num_key_value_heads": 2},
+    "1.5b": {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28, "num_attention_heads": 12,
+             "num_key_value_heads": 2},
+    "tiny": {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2},
+}
+
+
+def build(shape: str, vocab: int, device: str):
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from ded.tiny import train_tokenizer
-
-    tok = train_tokenizer([], vocab_size=384, max_length=1 << 20)
-    if tiny:
-        cfg = {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2}
-    else:  # Qwen2.5-1.5B-Instruct's shape (config.json of the hub model)
-        cfg = {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28, "num_attention_heads": 12, "num_key_value_heads": 2}
-    config = Qwen2Config(vocab_size=max(vocab, len(tok)), max_position_embeddings=32768, tie_word_embeddings=True,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **cfg)
+    config = Qwen2Config(vocab_size=vocab, max_position_embeddings=32768, tie_word_embeddings=True,
+                         rope_theta=1_000_000.0, rms_norm_eps=1e-6, **SHAPES[shape])
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation="sdpa")
+    return model.eval()
 
 
-def naive(scorer, ids: list[int], start: int) -> dict:
+def full_forward(lm, ids: list[int], start: int) -> dict:
+    """The baseline: one forward, full-vocabulary logits, log-softmax over all of them."""
     import torch
 
-    from ded.scorers.student import summarize
+    from ded.scorers.student import token_stats
 
-    x = torch.tensor([ids], device=scorer.device)
+    x = torch.tensor([ids], device=lm.device)
     with torch.inference_mode():
-        logits = scorer._lm(input_ids=x).logits[0]
-        return summarize(logits[start - 1: len(ids) - 1], x[0, start:], scorer.rank_cap)
+        logits = lm(input_ids=x, use_cache=False).logits[0]
+        st = token_stats(logits[start - 1: len(ids) - 1], x[0, start:])
+        return {k: v.cpu() for k, v in st.items()}
 
 
-def timed(fn, cuda: bool):
+def summary(st: dict, cap: int = 100) -> dict:
+    from ded.scorers.student import Accumulator
+
+    acc = Accumulator(rank_cap=cap)
+    acc.add(st)
+    return acc.result()
+
+
+def timed(fn, cuda: bool, repeat: int = 1):
+    """(result of the last call, median seconds, peak GiB of the calls)."""
     import torch
 
+    times, out = [], None
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    t = time.perf_counter()
-    out = fn()
-    if cuda:
-        torch.cuda.synchronize()
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
     peak = torch.cuda.max_memory_allocated() / 1024 ** 3 if cuda else None
-    return out, time.perf_counter() - t, peak
+    return out, statistics.median(times), peak
+
+
+def rel(a, b) -> float:
+    a, b = a.double(), b.double()
+    return float(((a - b).abs() / b.abs().clamp(min=1e-6)).max()) if a.numel() else 0.0
+
+
+def check_single(sc, lm, a, cuda: bool, device_name: str) -> dict:
+    import torch
+
+    rng = random.Random(0)
+    vocab = lm.config.vocab_size
+    prompt = 64
+    ids = [rng.randrange(vocab) for _ in range(prompt + a.tokens)]
+    item = [(ids, prompt)]
+    sc.score_many(item)  # warm-up: kernels, the compiled statistics, the allocator
+    ours, t_ours, m_ours = timed(lambda: sc.score_many(item), cuda, a.repeat)
+    toks = sc.token_stats_many(item)[0]
+    try:
+        full_forward(lm, ids, prompt)  # warm-up
+        base, t_base, m_base = timed(lambda: full_forward(lm, ids, prompt), cuda, a.repeat)
+    except torch.OutOfMemoryError:
+        base = t_base = m_base = None
+    n = ours[0]["student_tokens"]
+    res = {"check": "student_single", "metric": f"student scoring tokens/s, one {n}-token trace, vs one full forward "
+                                                f"with full log-softmax (ours / baseline)",
+           "ours": round(n / t_ours, 1), "baseline": round(n / t_base, 1) if t_base else None, "ratio": None,
+           "better": "higher", "target": 0.8, "peak_gb_ours": round(m_ours, 2) if m_ours is not None else None,
+           "peak_gb_baseline": round(m_base, 2) if m_base is not None else None, "target_peak_gb": 12,
+           "tokens": n, "chunk_tokens": sc.chunk_tokens, "max_batch_tokens": sc.max_batch_tokens,
+           "vocab": vocab, "shape": a.shape, "device": device_name, "baseline_oom": base is None,
+           "seconds_ours": round(t_ours, 4), "seconds_baseline": round(t_base, 4) if t_base else None}
+    if t_base:
+        res["ratio"] = round(t_base / t_ours, 3)
+        res["max_rel_diff_logprob"] = rel(toks["logprob"], -base["surprisal"])
+        res["max_rel_diff_entropy"] = rel(toks["entropy_bits"], base["entropy_bits"])
+        diff = (toks["rank"] - base["rank"]).abs()
+        res["rank_mismatch_share"] = round(float((diff > 0).double().mean()), 6)
+        res["rank_max_abs_diff"] = int(diff.max())
+        b = summary(base)
+        res["max_rel_diff_summary"] = max(abs(ours[0][k] - b[k]) / abs(b[k]) for k in ("student_rsr", "student_entropy"))
+    return res
+
+
+def check_mixed(sc, lm, a, cuda: bool, device_name: str) -> dict:
+    rng = random.Random(1)
+    vocab = lm.config.vocab_size
+    lo, hi = (128, 512) if a.tiny else (1024, 16384)
+    lengths = [round(lo + (hi - lo) * k / max(1, a.mixed - 1)) for k in range(a.mixed)]
+    rng.shuffle(lengths)
+    items = [([rng.randrange(vocab) for _ in range(n)], 64) for n in lengths]
+    total = sum(n - 64 for n in lengths)
+    base_sum = [summary(full_forward(lm, ids, s)) for ids, s in items[:1]]  # warm-up
+    base_sum, t_base, m_base = timed(lambda: [summary(full_forward(lm, ids, s)) for ids, s in items], cuda)
+    arms = {}
+    for layout in ("rows", "packed"):
+        sc.layout = layout
+        sc.score_many(items[:2])  # warm-up
+        got, t, m = timed(lambda: sc.score_many(items), cuda)
+        worst = max(abs(g[k] - b[k]) / abs(b[k]) for g, b in zip(got, base_sum) for k in ("student_rsr", "student_entropy"))
+        arms[layout] = {"tokens_per_s": round(total / t, 1), "seconds": round(t, 3),
+                        "peak_gb": round(m, 2) if m is not None else None, "max_rel_diff_summary": worst}
+    sc.layout = "auto"
+    best = max(arms, key=lambda k: arms[k]["tokens_per_s"])
+    base_tps = total / t_base
+    return {"check": "student_mixed", "metric": f"student scoring tokens/s, {len(items)} traces of {lo}-{hi} tokens "
+                                                f"({total} scored), vs one full forward per trace",
+            "ours": arms[best]["tokens_per_s"], "baseline": round(base_tps, 1),
+            "ratio": round(arms[best]["tokens_per_s"] / base_tps, 3), "better": "higher", "target": None,
+            "best_layout": best, "layouts": arms, "peak_gb_baseline": round(m_base, 2) if m_base is not None else None,
+            "max_batch_tokens": sc.max_batch_tokens, "chunk_tokens": sc.chunk_tokens, "shape": a.shape,
+            "device": device_name}
 
 
 def main() -> None:
@@ -75,41 +171,30 @@ def main() -> None:
 
     from ded.scorers.student import StudentScorer
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tiny", action="store_true", help="Tiny shape on CPU (a test of the script).")
-    ap.add_argument("--tokens", type=int, default=None, help="Response tokens (default 16,384; 512 with --tiny).")
-    ap.add_argument("--chunk", type=int, default=2048)
-    ap.add_argument("--vocab", type=int, default=None, help="Vocabulary size (default 151,936; 384 with --tiny).")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tiny", action="store_true", help="tiny shape on CPU (a test of the script)")
+    ap.add_argument("--shape", choices=["0.5b", "1.5b"], default="0.5b")
+    ap.add_argument("--tokens", type=int, default=None, help="response tokens of the single trace (16,384; tiny 512)")
+    ap.add_argument("--chunk", type=int, default=2048, help="positions per block of the vocabulary projection")
+    ap.add_argument("--max-batch-tokens", type=int, default=32768)
+    ap.add_argument("--vocab", type=int, default=None, help="vocabulary size (151,936; tiny 1,024)")
+    ap.add_argument("--mixed", type=int, default=None, help="traces in the mixed batch (16; tiny 6)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed repeats of the single trace (median)")
+    ap.add_argument("--checks", default="single,mixed")
     a = ap.parse_args()
-    n = a.tokens or (512 if a.tiny else 16_384)
-    vocab = a.vocab or (384 if a.tiny else 151_936)
+    a.tokens = a.tokens or (512 if a.tiny else 16_384)
+    a.mixed = a.mixed or (6 if a.tiny else 16)
+    if a.tiny:
+        a.shape = "tiny"
     cuda = torch.cuda.is_available() and not a.tiny
     device = "cuda" if cuda else "cpu"
-    with tempfile.TemporaryDirectory() as d:
-        path = build(Path(d), a.tiny, vocab)
-        sc = StudentScorer(str(path), device=device, chunk_tokens=a.chunk).load()
-        words = ["let", "me", "verify", "the", "sum", "again", "so", "the", "answer", "is", "42", "wait", "perhaps", "another", "approach", "works"]
-        text = " ".join(words[i % len(words)] for i in range(n))
-        ids, start = sc.encode([{"role": "user", "content": "What is 6 x 7?"}], text)
-        ids = ids[: start + n]
-        sc.score_ids(ids[: start + 64], start)  # warm-up (kernels, allocator)
-        ours, t_ours, m_ours = timed(lambda: sc.score_ids(ids, start), cuda)
-        try:
-            base, t_base, m_base = timed(lambda: naive(sc, ids, start), cuda)
-        except torch.OutOfMemoryError:
-            base, t_base, m_base = None, None, None
-    scored = ours["student_tokens"]
-    rel = None if base is None else max(abs(ours[k] - base[k]) / abs(base[k]) for k in ("student_rsr", "student_entropy"))
-    res = {"metric": f"peak GPU memory scoring one {scored}-token trace (GB)" if cuda else "CPU run (memory not measured)",
-           "ours": round(m_ours, 3) if m_ours is not None else round(t_ours, 3),
-           "baseline": (round(m_base, 3) if m_base is not None else None) if cuda else (round(t_base, 3) if t_base else None),
-           "ratio": None, "better": "lower", "target": 12 if cuda else None,
-           "tokens": scored, "chunk": a.chunk, "vocab": vocab, "device": torch.cuda.get_device_name() if cuda else "cpu",
-           "ours_tokens_per_s": round(scored / t_ours, 1), "baseline_tokens_per_s": round(scored / t_base, 1) if t_base else None,
-           "baseline_oom": base is None, "max_rel_diff": rel, "rsr": ours["student_rsr"], "entropy_bits": ours["student_entropy"]}
-    if res["ours"] is not None and res["baseline"]:
-        res["ratio"] = round(res["ours"] / res["baseline"], 4)
-    print(json.dumps(res))
+    name = torch.cuda.get_device_name() if cuda else "cpu"
+    lm = build(a.shape, a.vocab or (1024 if a.tiny else 151_936), device)
+    sc = StudentScorer("(in memory)", device=device, chunk_tokens=a.chunk, max_batch_tokens=a.max_batch_tokens)
+    sc._lm = lm
+    for check in a.checks.split(","):
+        fn = {"single": check_single, "mixed": check_mixed}[check]
+        print(json.dumps(fn(sc, lm, a, cuda, name)), flush=True)
 
 
 if __name__ == "__main__":

@@ -137,6 +137,7 @@ def test_plain_rerun_keeps_student_scores(lake, tmp_path, tiny_model_dir, monkey
         raise AssertionError("student model ran although every score was cached")
 
     monkeypatch.setattr(student.StudentScorer, "score", boom)
+    monkeypatch.setattr(student.StudentScorer, "score_many", boom)
     score.main(p_on, lake)
     assert pl.from_arrow(lake.read("trajectory_scores")).sort("trajectory_id")["student_rsr"].to_list() == \
         first["student_rsr"].to_list()
@@ -152,6 +153,7 @@ def test_plain_rerun_keeps_student_scores(lake, tmp_path, tiny_model_dir, monkey
         monkeypatch.chdir(tmp_path)
         score.main(p_on, lake)  # back to the original scores (computed again: the cache was dropped)
         monkeypatch.setattr(student.StudentScorer, "score", boom)
+        monkeypatch.setattr(student.StudentScorer, "score_many", boom)
 
     # a trajectory whose text changed loses its score; the others keep theirs
     tid = scored["trajectory_id"][0]

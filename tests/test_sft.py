@@ -51,8 +51,12 @@ def test_plan_gpu_and_cpu():
     cpu = make_plan(sft, cuda=False, bf16_supported=False, liger_importable=True)
     assert (cpu.bf16, cpu.gradient_checkpointing, cpu.liger, cpu.attn_implementation) == (False, False, False, "sdpa")
     assert (cpu.compile, cpu.pad_to_multiple_of, cpu.optim, cpu.tf32) == (False, None, "adamw_torch", False)
-    gpu = make_plan(sft, cuda=True, bf16_supported=True, liger_importable=True, distributed=False)
+    gpu = make_plan(sft, cuda=True, bf16_supported=True, liger_importable=True, distributed=False,
+                    flash_importable=False)
     assert gpu.bf16 and gpu.attn_implementation == "flex_attention" and gpu.padding_free
+    flash = make_plan(sft, cuda=True, bf16_supported=True, liger_importable=True, distributed=False,
+                      flash_importable=True)
+    assert flash.attn_implementation == "flash_attention_2"  # varlen from the packed position ids
     # one GPU: compiled layers (which fuse norms/SwiGLU/RoPE themselves, so no liger), shape padding, fused AdamW
     assert gpu.compile and not gpu.liger and gpu.pad_to_multiple_of == 512
     assert gpu.optim == "adamw_torch_fused" and gpu.tf32

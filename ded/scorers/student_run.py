@@ -139,24 +139,31 @@ def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
     settings = scorer_settings(params)
     old_by_id = {r["trajectory_id"]: r for r in previous(lake, name, settings).to_dicts()}
     scorer = StudentScorer(path, device=cfg.device, chunk_tokens=cfg.chunk_tokens, max_tokens=cfg.max_tokens,
-                           rank_cap=cfg.rank_cap)
+                           rank_cap=cfg.rank_cap, max_batch_tokens=cfg.max_batch_tokens)
     rows, new = [], 0
     cols = ["trajectory_id", "question_id", "reasoning", "final", "response"]
     batches = lake.scan("trajectories", columns=cols, filter=f"model IN ({_sql_list(models)})", batch_size=256)
     with progress(total=total, desc=f"score: student entropy/RSR ({name})", unit="traj") as bar:
         for batch in batches:
+            todo = []  # (row, text hash, ids, start): scored together, packed into few forwards
             for r in batch.to_pylist():
                 text = assistant_text(r, think)  # rendered once: hashed, then scored when new
                 h = text_hash(text)
                 prev = old_by_id.get(r["trajectory_id"])
                 if prev and prev["student_text_hash"] == h and prev.get("student_rsr") is not None:
                     rows.append(prev)
+                    bar.advance(1)
                 elif cfg.limit is None or new < cfg.limit:
                     q = questions.get(r["question_id"]) or {"problem": "", "domain": None}
-                    res = scorer.score(render_messages(q, params), text)
-                    rows.append({"trajectory_id": r["trajectory_id"], "student_model": name, "student_text_hash": h,
-                                 "student_scorer": settings, **res})
+                    scorer.load()
+                    todo.append((r, h, *scorer.encode(render_messages(q, params), text)))
                     new += 1
-                bar.advance(1)
+                else:
+                    bar.advance(1)
+            results = scorer.score_many([(t[2], t[3]) for t in todo]) if todo else []
+            for (r, h, _ids, _start), res in zip(todo, results):
+                rows.append({"trajectory_id": r["trajectory_id"], "student_model": name, "student_text_hash": h,
+                             "student_scorer": settings, **res})
+            bar.advance(len(todo))
     rows.sort(key=lambda r: r["trajectory_id"])
     return pa.Table.from_pylist(rows, schema=STUDENT_SCHEMA)

@@ -38,6 +38,16 @@ def _count_overlong(tokenizer, conversations, max_length: int) -> int:
     return n
 
 
+def _model_config(base: str):
+    """The base model's config (for the memory estimate of auto checkpointing); None when it cannot be read."""
+    try:
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(base)
+    except Exception:  # noqa: BLE001 - the token threshold decides then
+        return None
+
+
 def train(sft, base: str, output_dir: str | None = None, metrics_dir: str | None = None,
           checkpoint_dir: str | None = None, desc: str = "sft") -> dict:
     """Fine-tune `base` on `sft.corpus`; save to `output_dir`; return (and write) the run's metrics."""
@@ -49,7 +59,7 @@ def train(sft, base: str, output_dir: str | None = None, metrics_dir: str | None
     metrics_dir = Path(metrics_dir or sft.metrics_dir)
     conversations = load_corpus(sft.corpus)
     corpus_sha = file_sha256(sft.corpus)
-    plan = make_plan(sft)
+    plan = make_plan(sft, model_config=_model_config(base))
     key = run_key(base, corpus_sha, sft)
     ckpt_dir = Path(checkpoint_dir or sft.checkpoint_dir) / key
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None

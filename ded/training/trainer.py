@@ -96,9 +96,13 @@ def _trainer_class():
         def _ded_loss(self, model, inputs, real: int, num_items_in_batch):
             """TRL's NLL on the fused LM head, with the metrics left on the device."""
             inputs["use_cache"] = False
-            outputs = model(**inputs, fused_lm_head=True)
-            num = outputs.label_mask.sum() if num_items_in_batch is None else num_items_in_batch
-            loss = -outputs.log_probs.sum() / torch.as_tensor(num).clamp(min=1)
+            if getattr(self, "_ded_head", False):  # ded.training.head: the same loss, gradients from the forward
+                outputs = model(**inputs, ded_head=True, num_items_in_batch=num_items_in_batch)
+                loss = outputs.loss
+            else:
+                outputs = model(**inputs, fused_lm_head=True)
+                num = outputs.label_mask.sum() if num_items_in_batch is None else num_items_in_batch
+                loss = -outputs.log_probs.sum() / torch.as_tensor(num).clamp(min=1)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * (self.accelerator.num_processes // self.get_tp_size())
             with torch.no_grad():
@@ -194,6 +198,13 @@ def build_trainer(sft, plan, model, tokenizer, conversations: list, output_dir: 
     )
     trainer.remove_callback(PrinterCallback)  # the loss goes to the curve and the bar, not as dicts on stdout
     trainer.data_collator = PadCounting(trainer.data_collator)
+    if getattr(plan, "lm_head", "trl") == "ded":
+        from ded.training.head import add_ded_head
+
+        # After SFTTrainer's init, on the model TRL patched; the flag only acts in the sync-free NLL step
+        peft = hasattr(trainer.model, "peft_config") and hasattr(trainer.model, "get_base_model")
+        add_ded_head(trainer.model.get_base_model() if peft else trainer.model)
+        trainer._ded_head = True
     if getattr(plan, "compile", False):
         # After SFTTrainer's init: liger (when on) and TRL's fused LM head are patched in by then, and
         # compilation itself happens lazily at the first forward.
