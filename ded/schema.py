@@ -66,7 +66,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "model_scores": _schema(("model", S), ("domain", S), ("band", S)),
     "smoke_results": _schema(
         ("model", S), ("benchmark", S), ("score", pa.float64()), ("n", pa.int64()),
-        ("corpus_size", pa.int64()),
+        ("corpus_size", pa.int64()), ("score_ci_low", pa.float64()), ("score_ci_high", pa.float64()),
     ),
     "selection": _schema(
         ("run_id", S), ("trajectory_id", S), ("recipe", S), ("question_id", S), ("kept", pa.bool_()),

@@ -64,10 +64,11 @@ _BUILTIN_CORPUS = [
 ]
 
 
-def _spec(texts, vocab_size, hidden_size, num_layers, num_heads, max_position, seed) -> dict:
+def _spec(texts, vocab_size, hidden_size, num_layers, num_heads, max_position, seed, pretrain_steps=0) -> dict:
     digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
     return {
-        "format": 1,
+        "format": 2,  # 2: digits split one per token
+        "pretrain_steps": pretrain_steps,
         "texts_sha256": digest,
         "vocab_size": vocab_size,
         "hidden_size": hidden_size,
@@ -95,7 +96,11 @@ def train_tokenizer(texts: list[str], vocab_size: int = 384, max_length: int = 2
         raise ValueError(f"vocab_size={vocab_size} is too small: byte-level BPE needs at least "
                          f"{minimum} (256 bytes + special and think tokens)")
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Every digit its own token, as Qwen2's tokenizer splits them: a number's value is then spelled digit by
+    # digit, which is what lets a tiny student learn column arithmetic (merged "12"/"345" tokens would
+    # make each sum a fact to memorise instead of a carry to compute).
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size - len(THINK_TOKENS),
@@ -120,6 +125,80 @@ def train_tokenizer(texts: list[str], vocab_size: int = 384, max_length: int = 2
     return fast
 
 
+PRETRAIN_BATCH = 32
+PRETRAIN_LENGTH = 64
+COPY_SHARE = 0.57  # of the pretraining steps: copying only (then copying and one-digit sums)
+
+
+def _pretrain_batch(rng, vocab: int, tokenizer, sums: float) -> tuple[list[list[int]], list[list[int]]]:
+    """One batch of the generic pretraining mixture: (input ids, labels), padded to PRETRAIN_LENGTH.
+
+    A share 1 - `sums` of the rows are copy tasks: random tokens, a span, more random tokens, the span again (loss on
+    the repeat): spans and gaps vary in length, so only an induction head (find the earlier copy,
+    read what followed it) solves them, not a fixed offset. The others are lines of one-digit sums,
+    "8 + 6 = 14" and "8 + 6 + 1 = 15" (loss on every token).
+    """
+    rows, labels = [], []
+    for _ in range(PRETRAIN_BATCH):
+        if rng.random() >= sums:
+            n, pre, gap = rng.randint(4, 20), rng.randint(0, 12), rng.randint(0, 8)
+            span = [rng.randrange(len(SPECIAL_TOKENS), vocab) for _ in range(n)]
+            fill = [rng.randrange(len(SPECIAL_TOKENS), vocab) for _ in range(pre + gap)]
+            ids = fill[:pre] + span + [1] + fill[pre:] + [2] + span
+            lab = [-100] * (len(ids) - n) + span
+        else:
+            lines = []
+            for _ in range(7):
+                a, b, c = rng.randint(0, 9), rng.randint(0, 9), rng.choice([0, 0, 1])
+                lines.append(f"{a} + {b}" + (f" + {c}" if c else "") + f" = {a + b + c}")
+            ids = tokenizer("\n".join(lines))["input_ids"][:PRETRAIN_LENGTH]
+            lab = list(ids)
+        pad = PRETRAIN_LENGTH - len(ids)
+        rows.append(ids + [0] * pad)
+        labels.append(lab + [-100] * pad)
+    return rows, labels
+
+
+def pretrain(model, tokenizer, steps: int, seed: int = 0, lr: float = 3e-3) -> list[float]:
+    """Pretrain `model` in place for `steps` AdamW steps on the generic mixture (`_pretrain_batch`).
+
+    What any real language model can do before it is distilled on reasoning: copy what it has read
+    (induction heads) and one-digit sums. A random 2-layer model needs ~600 steps to grow an
+    induction head (before that it copies nothing from the prompt, and SFT on a small corpus cannot
+    teach it in a CPU minute: measured in docs/pipeline.md). No task format, no chat turn, no
+    multi-digit number: a base pretrained so scores 0 on the demo benchmarks. Deterministic for a
+    seed: one thread, seeded data. The first `COPY_SHARE` of the steps copy only (the induction head forms
+    faster alone: mixed from the start, 1,500 steps left it copying badly), the rest mix copies and sums
+    half and half. Returns the loss every 100 steps.
+    """
+    import random
+
+    import torch
+
+    rng = random.Random(f"ded.tiny.pretrain/{seed}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same float sums on any machine: the build is reproducible
+    losses = []
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+            model.train()
+            for step in range(steps):
+                sums = 0.0 if step < COPY_SHARE * steps else 0.5
+                ids, labels = _pretrain_batch(rng, model.config.vocab_size, tokenizer, sums)
+                out = model(input_ids=torch.tensor(ids), labels=torch.tensor(labels))
+                opt.zero_grad()
+                out.loss.backward()
+                opt.step()
+                if step % 100 == 0 or step == steps - 1:
+                    losses.append(round(float(out.loss.detach()), 4))
+            model.eval()
+    finally:
+        torch.set_num_threads(threads)
+    return losses
+
+
 def build_tiny_model(
     out_dir,
     texts: list[str] | None = None,
@@ -129,11 +208,14 @@ def build_tiny_model(
     num_heads: int = 4,
     max_position: int = 2048,
     seed: int = 0,
+    pretrain_steps: int = 0,
 ) -> Path:
     """Build (or reuse) a tiny Qwen2 model + tokenizer in `out_dir` and return its path.
 
     Random weights, seeded: the same arguments give the same weights. `texts` (e.g. the problems
     of a test lake) shape the tokenizer's merges; the built-in corpus makes it work with none.
+    `pretrain_steps` > 0 then pretrains it on copying and one-digit sums (`pretrain`): the demo's
+    student, which must learn from a small corpus in a CPU minute.
     """
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config
@@ -142,9 +224,9 @@ def build_tiny_model(
         raise ValueError(f"hidden_size={hidden_size} must be divisible by num_heads={num_heads}")
     out = Path(out_dir)
     texts = list(texts or [])
-    spec = _spec(texts, vocab_size, hidden_size, num_layers, num_heads, max_position, seed)
+    spec = _spec(texts, vocab_size, hidden_size, num_layers, num_heads, max_position, seed, pretrain_steps)
     marker = out / "tiny.json"
-    if marker.exists() and json.loads(marker.read_text()) == spec:
+    if marker.exists() and {k: v for k, v in json.loads(marker.read_text()).items() if k != "pretrain_losses"} == spec:
         return out
     out.mkdir(parents=True, exist_ok=True)
 
@@ -169,6 +251,8 @@ def build_tiny_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config)
+    if pretrain_steps:
+        spec["pretrain_losses"] = pretrain(model, tokenizer, pretrain_steps, seed)
     model.generation_config = GenerationConfig(
         eos_token_id=[ids[IM_END], ids[PAD]],
         pad_token_id=ids[PAD],

@@ -92,6 +92,11 @@ def test_smoke_trains_evaluates_and_records_results(demo_lake, tiny_model_dir, m
     res = lake.read("smoke_results").to_pylist()
     row = next(r for r in res if r["model"] == "synthetic-sloppy" and r["benchmark"] == "demo-math")
     assert row["corpus_size"] == 6 and row["n"] == 1 and 0.0 <= row["score"] <= 1.0
+    # the score's 95% interval is evaluate's item bootstrap, as metrics/<benchmark>.json writes it
+    metrics = json.loads((d / "metrics" / "demo-math.json").read_text())
+    (entry,) = metrics["models"].values()
+    assert [row["score_ci_low"], row["score_ci_high"]] == pytest.approx(entry["metrics"]["avg_at_n_ci"])
+    assert row["score_ci_low"] <= row["score"] <= row["score_ci_high"] and row["ci_level"] == 0.95
     assert row["student_entropy"] > 0 and row["train_loss"] > 0
     # student_entropy is the untrained student's token entropy on the teacher's corpus (DED's measure),
     # not the trainer's first logged step
@@ -109,6 +114,16 @@ def test_smoke_trains_evaluates_and_records_results(demo_lake, tiny_model_dir, m
     main(p, lake, teacher="synthetic-sloppy")  # a rerun updates the row, never duplicates it
     again = [r for r in lake.read("smoke_results").to_pylist() if r["model"] == "synthetic-sloppy"]
     assert len(again) == 1
+
+
+def test_score_interval_comes_from_the_metrics_entry_and_is_null_when_undecided():
+    from ded.stages.smoke import _score
+
+    entry = {"metrics": {"avg_at_n": 0.5, "items": 40, "avg_at_n_ci": [0.35, 0.65]}}
+    assert _score(entry) == (0.5, 40, 0.35, 0.65)
+    assert _score({"metrics": {"avg_at_n": float("nan"), "items": 0, "avg_at_n_ci": [float("nan")] * 2}}) == \
+        (None, 0, None, None)
+    assert _score({"metrics": {"avg_at_n": 0.25, "items": 4}}) == (0.25, 4, None, None)  # an old entry: no interval
 
 
 def test_student_corpus_stats_are_token_weighted_over_the_corpus(tiny_model_dir):

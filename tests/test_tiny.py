@@ -99,3 +99,31 @@ def test_bad_arguments_name_the_fix(tmp_path):
         train_tokenizer([], vocab_size=100)
     with pytest.raises(ValueError, match="divisible by num_heads"):
         build_tiny_model(tmp_path, hidden_size=30, num_heads=4)
+
+
+def test_digits_are_single_tokens(tiny):
+    """As in Qwen2's tokenizer: a number is spelled digit by digit (no merged "12" or "345" tokens), so its
+    value is visible to a model digit by digit, whatever merges the training text would suggest."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny)
+    pieces = [t.lstrip("\u0120") for t in tok.tokenize("What is 4738 + 2915? 13, carry 1")]
+    digits = [p for p in pieces if any(c.isdigit() for c in p)]
+    assert digits == list("4738") + list("2915") + list("13") + ["1"]
+    merged = train_tokenizer(["1234 1234 1234 5678 5678 12 12 12"] * 50, vocab_size=300)
+    assert all(len(t.lstrip("\u0120")) == 1 for t in merged.tokenize("1234 5678") if t.strip("\u0120"))
+
+
+def test_pretraining_is_deterministic_and_recorded(tmp_path):
+    """pretrain_steps > 0: copy spans, then one-digit sums (ded.tiny.pretrain); the same arguments give the
+    same weights, the marker records the losses, and the loss falls from uniform (log 384 = 5.95)."""
+    import json
+
+    a = build_tiny_model(tmp_path / "a", texts=["1 + 2 = 3"], pretrain_steps=30)
+    b = build_tiny_model(tmp_path / "b", texts=["1 + 2 = 3"], pretrain_steps=30)
+    assert _sha(a / "model.safetensors") == _sha(b / "model.safetensors")
+    plain = build_tiny_model(tmp_path / "c", texts=["1 + 2 = 3"])
+    assert _sha(plain / "model.safetensors") != _sha(a / "model.safetensors")
+    spec = json.loads((a / "tiny.json").read_text())
+    assert spec["pretrain_steps"] == 30 and spec["pretrain_losses"][0] > spec["pretrain_losses"][-1]
+    assert build_tiny_model(a, texts=["1 + 2 = 3"], pretrain_steps=30) == a  # cached: the losses do not count

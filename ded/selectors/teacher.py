@@ -112,7 +112,8 @@ def rank_teachers(model_scores: pl.DataFrame, metric: str = "auto") -> tuple[str
     for i, r in enumerate(m.iter_rows(named=True)):
         ranking.append({"rank": i + 1, "model": r["model"], "metric": used, "value": r[col],
                         "accuracy": r.get("accuracy"), "n": r.get("n"),
-                        "smoke_score": r.get("smoke_score"), "mean_student_rsr": r.get("mean_student_rsr"),
+                        "smoke_score": r.get("smoke_score"), "smoke_ci_low": r.get("smoke_ci_low"),
+                        "smoke_ci_high": r.get("smoke_ci_high"), "mean_student_rsr": r.get("mean_student_rsr"),
                         "mean_student_entropy": r.get("mean_student_entropy")})
     return used, ranking
 

@@ -4,7 +4,8 @@ Benchmark scores do not pick the best teacher; fine-tuning the student on each t
 For one candidate teacher: its trajectory (one per question, `smoke.sample_idx`) for every question of
 the smoke set (`sql/smoke/smoke_set.sql`: the questions all candidates answered) → a short SFT of the
 student (`sft` settings with `smoke.sft` on top) → `ded evaluate` on the smoke benchmarks →
-`smoke_results` (model, benchmark, score = avg@n, n, corpus_size, plus the run's loss and the student's
+`smoke_results` (model, benchmark, score = avg@n with its 95% interval score_ci_low/score_ci_high: evaluate's
+item bootstrap, n, corpus_size, plus the run's loss and the student's
 token entropy on the corpus, the paper's explanation of the winner). Everything of a teacher is under
 `smoke/<teacher>/`: train.jsonl, model/, metrics/, receipt.json.
 
@@ -144,11 +145,20 @@ def evaluate_student(params, lake, model_dir: Path, metrics_dir: Path, label: st
     return {b: evaluate_model(eparams, lake, spec, b) for b in names}
 
 
-def _score(entry: dict) -> tuple[float | None, int | None]:
-    """(avg@n, items) of an evaluate metrics entry; None when no sample was decided."""
+def _score(entry: dict) -> tuple[float | None, int | None, float | None, float | None]:
+    """(avg@n, items, interval low, interval high) of an evaluate metrics entry; None when no sample was decided.
+
+    The interval is evaluate's: a percentile bootstrap over items of each item's fraction correct
+    (`evaluate.ci_level`, `evaluate.bootstrap` resamples; docs/evaluation.md), so it counts items × samples
+    the way avg@n does. Two teachers whose intervals do not overlap differ by more than the smoke set's noise.
+    """
     m = entry.get("metrics") or {}
     v = m.get("avg_at_n")
-    return (None if v is None or math.isnan(v) else float(v)), m.get("items")
+    if v is None or math.isnan(v):
+        return None, m.get("items"), None, None
+    lo, hi = (m.get("avg_at_n_ci") or (None, None))[:2]
+    ok = lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi))
+    return float(v), m.get("items"), (float(lo) if ok else None), (float(hi) if ok else None)
 
 
 def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -> dict[str, Any]:
@@ -185,8 +195,9 @@ def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -
     if evaluate:
         label = f"smoke:{teacher}:{train_metrics['run_key'][:8]}"
         for bench, entry in evaluate_student(params, lake, out / "model", out / "metrics", label).items():
-            score, items = _score(entry)
-            results.append({"model": teacher, "benchmark": bench, "score": score, "n": items,
+            score, items, lo, hi = _score(entry)
+            results.append({"model": teacher, "benchmark": bench, "score": score, "score_ci_low": lo,
+                            "score_ci_high": hi, "ci_level": params.evaluate.ci_level, "n": items,
                             "corpus_size": len(rows), "train_loss": train_metrics.get("final_loss"),
                             "student_entropy": entropy, "student_surprisal": stats["student_surprisal"],
                             "student_rsr": stats["student_rsr"], "trained_entropy": after["student_entropy"]})

@@ -6,7 +6,8 @@
 -- params: none
 -- accuracy leaves undecidable verdicts out of the denominator (undecided says how many).
 -- Lengths are n_tokens. smoke_score is the mean of the model's smoke-test scores over benchmarks
--- (DED's teacher smoke tests), null when absent.
+-- (DED's teacher smoke tests), null when absent; smoke_ci_low/smoke_ci_high its 95% interval (evaluate's item
+-- bootstrap, smoke_results.score_ci_*) when it comes from one benchmark, else null.
 -- Student-side scores (what `select.teacher: auto` ranks by after smoke_score):
 --   mean_student_entropy: token-weighted, Σ entropy_i·tokens_i / Σ tokens_i over the scored
 --     trajectories, i.e. the mean entropy (bits) per response token of the model's corpus, as DED
@@ -65,10 +66,15 @@ agg AS (
 smoke_rows AS (
     SELECT * FROM smoke_results
     UNION ALL BY NAME
-    SELECT NULL::VARCHAR AS model, NULL::DOUBLE AS student_entropy, NULL::DOUBLE AS student_rsr WHERE false
+    SELECT NULL::VARCHAR AS model, NULL::DOUBLE AS student_entropy, NULL::DOUBLE AS student_rsr,
+           NULL::DOUBLE AS score_ci_low, NULL::DOUBLE AS score_ci_high WHERE false
 ),
 smoke AS (
     SELECT model, avg(score) AS smoke_score, string_agg(benchmark, ',' ORDER BY benchmark) AS smoke_benchmarks,
+           -- the smoke score's interval (evaluate's item bootstrap), when the score is one benchmark's: the mean
+           -- of several benchmarks' bounds is not an interval of their mean, so it is null then
+           CASE WHEN count(*) = 1 THEN min(score_ci_low) END AS smoke_ci_low,
+           CASE WHEN count(*) = 1 THEN min(score_ci_high) END AS smoke_ci_high,
            -- one smoke run measures the student once per teacher: every benchmark row carries the same values
            avg(student_entropy) AS smoke_student_entropy, avg(student_rsr) AS smoke_student_rsr
     FROM smoke_rows
@@ -85,7 +91,7 @@ SELECT
          WHEN a.overall AND s.smoke_student_entropy IS NOT NULL THEN 'smoke' END AS entropy_source,
     CASE WHEN a.mean_student_rsr IS NOT NULL THEN 'trajectories'
          WHEN a.overall AND s.smoke_student_rsr IS NOT NULL THEN 'smoke' END AS rsr_source,
-    s.smoke_score, s.smoke_benchmarks
+    s.smoke_score, s.smoke_ci_low, s.smoke_ci_high, s.smoke_benchmarks
 FROM agg AS a
 LEFT JOIN smoke AS s USING (model)
 ORDER BY a.model, a.domain, a.band
