@@ -230,13 +230,15 @@ class ExportParams(Section):
 class SelectParams(Section):
     """`ded select`: a recipe (chain of named filters) → `selection` rows and the corpus in `corpus/`."""
 
-    recipe: Literal["ded", "limo", "s1k", "rsr"] = Field("ded", description="ded (arXiv 2508.09883), limo (2502.03387), s1k (2501.19393) or rsr (2601.14249).")
+    recipe: Literal["ded", "limo", "s1k", "rsr", "random"] = Field("ded", description="ded (arXiv 2508.09883), limo (2502.03387), s1k (2501.19393), rsr (2601.14249), or random (the baseline: the same teachers, budget and domain mix, rows drawn uniformly with select.seed).")
+    stage: Literal["teacher", "correct", "compression", "diverse"] = Field("diverse", description="recipe ded only: the last DED step applied (the paper's Table 3 rows, at equal budget): teacher (the teacher's rows only), correct (+ correct, format, finished, length), compression (+ drop what the student solves), diverse (+ farthest-P: the whole recipe).")
+    mix_mode: Literal["joint", "per_domain"] = Field("joint", description="joint: one run of the recipe, the budget split by domain_mix quotas; per_domain: the paper's mix: the recipe builds each domain's corpus on its own (its own teacher choice from that domain's scores, no quota lent across domains), then keeps each domain's share of the budget from it.")
     teacher: str = Field("auto", description="auto (rank models by teacher_metric, take the best), a model name, or all.")
     teacher_metric: Literal["auto", "smoke", "rsr", "entropy", "accuracy"] = Field("auto", description="How `auto` ranks teachers; auto = the first of smoke-test score, RSR, entropy under the student, accuracy that separates the candidates (a metric equal for all, or known for one only, is skipped with a warning).")
     budget: int = Field(800, gt=0, description="Rows (trajectories) in the corpus (DED: ~400 math + ~400 code).")
     domain_mix: dict[str, float] = Field(default_factory=lambda: {"math": 0.5, "code": 0.5}, description="Share of the budget per domain; domains not listed are left out. Shares are normalized.")
     fill_shortfall: bool = Field(True, description="When a domain has fewer rows than its share, fill the gap from the other domains of the mix.")
-    seed: int = Field(0, description="Seed of the recipes that sample (s1k); every other choice is deterministic.")
+    seed: int = Field(0, description="Seed of the recipes that sample (s1k, random); every other choice is deterministic.")
     max_tokens: int = Field(16384, gt=0, description="Drop trajectories longer than this many tokens (DED: 16k).")
     require_correct: bool = Field(True, description="Drop trajectories whose trusted verdict is not correct (ded, limo, rsr).")
     require_format: bool = Field(True, description="Drop trajectories without strictly paired <think>…</think>.")
