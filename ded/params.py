@@ -348,6 +348,40 @@ class EvaluateParams(Section):
     grade_workers: int | None = Field(None, ge=1, description="Verifier worker processes (default: all cores).")
 
 
+class AblateParams(Section):
+    """`ded ablate`: the ablation harness (docs/ablation.md). An arm is (recipe, budget, seed, teacher): it
+    selects with that recipe (the `select` section otherwise), fine-tunes the student (`sft` with `sft`
+    below on top) and evaluates it (`evaluate` with `evaluate` below on top), everything of the arm under
+    `<out_dir>/<recipe>-<budget>-<seed>-<teacher>/`. pipelines/ablate/dvc.yaml runs one DVC stage per arm
+    (a `matrix` over the four lists), then `ded ablate aggregate`: the lake table `ablations`,
+    `metrics/ablate.json` (paired bootstrap against `random`) and the accuracy-vs-corpus-size SVG.
+    """
+
+    recipes: list[str] = Field(default_factory=lambda: ["ded", "random"], description="Arms' recipes: ded, limo, s1k, rsr, random, and DED's stage ablations ded-teacher, ded-correct, ded-compression (ded is the whole recipe, the paper's '+diverse' row).")
+    budgets: list[int] = Field(default_factory=lambda: [100], description="Corpus sizes (rows); every recipe runs at every budget.")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], description="Seeds per arm (select.seed, sft.seed and the evaluation seed offset); comparisons pair arms by seed.")
+    teachers: list[str] = Field(default_factory=lambda: ["auto"], description="select.teacher of the arms: auto (the profile's teacher choice), all, or model names.")
+    baseline: str = Field("random", description="The recipe every other recipe is compared with, at the same budget, teacher and seeds.")
+    train: bool = Field(True, description="Fine-tune and evaluate each arm; false: select and export only (`ded ablate --no-train`, e.g. on a machine without a GPU).")
+    sft: dict[str, Any] = Field(default_factory=dict, description="Overrides of the `sft` section for the arms (e.g. {epochs: 3}); the same for every arm.")
+    evaluate: dict[str, Any] = Field(default_factory=dict, description="Overrides of the `evaluate` section for the arms (e.g. {n: 4, limit: 100}); the same for every arm.")
+    keep_models: bool = Field(False, description="Keep each arm's fine-tuned model under its folder (a real student is tens of GB per arm: off by default).")
+    bootstrap: int = Field(2000, ge=100, description="Bootstrap resamples of benchmark items for the paired differences and the recipe curves.")
+    ci_level: float = Field(0.95, gt=0, lt=1, description="Confidence level of the intervals.")
+    out_dir: str = Field("ablate", description="Root of the per-arm folders (corpus/, metrics/, result.json).")
+    metrics: str = Field("metrics/ablate.json", description="The aggregate: every arm and the paired comparisons.")
+    svg: str = Field("reports/ablate.svg", description="Accuracy against corpus size per recipe, with interval bands (offline SVG).")
+
+    @field_validator("recipes")
+    @classmethod
+    def _known_recipes(cls, v: list[str]) -> list[str]:
+        known = ["ded", "limo", "s1k", "rsr", "random", "ded-teacher", "ded-correct", "ded-compression"]
+        bad = [r for r in v if r not in known]
+        if bad:
+            raise ValueError(f"unknown ablation recipe(s) {bad}; choose from {known}")
+        return v
+
+
 class ReportParams(Section):
     """`ded report`: a self-contained HTML report and a Markdown corpus card from the lake tables."""
 
@@ -374,6 +408,7 @@ class Params(Section):
     smoke: SmokeParams = Field(default_factory=SmokeParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     report: ReportParams = Field(default_factory=ReportParams)
+    ablate: AblateParams = Field(default_factory=AblateParams)
     profile: str | None = Field(None, description="Name of the pipelines/ profile this file came from.")
 
     @field_validator("models")

@@ -291,8 +291,11 @@ def write_selection(lake: Lake, sel: Selection) -> bool:
     return True
 
 
-def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, Any]:
-    """Select, record, export. Returns the manifest (plus `written`: whether selection rows were added)."""
+def main(params: Any, lake: Lake | None = None, receipt_dir: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """Select, record, export. Returns the manifest (plus `written`: whether selection rows were added).
+
+    `receipt_dir`: where select.json goes (default receipts/; `ded ablate` writes each arm's in its folder,
+    so an arm never touches the pipeline's receipt)."""
     from ded.corpus import write_corpus
     from ded.receipts import write_receipt
 
@@ -310,6 +313,6 @@ def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, A
     rows = run_sql_file(con, "select/corpus_rows").to_pylist()
     ex = params.select.export
     man = write_corpus(rows, params, ex.out_dir, manifest(sel, params, kept), think=ex.think, hf_dataset=ex.hf_dataset)
-    write_receipt("select", lake, ["selection"], params,
+    write_receipt("select", lake, ["selection"], params, directory=receipt_dir or "receipts",
                   extra={"run_id": sel.run_id, "rows": man["rows"], "train_jsonl_sha256": man["train_jsonl_sha256"]})
     return {**man, "written": written}
