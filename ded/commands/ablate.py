@@ -31,6 +31,7 @@ def ablate(
     params, lake = context(ctx, needs_lake=True)
     train = False if no_train else None
     out = stage.main(params, lake, train=train, only=arm or None, force=force)
+    typer.echo(f"ablate: ran {len(out['ran'])} arms, reused {len(out['reused'])} with an up-to-date result")
     _print(out, params)
 
 

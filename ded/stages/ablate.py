@@ -91,14 +91,16 @@ def arm_hash(p: Any) -> str:
 
 
 def _corpus_stats(lake: Any, run_id: str) -> dict[str, Any]:
-    """Rows, questions and response tokens (trajectories.n_tokens) of the run's kept rows."""
+    """Rows, questions and response tokens of the run's kept rows (trajectories.n_tokens, else the score stage's
+    count or estimate, trajectory_scores.n_tokens, which select's max_tokens filter reads)."""
     from ded.sql import connect
 
     con = connect(lake)
     try:
         r = con.execute(
-            "SELECT count(*), count(DISTINCT s.question_id), sum(t.n_tokens) FROM selection s "
-            "JOIN trajectories t USING (trajectory_id) WHERE s.run_id = $run AND s.kept", {"run": run_id}).fetchone()
+            "SELECT count(*), count(DISTINCT s.question_id), sum(coalesce(t.n_tokens, ts.n_tokens)) FROM selection s "
+            "JOIN trajectories t USING (trajectory_id) LEFT JOIN trajectory_scores ts USING (trajectory_id) "
+            "WHERE s.run_id = $run AND s.kept", {"run": run_id}).fetchone()
     finally:
         con.close()
     return {"rows": int(r[0]), "questions": int(r[1]), "tokens": int(r[2]) if r[2] is not None else None}
@@ -379,12 +381,15 @@ def main(params: Any, lake: Any = None, train: bool | None = None, only: list[st
     if only and len(todo) != len(set(only)):
         raise AblateError(f"unknown arm(s) {sorted(set(only) - {a['arm'] for a in todo})}; arms: "
                           f"{[a['arm'] for a in arms(params)][:8]}…")
+    ran, reused = [], []
     for a in todo:
         f = Path(params.ablate.out_dir) / a["arm"] / "result.json"
         if f.exists() and not force:
             done = json.loads(f.read_text())
             p, _, _ = arm_params(params, a["recipe"], a["budget"], a["seed"], a["teacher"], f.parent)
             if done.get("trained") == train and done.get("params_hash") == arm_hash(p):
+                reused.append(a["arm"])
                 continue
         run_arm(params, lake, a["recipe"], a["budget"], a["seed"], a["teacher"], train=train)
-    return aggregate(params, lake)
+        ran.append(a["arm"])
+    return {**aggregate(params, lake), "ran": ran, "reused": reused}
