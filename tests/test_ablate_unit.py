@@ -127,7 +127,9 @@ def test_summary_rows_and_svg_have_the_documented_shape(tmp_path):
     assert vs == {("ded", "random"), ("ded-teacher", "random")}  # ded's previous Table 3 row is not in this matrix
     assert {c["budget"] for c in s["comparisons"]} == {50, 100}
     assert len(s["curves"]) == 6 and s["cost"]["sft_runs"] == 18
-    svg = ablate.pareto_svg(s)
+    from ded.report.svg import ablation_svg
+
+    svg = ablation_svg(s)
     assert svg.startswith("<svg") and svg.count("<polygon") == 3 and "ded-teacher" in svg
     import xml.dom.minidom
 

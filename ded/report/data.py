@@ -109,8 +109,11 @@ def gather(lake: Lake, params: Any = None, metrics_dir: str | Path | None = None
         _pass_vs_selection(has, q, run),
         _mix(has, q, run),
         _evaluation(has, q, metrics_dir),
-        _ablation(Path(getattr(getattr(params, "ablate", None), "metrics", None) or "metrics/ablate.json")),
     ]
+    # the ablation is optional (its own dvc.yaml): its section appears once `ded ablate` has written its metrics
+    ablation = Path(getattr(getattr(params, "ablate", None), "metrics", None) or "metrics/ablate.json")
+    if ablation.exists():
+        sections.append(_ablation(ablation))
     con.close()
     return ReportData(getattr(rp, "title", "ded corpus report"), lake.root, run, sections)
 
@@ -359,9 +362,6 @@ def _ablation(path: Path) -> Section:
     """`ded ablate`'s comparisons (metrics/ablate.json): each recipe minus random at the same budget and seeds."""
     s = Section("ablation", "Ablation: recipes against random",
                 columns=["recipe", "vs", "budget", "benchmark", "diff", "CI", "seeds", "items"])
-    if not path.exists():
-        s.missing = f"not yet computed: run `ded ablate` or `dvc repro pipelines/ablate/dvc.yaml` (no {path})"
-        return s
     doc = json.loads(path.read_text())
     level = doc.get("ci_level", 0.95)
     s.columns[5] = f"{level:.0%} CI"
@@ -374,7 +374,5 @@ def _ablation(path: Path) -> Section:
               f"per-item difference (docs/ablation.md); an interval above 0 means the recipe's corpus trained the "
               f"student better than {doc.get('baseline', 'random')}'s of the same size.")
     if doc.get("curves"):
-        from ded.stages.ablate import pareto_svg
-
-        s.charts.append(pareto_svg(doc))
+        s.charts.append(svg.ablation_svg(doc))
     return s

@@ -255,3 +255,36 @@ def histogram_bins(values: Sequence[float], bins: int = 20, lo: float | None = N
         if lo <= v <= hi:
             counts[min(bins - 1, int((v - lo) / w))] += 1
     return [lo + i * w for i in range(bins + 1)], counts
+
+
+def ablation_svg(summary: dict) -> str:
+    """`ded ablate`'s picture (metrics/ablate.json's curves): accuracy against corpus size per recipe, one panel
+    per benchmark and teacher, each point the seed-averaged avg@n with its interval as a band."""
+    panels = []
+    keys = sorted({(c["benchmark"], c["teacher"]) for c in summary["curves"]})
+    for bench, teacher in keys:
+        series: dict[str, list[tuple[float, float, float, float]]] = {}
+        for c in summary["curves"]:
+            if (c["benchmark"], c["teacher"]) == (bench, teacher):
+                series.setdefault(c["recipe"], []).append((c["corpus_rows"], c["avg_at_n"], c["ci_low"], c["ci_high"]))
+        title = f"{bench}: avg@n vs corpus size" + (f" (teacher {teacher})" if teacher != "auto" else "")
+        panels.append(band_lines(series, title=title, xlabel="corpus size (rows)", ylabel="avg@n",
+                                 log_x=all(x > 0 for pts in series.values() for x, *_ in pts)))
+    if not panels:
+        raise ValueError("no ablation arm has an evaluation (ablate.train: false?): nothing to draw")
+    return stack_svgs(panels)
+
+
+def stack_svgs(panels: Sequence[str]) -> str:
+    """Several SVG charts stacked vertically in one self-contained SVG document."""
+    import re
+
+    out, y, width = [], 0, 0
+    for p in panels:
+        w = int(float(re.search(r'width="([\d.]+)"', p).group(1)))
+        h = int(float(re.search(r'height="([\d.]+)"', p).group(1)))
+        inner = re.sub(r"^<svg[^>]*>", "", p.strip()).removesuffix("</svg>")
+        out.append(f'<g transform="translate(0,{y})">{inner}</g>')
+        y, width = y + h, max(width, w)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y}" viewBox="0 0 {width} {y}" '
+            f'font-family="sans-serif" font-size="11">' + "".join(out) + "</svg>\n")

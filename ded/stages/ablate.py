@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ded.errors import DedError
+from ded.report.svg import ablation_svg
 
 log = logging.getLogger(__name__)
 
@@ -318,40 +319,6 @@ def summarize(params: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
             "bootstrap": ab.bootstrap, "cost": cost, "comparisons": comparisons, "curves": curves, "arms": arms_out}
 
 
-def pareto_svg(summary: dict[str, Any]) -> str:
-    """Accuracy against corpus size per recipe (one panel per benchmark and teacher), interval bands."""
-    from ded.report.svg import band_lines
-
-    panels = []
-    keys = sorted({(c["benchmark"], c["teacher"]) for c in summary["curves"]})
-    for bench, teacher in keys:
-        series: dict[str, list[tuple[float, float, float, float]]] = {}
-        for c in summary["curves"]:
-            if (c["benchmark"], c["teacher"]) == (bench, teacher):
-                series.setdefault(c["recipe"], []).append((c["corpus_rows"], c["avg_at_n"], c["ci_low"], c["ci_high"]))
-        title = f"{bench}: avg@n vs corpus size" + (f" (teacher {teacher})" if teacher != "auto" else "")
-        panels.append(band_lines(series, title=title, xlabel="corpus size (rows)", ylabel="avg@n",
-                                 log_x=all(x > 0 for pts in series.values() for x, *_ in pts)))
-    if not panels:
-        raise AblateError("no arm has an evaluation (ablate.train: false?): nothing to draw")
-    return stack_svgs(panels)
-
-
-def stack_svgs(panels: list[str]) -> str:
-    """Several SVG charts stacked vertically in one self-contained SVG document."""
-    import re
-
-    out, y, width = [], 0, 0
-    for p in panels:
-        w = int(float(re.search(r'width="([\d.]+)"', p).group(1)))
-        h = int(float(re.search(r'height="([\d.]+)"', p).group(1)))
-        inner = re.sub(r"^<svg[^>]*>", "", p.strip()).removesuffix("</svg>")
-        out.append(f'<g transform="translate(0,{y})">{inner}</g>')
-        y, width = y + h, max(width, w)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y}" viewBox="0 0 {width} {y}" '
-            f'font-family="sans-serif" font-size="11">' + "".join(out) + "</svg>\n")
-
-
 def aggregate(params: Any, lake: Any) -> dict[str, Any]:
     """The `ablations` table, metrics/ablate.json and the SVG from every arm's result.json."""
     ab = params.ablate
@@ -364,7 +331,7 @@ def aggregate(params: Any, lake: Any) -> dict[str, Any]:
     if summary["curves"]:
         svg_path = Path(ab.svg)
         svg_path.parent.mkdir(parents=True, exist_ok=True)
-        svg_path.write_text(pareto_svg(summary), encoding="utf-8")
+        svg_path.write_text(ablation_svg(summary), encoding="utf-8")
     return {**summary, "svg": str(svg_path) if svg_path else None, "rows": len(rows)}
 
 
