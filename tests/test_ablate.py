@@ -111,7 +111,7 @@ def test_arms_leave_the_pipeline_corpus_and_receipts_alone(workspace):
 def test_ablations_table_through_ded_sql(workspace):
     ws, env, _ = workspace
     out = _run(["ded", "sql", "select * from ablations order by arm, benchmark", "--format", "json"], ws, env)
-    rows = json.loads(out[out.index("["):])
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]  # JSON lines
     assert len(rows) == 5 * 3 * 2  # arms x benchmarks
     assert {r["recipe"] for r in rows} == {"ded", "random", *STAGE_ARMS}
     assert {r["seed"] for r in rows} == {0, 1, 2} and {r["budget"] for r in rows} == {12}
