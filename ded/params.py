@@ -348,6 +348,9 @@ class EvaluateParams(Section):
     grade_workers: int | None = Field(None, ge=1, description="Verifier worker processes (default: all cores).")
 
 
+ABLATE_RECIPES = ("ded", "limo", "s1k", "rsr", "random", "ded-teacher", "ded-correct", "ded-compression")
+
+
 class AblateParams(Section):
     """`ded ablate`: the ablation harness (docs/ablation.md). An arm is (recipe, budget, seed, teacher): it
     selects with that recipe (the `select` section otherwise), fine-tunes the student (`sft` with `sft`
@@ -375,10 +378,9 @@ class AblateParams(Section):
     @field_validator("recipes")
     @classmethod
     def _known_recipes(cls, v: list[str]) -> list[str]:
-        known = ["ded", "limo", "s1k", "rsr", "random", "ded-teacher", "ded-correct", "ded-compression"]
-        bad = [r for r in v if r not in known]
+        bad = [r for r in v if r not in ABLATE_RECIPES]
         if bad:
-            raise ValueError(f"unknown ablation recipe(s) {bad}; choose from {known}")
+            raise ValueError(f"unknown ablation recipe(s) {bad}; choose from {list(ABLATE_RECIPES)}")
         return v
 
 

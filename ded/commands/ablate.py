@@ -46,11 +46,12 @@ def arm_cmd(
 ) -> None:
     """Run one arm (a DVC stage of pipelines/ablate/dvc.yaml). Example: ded ablate arm --recipe ded --budget 100 --seed 0"""
     from ded.commands.common import context
-    from ded.params import AblateParams
+    from ded.params import ABLATE_RECIPES
     from ded.stages import ablate as stage
 
+    if recipe not in ABLATE_RECIPES:
+        raise stage.AblateError(f"unknown recipe {recipe!r} for --recipe; choose one of {', '.join(ABLATE_RECIPES)}")
     params, lake = context(ctx, needs_lake=True)
-    AblateParams.model_validate({**params.ablate.model_dump(), "recipes": [recipe]})  # a known recipe, or error
     r = stage.run_arm(params, lake, recipe, budget, seed, teacher, train=False if no_train else None)
     scores = ", ".join(f"{b} {m['avg_at_n']:.3f}" if m["avg_at_n"] is not None else f"{b} –"
                        for b, m in r["benchmarks"].items()) or "not trained"
