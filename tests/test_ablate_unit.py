@@ -147,3 +147,28 @@ def test_missing_arm_is_an_error_that_says_how_to_run_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ablate.AblateError, match=r"6 of 6 arms have no result.*ded ablate arm --recipe ded --budget 50"):
         ablate.load_results(_params())
+
+
+def test_cli_no_train_selects_every_arm_then_reuses_them(tmp_path, monkeypatch):
+    """`ded ablate --no-train` on the demo lake: every arm's corpus, the table, the cost line; a rerun reuses all."""
+    from conftest import load_demo_lake
+    from typer.testing import CliRunner
+
+    from ded.cli import app
+    from ded.lake import Lake
+
+    lake = Lake(tmp_path / "lake")
+    params = load_demo_lake(lake)
+    monkeypatch.chdir(tmp_path)
+    d = params.model_dump(mode="json")
+    d["select"]["diversity"] = "none"  # no embed in this lake
+    d["ablate"].update(recipes=["ded", "random", "ded-teacher"], budgets=[20], seeds=[0, 1, 2])
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(d))
+    r = CliRunner().invoke(app, ["--lake", str(lake.root), "--params", "params.yaml", "ablate", "--no-train"])
+    assert r.exit_code == 0, r.output
+    assert "ran 9 arms, reused 0" in r.output and "cost: 9 SFT runs" in r.output
+    assert len(list((tmp_path / "ablate").glob("*/corpus/train.jsonl"))) == 9
+    assert not (tmp_path / "corpus").exists() and not (tmp_path / "receipts" / "select.json").exists()
+    assert Lake(lake.root).count("ablations") == 9
+    again = CliRunner().invoke(app, ["--lake", str(lake.root), "--params", "params.yaml", "ablate", "--no-train"])
+    assert again.exit_code == 0 and "ran 0 arms, reused 9" in again.output

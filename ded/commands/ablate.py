@@ -72,13 +72,17 @@ def aggregate_cmd(ctx: typer.Context) -> None:
 def _print(out: dict, params) -> None:
     from ded.commands.common import echo_table
 
-    rows = [{k: a[k] for k in ("arm", "benchmark", "corpus_rows", "corpus_tokens", "avg_at_n", "ci_low", "ci_high",
-                               "sft_tokens_per_s", "wall_s")} for a in out["arms"]]
+    rows = [{k: a.get(k) for k in ("arm", "benchmark", "corpus_rows", "corpus_tokens", "avg_at_n", "ci_low", "ci_high",
+                                   "sft_tokens_per_s", "wall_s")} for a in out["arms"]]
     echo_table(rows, title="ablations (ded sql \"select * from ablations\")")
     if out["comparisons"]:
         echo_table([{k: c[k] for k in ("recipe", "vs", "budget", "benchmark", "diff", "ci_low", "ci_high", "items")}
                     | {"seeds": len(c["seeds"])} for c in out["comparisons"]],
                    title=f"paired differences ({int(params.ablate.ci_level * 100)}% bootstrap interval over items)")
+    c = out["cost"]
+    typer.echo(f"cost: {c['sft_runs']} SFT runs on {c['corpus_tokens']:,} corpus tokens: ~{c['sft_tokens_estimate']:,} "
+               f"SFT tokens at {c['epochs']:g} epochs" + (f"; trained {c['sft_tokens_trained']:,} tokens in "
+                                                          f"{c['sft_seconds']:g} s" if c.get("sft_tokens_trained") else ""))
     typer.echo(f"ablate: wrote {params.ablate.metrics}" + (f" and {out['svg']}" if out.get("svg") else "")
                + f"; {out['rows']} rows in lake table ablations")
 

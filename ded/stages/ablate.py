@@ -86,9 +86,14 @@ def arm_params(params: Any, recipe: str, budget: int, seed: int, teacher: str, o
     return p.model_copy(update={"sft": sft, "evaluate": ev}), base, stage
 
 
-def arm_hash(p: Any) -> str:
-    """What determines an arm's result (not where it is written): `ded ablate` reruns an arm when it changes."""
-    return p.hash("select", "score", "student", "models", "benchmarks", "prompts", "sft", "evaluate")
+def arm_hash(p: Any, lake: Any) -> str:
+    """What determines an arm's result (not where it is written): its settings and the versions of the tables
+    its selection reads. `ded ablate` reruns an arm when it changes (DVC decides by the stage's deps)."""
+    from ded.ids import stable_hash
+    from ded.stages.select import INPUTS
+
+    return stable_hash({"params": p.hash("select", "score", "student", "models", "benchmarks", "prompts", "sft",
+                                         "evaluate"), "inputs": lake.versions(INPUTS)})
 
 
 def _corpus_stats(lake: Any, run_id: str) -> dict[str, Any]:
@@ -142,7 +147,7 @@ def run_arm(params: Any, lake: Any, recipe: str, budget: int, seed: int, teacher
         "corpus": {**_corpus_stats(lake, man["run_id"]), "run_id": man["run_id"], "shortfall": man.get("shortfall"),
                    "train_jsonl_sha256": man["train_jsonl_sha256"], "by_domain": man["by_domain"],
                    "dir": str(out / "corpus")},
-        "steps": man["steps"], "trained": bool(train), "benchmarks": {}, "params_hash": arm_hash(p),
+        "steps": man["steps"], "trained": bool(train), "benchmarks": {}, "params_hash": arm_hash(p, lake),
         "seconds": {"select": round(select_s, 3)},
     }
     if train:
@@ -354,7 +359,7 @@ def main(params: Any, lake: Any = None, train: bool | None = None, only: list[st
         if f.exists() and not force:
             done = json.loads(f.read_text())
             p, _, _ = arm_params(params, a["recipe"], a["budget"], a["seed"], a["teacher"], f.parent)
-            if done.get("trained") == train and done.get("params_hash") == arm_hash(p):
+            if done.get("trained") == train and done.get("params_hash") == arm_hash(p, lake):
                 reused.append(a["arm"])
                 continue
         run_arm(params, lake, a["recipe"], a["budget"], a["seed"], a["teacher"], train=train)
