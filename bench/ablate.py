@@ -61,7 +61,7 @@ def main() -> None:
     ws.mkdir(parents=True, exist_ok=True)
     env = _clone(ws)
     repro_s, _ = _timed(["dvc", "repro"], ws, env)
-    ablate_s, log = _timed(["dvc", "repro", "pipelines/ablate/dvc.yaml"], ws, env)
+    ablate_s, _ = _timed(["dvc", "repro", "pipelines/ablate/dvc.yaml"], ws, env)
     doc = json.loads((ws / "metrics" / "ablate.json").read_text())
     arms = sorted({a["arm"] for a in doc["arms"]})
     for c in doc["comparisons"]:

@@ -9,7 +9,6 @@ student on these corpora needs a GPU and a real model, which tests do not have (
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -46,7 +45,7 @@ def real(shared_data, tmp_path_factory, tiny_model_dir):
 
 
 def test_every_arm_selects_and_exports_its_corpus(real):
-    p, lake, d, out = real
+    p, _, d, out = real
     assert len(out["ran"]) == len(RECIPES) * 3 and not out["reused"]
     for a in ablate.arms(p):
         res = json.loads((d / "ablate" / a["arm"] / "result.json").read_text())

@@ -73,8 +73,8 @@ def test_paired_diff_pairs_by_item_and_seed():
     hard = rng.random(40)  # an item difficulty both recipes share: pairing removes it
     a, b = [], []
     for s in range(3):
-        a.append(_result("ded", s, {i: [int(round(2 * min(1, h + 0.25))), 2] for i, h in zip(items, hard)}))
-        b.append(_result("random", s, {i: [int(round(2 * h)), 2] for i, h in zip(items, hard)}))
+        a.append(_result("ded", s, {i: [round(2 * min(1, h + 0.25)), 2] for i, h in zip(items, hard)}))
+        b.append(_result("random", s, {i: [round(2 * h), 2] for i, h in zip(items, hard)}))
     d = ablate.paired_diff(a, b, "demo-math", 2000, 0.95)
     xa = np.mean([[r["benchmarks"]["demo-math"]["per_item"][i][0] / 2 for i in items] for r in a])
     xb = np.mean([[r["benchmarks"]["demo-math"]["per_item"][i][0] / 2 for i in items] for r in b])

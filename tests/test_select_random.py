@@ -51,7 +51,7 @@ def test_random_meets_budget_and_mix_from_the_chosen_teacher_and_is_seeded(demo,
     for seed in range(6):
         m = _run(params, lake, tmp_path / f"s{seed}", recipe="random", seed=seed)
         k = _kept(lake, m).join(_scores(lake), on="trajectory_id", suffix="_s")
-        wrong |= set(k.filter(pl.col("correct") == False)["trajectory_id"].to_list())  # noqa: E712
+        wrong |= set(k.filter(pl.col("correct") == False)["trajectory_id"].to_list())
     assert wrong
 
 
@@ -76,7 +76,7 @@ def test_stage_ablations_add_one_step_each_at_equal_budget(demo, tmp_path):
             rows = pl.from_arrow(lake.read("selection", filter=f"run_id = '{m['run_id']}'"))
             k = rows.join(_scores(lake), on="trajectory_id", suffix="_s")
             # the quality filters are not applied yet: wrong answers reach the budget cut
-            assert k.filter((pl.col("correct") == False) & (pl.col("dropped_by").is_null()  # noqa: E712
+            assert k.filter((pl.col("correct") == False) & (pl.col("dropped_by").is_null()
                                                             | (pl.col("dropped_by") == "budget"))).height > 0
     assert "correct" not in chains["teacher"] and "compression" not in chains["teacher"]
     assert set(chains["correct"]) - set(chains["teacher"]) == {"correct", "format_ok", "finished", "max_tokens"}
@@ -92,7 +92,7 @@ def test_per_domain_mix_builds_each_domain_corpus_on_its_own(demo, tmp_path):
     assert per["run_id"] != joint["run_id"] and per["mix_mode"] == "per_domain"
     assert per["rows"] == params.select.budget and per["by_domain"] == {"code": 24, "math": 24}
     assert set(per["per_domain"]) == {"math", "code"}
-    for d, info in per["per_domain"].items():
+    for info in per["per_domain"].values():
         assert info["budget"] == 24 and info["rows"] == 24 and info["teachers"]
     kept = _kept(lake, per)
     assert kept["rank"].to_list() == list(range(1, 49))  # one corpus, ranks continue across domains

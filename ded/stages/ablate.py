@@ -151,8 +151,8 @@ def run_arm(params: Any, lake: Any, recipe: str, budget: int, seed: int, teacher
         "seconds": {"select": round(select_s, 3)},
     }
     if train:
-        from ded.stages.smoke import _score
         from ded.stages.evaluate import evaluate_model, evaluated_specs
+        from ded.stages.smoke import _score
         from ded.training.base import base_model
         from ded.training.run import train as train_fn
 
