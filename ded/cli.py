@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 # `ded --help` lists the commands in this order: the stages in pipeline order, then the tools
 # (README's Usage says the same; tests/test_cli.py checks both).
 STAGES = ["ingest", "generate", "verify", "embed", "smoke", "score", "select", "sft", "evaluate", "report"]
-TOOLS = ["sql", "search", "lake", "profile", "demo"]
+TOOLS = ["ablate", "sql", "search", "lake", "profile", "demo"]
 COMMAND_MODULES = [f"ded.commands.{name}" for name in STAGES + TOOLS]
 
 class _PipelineOrder(TyperGroup):

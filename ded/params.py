@@ -233,13 +233,15 @@ class ExportParams(Section):
 class SelectParams(Section):
     """`ded select`: a recipe (chain of named filters) → `selection` rows and the corpus in `corpus/`."""
 
-    recipe: Literal["ded", "limo", "s1k", "rsr"] = Field("ded", description="ded (arXiv 2508.09883), limo (2502.03387), s1k (2501.19393) or rsr (2601.14249).")
+    recipe: Literal["ded", "limo", "s1k", "rsr", "random"] = Field("ded", description="ded (arXiv 2508.09883), limo (2502.03387), s1k (2501.19393), rsr (2601.14249), or random (the baseline: the same teachers, budget and domain mix, rows drawn uniformly with select.seed).")
+    stage: Literal["teacher", "correct", "compression", "diverse"] = Field("diverse", description="recipe ded only: the last DED step applied (the paper's Table 3 rows, at equal budget): teacher (the teacher's rows only), correct (+ correct, format, finished, length), compression (+ drop what the student solves), diverse (+ farthest-P: the whole recipe).")
+    mix_mode: Literal["joint", "per_domain"] = Field("joint", description="joint: one run of the recipe, the budget split by domain_mix quotas; per_domain: the paper's mix: the recipe builds each domain's corpus on its own (its own teacher choice from that domain's scores, no quota lent across domains), then keeps each domain's share of the budget from it.")
     teacher: str = Field("auto", description="auto (rank models by teacher_metric, take the best), a model name, or all.")
     teacher_metric: Literal["auto", "smoke", "rsr", "entropy", "accuracy"] = Field("auto", description="How `auto` ranks teachers; auto = the first of smoke-test score, RSR, entropy under the student, accuracy that separates the candidates (a metric equal for all, or known for one only, is skipped with a warning).")
     budget: int = Field(800, gt=0, description="Rows (trajectories) in the corpus (DED: ~400 math + ~400 code).")
     domain_mix: dict[str, float] = Field(default_factory=lambda: {"math": 0.5, "code": 0.5}, description="Share of the budget per domain; domains not listed are left out. Shares are normalized.")
     fill_shortfall: bool = Field(True, description="When a domain has fewer rows than its share, fill the gap from the other domains of the mix.")
-    seed: int = Field(0, description="Seed of the recipes that sample (s1k); every other choice is deterministic.")
+    seed: int = Field(0, description="Seed of the recipes that sample (s1k, random); every other choice is deterministic.")
     max_tokens: int = Field(16384, gt=0, description="Drop trajectories longer than this many tokens (DED: 16k).")
     require_correct: bool = Field(True, description="Drop trajectories whose trusted verdict is not correct (ded, limo, rsr).")
     require_format: bool = Field(True, description="Drop trajectories without strictly paired <think>…</think>.")
@@ -350,6 +352,42 @@ class EvaluateParams(Section):
     grade_workers: int | None = Field(None, ge=1, description="Verifier worker processes (default: all cores).")
 
 
+ABLATE_RECIPES = ("ded", "limo", "s1k", "rsr", "random", "ded-teacher", "ded-correct", "ded-compression")
+
+
+class AblateParams(Section):
+    """`ded ablate`: the ablation harness (docs/ablation.md). An arm is (recipe, budget, seed, teacher): it
+    selects with that recipe (the `select` section otherwise), fine-tunes the student (`sft` with `sft`
+    below on top) and evaluates it (`evaluate` with `evaluate` below on top), everything of the arm under
+    `<out_dir>/<recipe>-<budget>-<seed>-<teacher>/`. pipelines/ablate/dvc.yaml runs one DVC stage per arm
+    (a `matrix` over the four lists), then `ded ablate aggregate`: the lake table `ablations`,
+    `metrics/ablate.json` (paired bootstrap against `random`) and the accuracy-vs-corpus-size SVG.
+    """
+
+    recipes: list[str] = Field(default_factory=lambda: ["ded", "random"], description="Arms' recipes: ded, limo, s1k, rsr, random, and DED's stage ablations ded-teacher, ded-correct, ded-compression (ded is the whole recipe, the paper's '+diverse' row).")
+    budgets: list[int] = Field(default_factory=lambda: [100], description="Corpus sizes (rows); every recipe runs at every budget.")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], description="Seeds per arm (select.seed, sft.seed and the evaluation seed offset); comparisons pair arms by seed.")
+    teachers: list[str] = Field(default_factory=lambda: ["auto"], description="select.teacher of the arms: auto (the profile's teacher choice), all, or model names.")
+    baseline: str = Field("random", description="The recipe every other recipe is compared with, at the same budget, teacher and seeds.")
+    train: bool = Field(True, description="Fine-tune and evaluate each arm; false: select and export only (`ded ablate --no-train`, e.g. on a machine without a GPU).")
+    sft: dict[str, Any] = Field(default_factory=dict, description="Overrides of the `sft` section for the arms (e.g. {epochs: 3}); the same for every arm.")
+    evaluate: dict[str, Any] = Field(default_factory=dict, description="Overrides of the `evaluate` section for the arms (e.g. {n: 4, limit: 100}); the same for every arm.")
+    keep_models: bool = Field(False, description="Keep each arm's fine-tuned model under its folder (a real student is tens of GB per arm: off by default).")
+    bootstrap: int = Field(2000, ge=100, description="Bootstrap resamples of benchmark items for the paired differences and the recipe curves.")
+    ci_level: float = Field(0.95, gt=0, lt=1, description="Confidence level of the intervals.")
+    out_dir: str = Field("ablate", description="Root of the per-arm folders (corpus/, metrics/, result.json).")
+    metrics: str = Field("metrics/ablate.json", description="The aggregate: every arm and the paired comparisons.")
+    svg: str = Field("reports/ablate.svg", description="Accuracy against corpus size per recipe, with interval bands (offline SVG).")
+
+    @field_validator("recipes")
+    @classmethod
+    def _known_recipes(cls, v: list[str]) -> list[str]:
+        bad = [r for r in v if r not in ABLATE_RECIPES]
+        if bad:
+            raise ValueError(f"unknown ablation recipe(s) {bad}; choose from {list(ABLATE_RECIPES)}")
+        return v
+
+
 class ReportParams(Section):
     """`ded report`: a self-contained HTML report and a Markdown corpus card from the lake tables."""
 
@@ -376,6 +414,7 @@ class Params(Section):
     smoke: SmokeParams = Field(default_factory=SmokeParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     report: ReportParams = Field(default_factory=ReportParams)
+    ablate: AblateParams = Field(default_factory=AblateParams)
     profile: str | None = Field(None, description="Name of the pipelines/ profile this file came from.")
 
     @field_validator("models")

@@ -78,6 +78,16 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("response", S), ("extracted", S), ("correct", pa.bool_()), ("n_tokens", pa.int32()),
         ("fingerprint", S),
     ),
+    # `ded ablate aggregate` (docs/ablation.md): one row per arm x benchmark (benchmark null for an arm
+    # that was selected and exported only, ablate.train: false)
+    "ablations": _schema(
+        ("arm", S), ("recipe", S), ("stage", S), ("budget", pa.int64()), ("seed", pa.int64()), ("teacher", S),
+        ("objective", S), ("benchmark", S), ("corpus_rows", pa.int64()), ("corpus_questions", pa.int64()),
+        ("corpus_tokens", pa.int64()), ("avg_at_n", pa.float64()), ("ci_low", pa.float64()), ("ci_high", pa.float64()),
+        ("items", pa.int64()), ("samples_per_item", pa.int64()), ("sft_tokens_per_s", pa.float64()),
+        ("sft_wall_s", pa.float64()), ("eval_wall_s", pa.float64()), ("wall_s", pa.float64()),
+        ("selection_run", S), ("eval_run", S), ("teachers_chosen", S), ("ablated_at", TS),
+    ),
 }
 
 KEYS: dict[str, list[str]] = {
@@ -96,6 +106,7 @@ KEYS: dict[str, list[str]] = {
     "smoke_results": ["model", "benchmark"],
     "selection": ["run_id", "trajectory_id"],
     "eval_samples": ["run_id", "benchmark", "item_id", "sample_idx"],
+    "ablations": ["arm", "benchmark"],
 }
 
 TABLES = tuple(SCHEMAS)

@@ -1,4 +1,5 @@
-"""Accuracy versus corpus size across DVC experiments: the DED paper's Pareto frontier as a DVC plot.
+"""Accuracy versus corpus size across DVC experiments (a budget-only sweep of the main pipeline; per recipe, with
+seeds and intervals, the paper's Pareto frontier is `ded ablate`: docs/ablation.md) as a DVC plot.
 
     for b in 100 200 400 800; do dvc exp run -S select.budget=$b; done   # one experiment per budget
     python pipelines/pareto.py            # -> metrics/pareto.csv and reports/pareto.svg

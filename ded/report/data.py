@@ -110,6 +110,10 @@ def gather(lake: Lake, params: Any = None, metrics_dir: str | Path | None = None
         _mix(has, q, run),
         _evaluation(has, q, metrics_dir),
     ]
+    # the ablation is optional (its own dvc.yaml): its section appears once `ded ablate` has written its metrics
+    ablation = Path(getattr(getattr(params, "ablate", None), "metrics", None) or "metrics/ablate.json")
+    if ablation.exists():
+        sections.append(_ablation(ablation))
     con.close()
     return ReportData(getattr(rp, "title", "ded corpus report"), lake.root, run, sections)
 
@@ -351,4 +355,24 @@ def _evaluation(has, q, metrics_dir: Path) -> Section:
     s.charts.append(svg.hbar(labels, [r["avg@n"] or 0 for r in s.rows], title="Evaluation: avg@n", xlabel="avg@n",
                              lo=[r["_lo"] for r in s.rows], hi=[r["_hi"] for r in s.rows], xmax=1.0,
                              annotations=["–" if r["avg@n"] is None else f"{r['avg@n']:.3f}" for r in s.rows]))
+    return s
+
+
+def _ablation(path: Path) -> Section:
+    """`ded ablate`'s comparisons (metrics/ablate.json): each recipe minus random at the same budget and seeds."""
+    s = Section("ablation", "Ablation: recipes against random",
+                columns=["recipe", "vs", "budget", "benchmark", "diff", "CI", "seeds", "items"])
+    doc = json.loads(path.read_text())
+    level = doc.get("ci_level", 0.95)
+    s.columns[5] = f"{level:.0%} CI"
+    for c in doc.get("comparisons") or []:
+        s.rows.append({"recipe": c["recipe"], "vs": c["vs"], "budget": c["budget"], "benchmark": c["benchmark"],
+                       "diff": round(c["diff"], 4), s.columns[5]: f"[{c['ci_low']:.3f}, {c['ci_high']:.3f}]",
+                       "seeds": len(c.get("seeds") or []), "items": c.get("items")})
+    arms = doc.get("arms") or []
+    s.text = (f"{len({a['arm'] for a in arms})} arms. Paired bootstrap over benchmark items of the seed-averaged "
+              f"per-item difference (docs/ablation.md); an interval above 0 means the recipe's corpus trained the "
+              f"student better than {doc.get('baseline', 'random')}'s of the same size.")
+    if doc.get("curves"):
+        s.charts.append(svg.ablation_svg(doc))
     return s

@@ -189,6 +189,48 @@ def lines(series: dict[str, Sequence[tuple[float, float]]], *, title: str, xlabe
     return _close(out, names, left, top, pw, ph, height, xlabel + (" (log scale)" if log_x else ""), ylabel)
 
 
+def band_lines(series: dict[str, Sequence[tuple[float, float, float, float]]], *, title: str, xlabel: str,
+               ylabel: str, log_x: bool = False, width: int = 640, height: int = 320) -> str:
+    """`lines` with an interval band per series: points (x, y, lo, hi), the band a translucent polygon."""
+    names = [n for n in series if series[n]]
+    pts = [(float(x), float(y), float(lo), float(hi)) for n in names for x, y, lo, hi in series[n]]
+    if not pts:
+        raise ValueError("band_lines needs at least one point")
+    if log_x and any(x <= 0 for x, *_ in pts):
+        raise ValueError("log_x needs positive x values")
+    tx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+    left, right, top, bottom = 56, 16, 40 + 16 * (len(names) > 1), 46
+    pw, ph = width - left - right, height - top - bottom
+    xs = [tx(x) for x, *_ in pts]
+    xlo, xhi = min(xs), max(xs)
+    if xhi == xlo:
+        xlo, xhi = xlo - 0.5, xhi + 0.5
+    ymax = max(max(y, hi) for _, y, _, hi in pts)
+    yt = nice_ticks(min(0.0, min(lo for *_, lo, _ in pts)), ymax if ymax > 0 else 1.0)
+    ylo, yhi = yt[0], yt[-1]
+    X = lambda v: left + pw * (tx(v) - xlo) / (xhi - xlo)
+    Y = lambda v: top + ph - ph * (v - ylo) / ((yhi - ylo) or 1)
+    out = _open(width, height, title)
+    for t in yt:
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{Y(t):.1f}" y2="{Y(t):.1f}" stroke="{GRID}"/>')
+        out.append(f'<text x="{left - 4}" y="{Y(t) + 4:.1f}" text-anchor="end">{fmt(t)}</text>')
+    for x in sorted({x for x, *_ in pts}):
+        out.append(f'<text x="{X(x):.1f}" y="{top + ph + 14}" text-anchor="middle">{fmt(x)}</text>')
+    for k, n in enumerate(names):
+        c = PALETTE[k % len(PALETTE)]
+        line = sorted((float(x), float(y), float(lo), float(hi)) for x, y, lo, hi in series[n])
+        band = [f"{X(x):.1f},{Y(hi):.1f}" for x, _, _, hi in line] + [f"{X(x):.1f},{Y(lo):.1f}" for x, _, lo, _ in reversed(line)]
+        if len(line) > 1:
+            out.append(f'<polygon points="{" ".join(band)}" fill="{c}" fill-opacity="0.15" stroke="none"/>')
+        path = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y, _, _ in line)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="2"/>')
+        for x, y, lo, hi in line:
+            out.append(f'<line x1="{X(x):.1f}" x2="{X(x):.1f}" y1="{Y(lo):.1f}" y2="{Y(hi):.1f}" stroke="{c}" stroke-opacity="0.6"/>')
+            out.append(f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="3.5" fill="{c}">'
+                       f"<title>{escape(n)}: {fmt(x)} rows, {fmt(y)} [{fmt(lo)}, {fmt(hi)}]</title></circle>")
+    return _close(out, names, left, top, pw, ph, height, xlabel + (" (log scale)" if log_x else ""), ylabel)
+
+
 def nice_upper(lo: float, hi: float, bins: int) -> float:
     """The smallest hi' >= hi such that (hi' - lo) / bins is a round step (1, 2, 2.5, 5 x 10^k)."""
     raw = max(hi - lo, 1e-12) / bins
@@ -213,3 +255,36 @@ def histogram_bins(values: Sequence[float], bins: int = 20, lo: float | None = N
         if lo <= v <= hi:
             counts[min(bins - 1, int((v - lo) / w))] += 1
     return [lo + i * w for i in range(bins + 1)], counts
+
+
+def ablation_svg(summary: dict) -> str:
+    """`ded ablate`'s picture (metrics/ablate.json's curves): accuracy against corpus size per recipe, one panel
+    per benchmark and teacher, each point the seed-averaged avg@n with its interval as a band."""
+    panels = []
+    keys = sorted({(c["benchmark"], c["teacher"]) for c in summary["curves"]})
+    for bench, teacher in keys:
+        series: dict[str, list[tuple[float, float, float, float]]] = {}
+        for c in summary["curves"]:
+            if (c["benchmark"], c["teacher"]) == (bench, teacher):
+                series.setdefault(c["recipe"], []).append((c["corpus_rows"], c["avg_at_n"], c["ci_low"], c["ci_high"]))
+        title = f"{bench}: avg@n vs corpus size" + (f" (teacher {teacher})" if teacher != "auto" else "")
+        panels.append(band_lines(series, title=title, xlabel="corpus size (rows)", ylabel="avg@n",
+                                 log_x=all(x > 0 for pts in series.values() for x, *_ in pts)))
+    if not panels:
+        raise ValueError("no ablation arm has an evaluation (ablate.train: false?): nothing to draw")
+    return stack_svgs(panels)
+
+
+def stack_svgs(panels: Sequence[str]) -> str:
+    """Several SVG charts stacked vertically in one self-contained SVG document."""
+    import re
+
+    out, y, width = [], 0, 0
+    for p in panels:
+        w = int(float(re.search(r'width="([\d.]+)"', p).group(1)))
+        h = int(float(re.search(r'height="([\d.]+)"', p).group(1)))
+        inner = re.sub(r"^<svg[^>]*>", "", p.strip()).removesuffix("</svg>")
+        out.append(f'<g transform="translate(0,{y})">{inner}</g>')
+        y, width = y + h, max(width, w)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y}" viewBox="0 0 {width} {y}" '
+            f'font-family="sans-serif" font-size="11">' + "".join(out) + "</svg>\n")

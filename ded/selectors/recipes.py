@@ -9,6 +9,12 @@
   question → sample domains uniformly, and within a domain a question with weight 2^-rank by
   reasoning length (s1's Algorithm 1), seeded.
 - rsr (arXiv 2601.14249): per question the trajectory with the lowest RSR under the student → top N.
+- random (ded/selectors/random.py): the baseline: the same teachers, budget and domain mix, rows drawn
+  uniformly (seeded), no curation.
+
+`select.stage` cuts the ded chain after one of DED's steps (the paper's Table 3 rows, at equal budget):
+teacher (the chosen teacher's rows only), correct (+ correct, format, finished, length), compression
+(+ drop what the student solves), diverse (+ farthest-P: the whole recipe, the default).
 """
 
 from __future__ import annotations
@@ -31,7 +37,10 @@ from ded.selectors.blocks import (
 from ded.selectors.budget import budget_step, kcenter_order, order_by
 from ded.selectors.farthest import farthest_p_step
 
-RECIPES = ("ded", "limo", "s1k", "rsr")
+RECIPES = ("ded", "limo", "s1k", "rsr", "random")
+DED_STAGES = ("teacher", "correct", "compression", "diverse")
+# the filters of base_filters that DED step 2 adds ("+correct"); the others (teacher, hygiene) are in every row
+QUALITY_FILTERS = ("correct", "format_ok", "finished", "max_tokens")
 
 
 class RecipeError(DedError):
@@ -52,20 +61,32 @@ def ded_steps(sp: Any, teachers: list[str], vectors: Callable[[list[str]], dict[
         f"student pass rate <= {sp.student_pass_max}"
         + (" (questions without student rollouts kept)" if keep_missing else ""),
     )
-    difficulty = order_by(["student_pass_rate", "teacher_pass_rate"], [False, False])
+    stage = getattr(sp, "stage", "diverse")
+    upto = DED_STAGES.index(stage)
+    # Before compression the budget must not prefer hard questions (hardest-first would do compression's
+    # work under another name): the stage ablations teacher and correct order questions by id (a hash:
+    # neutral to difficulty), and k-center starts from the first of them.
+    neutral = upto < DED_STAGES.index("compression")
+    difficulty = order_by([], []) if neutral else order_by(["student_pass_rate", "teacher_pass_rate"], [False, False])
+    hard = "the first question by id" if neutral else "the hardest question"
     if sp.diversity == "kcenter":
         if vectors is None:
             raise RecipeError("select.diversity: kcenter needs question embeddings; run `ded embed` or set select.diversity: none")
         order = kcenter_order(vectors, difficulty, lambda d, ctx: ctx["budget"]["allocated"][d])
-        how = "k-center over question embeddings, seeded with the hardest question"
+        how = f"k-center over question embeddings, seeded with {hard}"
     else:
-        order, how = difficulty, "hardest first (student, then teacher pass rate)"
+        order, how = difficulty, ("question id order (neutral to difficulty)" if neutral
+                                  else "hardest first (student, then teacher pass rate)")
+    filters = base_filters(sp, teachers)
+    if upto < DED_STAGES.index("correct"):
+        filters = [f for f in filters if f.name not in QUALITY_FILTERS]
     return [
-        *base_filters(sp, teachers),
+        *filters,
         domain_filter(sp.domain_mix),
-        compression,
-        farthest_p_step(sp.p, sp.levenshtein_max_tokens, sp.workers, sp.min_lev_dist),
-        budget_step(sp.budget, sp.domain_mix, sp.fill_shortfall, order, ["pick", "trajectory_id"],
+        *([compression] if upto >= DED_STAGES.index("compression") else []),
+        *([farthest_p_step(sp.p, sp.levenshtein_max_tokens, sp.workers, sp.min_lev_dist)] if stage == "diverse" else []),
+        budget_step(sp.budget, sp.domain_mix, sp.fill_shortfall, order,
+                    ["pick", "trajectory_id"] if stage == "diverse" else ["sample_idx", "trajectory_id"],
                     f"within the budget of {sp.budget} by domain mix {sp.domain_mix}; questions by {how}"),
     ]
 
@@ -214,4 +235,8 @@ def build_steps(sp: Any, teachers: list[str], cand: pl.DataFrame,
         return s1k_steps(sp, teachers, cand)
     if sp.recipe == "rsr":
         return rsr_steps(sp, teachers, cand)
+    if sp.recipe == "random":
+        from ded.selectors.random import random_steps
+
+        return random_steps(sp, teachers)
     raise RecipeError(f"unknown recipe {sp.recipe!r}; choose one of {RECIPES}")

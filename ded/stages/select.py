@@ -27,7 +27,11 @@ from ded.ids import stable_hash
 from ded.lake import Lake, now
 from ded.selectors.blocks import ChainResult, run_chain
 from ded.selectors.recipes import build_steps
-from ded.selectors.teacher import accuracy_fallback_warning, choose_teachers, rank_teachers
+from ded.selectors.teacher import (
+    accuracy_fallback_warning,
+    choose_teachers,
+    rank_teachers,
+)
 from ded.sql import connect, run_sql_file
 
 log = logging.getLogger(__name__)
@@ -152,24 +156,83 @@ def select(params: Any, lake: Lake) -> Selection:
         if len(set(sp.domain_mix.values())) > 1:
             log.warning("recipe s1k draws domains uniformly (s1's Algorithm 1): select.domain_mix %s decides which "
                         "domains enter, not their shares", dict(sp.domain_mix))
-    metric, ranking = rank_teachers(pl.from_arrow(lake.read("model_scores")), sp.teacher_metric)
+    scores = pl.from_arrow(lake.read("model_scores"))
+    metric, ranking = rank_teachers(scores, sp.teacher_metric)
     teachers = choose_teachers(sp.teacher, ranking)
     warning = accuracy_fallback_warning(sp.teacher, sp.teacher_metric, metric, ranking)
     ctx: dict[str, Any] = {"texts": texts_loader(con), "min_lev_dist": sp.min_lev_dist}  # read by farthest-P
     vectors = vectors_loader(lake) if sp.diversity == "kcenter" else None
-    steps = build_steps(sp, teachers, cand, vectors)
-    if warning:
-        log.warning("%s", warning)
-        # the step itself says so too (manifest steps, the console table, `selection` counts)
-        steps = [dataclasses.replace(s, why=f"{s.why}, chosen by verified accuracy alone: no student signal "
-                                             f"(`ded smoke`, or score.student_scores.enabled)")
-                 if s.name == "teacher" else s for s in steps]
     try:
-        result = run_chain(cand, steps, ctx)
+        if sp.mix_mode == "per_domain":
+            result, teachers = select_per_domain(sp, cand, scores, ctx, vectors)
+        else:
+            steps = build_steps(sp, teachers, cand, vectors)
+            if warning:
+                log.warning("%s", warning)
+                # the step itself says so too (manifest steps, the console table, `selection` counts)
+                steps = [dataclasses.replace(s, why=f"{s.why}, chosen by verified accuracy alone: no student "
+                                                    f"signal (`ded smoke`, or score.student_scores.enabled)")
+                         if s.name == "teacher" else s for s in steps]
+            result = run_chain(cand, steps, ctx)
     except LookupError as e:
         raise SelectError(str(e)) from None
     ctx.pop("texts", None)
     return Selection(run_id, sp.recipe, result, teachers, metric, ranking, versions, phash, ctx, warning)
+
+
+def select_per_domain(sp: Any, cand: pl.DataFrame, scores: pl.DataFrame, ctx: dict[str, Any],
+                      vectors: Any) -> tuple[ChainResult, list[str]]:
+    """`select.mix_mode: per_domain`, the paper's mix: each domain of the mix is its own run of the recipe
+    (its candidates only, its teacher ranked on its own model_scores rows, its quota of the budget as the
+    budget, nothing lent across domains), then the domain corpora are concatenated, largest quota first.
+    Candidates of domains outside the mix are recorded as dropped by domain_mix. Returns the combined
+    result and the teachers chosen (per domain in ctx["per_domain"])."""
+    from ded.selectors.blocks import domain_filter, pass_col
+    from ded.selectors.budget import quotas
+
+    want = quotas(sp.budget, sp.domain_mix)
+    frames, counts, cols, teachers, per = [], {}, [], [], {}
+    rank = 0
+    for d in sorted(want, key=lambda d: (-want[d], d)):
+        dsp = sp.model_copy(update={"budget": max(1, want[d]), "domain_mix": {d: 1.0}, "mix_mode": "joint"})
+        rows = scores.filter(pl.col("domain") == d)
+        dscores = rows.with_columns(pl.lit("all").alias("domain")) if rows.height else scores
+        metric, ranking = rank_teachers(dscores, sp.teacher_metric)
+        dteachers = choose_teachers(sp.teacher, ranking)
+        dctx = {**ctx}
+        sub = cand.filter(pl.col("domain") == d)
+        res = run_chain(sub, build_steps(dsp, dteachers, sub, vectors), dctx)
+        f = res.frame
+        if want[d] == 0:  # a share that rounds to no row: every row is left out by the budget
+            f = f.with_columns(pl.lit(False).alias("kept"), pl.lit(None, dtype=pl.Int64).alias("rank"),
+                               pl.coalesce(pl.col("dropped_by"), pl.lit("budget")).alias("dropped_by"))
+        n_kept = int(f["kept"].sum())
+        frames.append(f.with_columns(pl.col("rank") + rank))
+        rank += n_kept
+        for c in res.counts:
+            a = counts.setdefault(c["step"], {"step": c["step"], "why": c["why"], "in": 0, "dropped": 0, "out": 0})
+            a["in"] += c["in"]; a["dropped"] += c["dropped"]; a["out"] += c["out"]
+            if c["why"] != a["why"] and c["why"] not in a["why"]:
+                a["why"] += f"; {c['why']}"
+        cols += [c for c in res.filter_columns if c not in cols]
+        teachers += [t for t in dteachers if t not in teachers]
+        per[d] = {"teachers": dteachers, "metric": metric, "budget": want[d], "rows": n_kept,
+                  "steps": res.counts, "allocation": dctx.get("budget")}
+        for k in ("farthest_p", "kcenter"):
+            if k in dctx:
+                ctx.setdefault(k, {})[d] = dctx[k]
+    rest = cand.filter(~pl.col("domain").is_in(list(want)))
+    if rest.height:
+        dm = domain_filter(sp.domain_mix)
+        frames.append(rest.with_columns(pl.lit(False).alias(pass_col(dm.name)), pl.lit("domain_mix").alias("dropped_by"),
+                                        pl.lit(False).alias("kept"), pl.lit(None, dtype=pl.Int64).alias("rank")))
+    frame = pl.concat(frames, how="diagonal_relaxed")
+    got = {d: per[d]["rows"] for d in per}
+    ctx["budget"] = {"budget": sp.budget, "quotas": want, "allocated": got, "shortfall": sp.budget - sum(got.values()),
+                     "available": {d: (per[d]["allocation"] or {}).get("available", {}).get(d) for d in per},
+                     "mode": "per_domain"}
+    ctx["per_domain"] = per
+    return ChainResult(frame, list(counts.values()), cols), teachers
 
 
 def selection_table(sel: Selection) -> pa.Table:
@@ -213,6 +276,8 @@ def manifest(sel: Selection, params: Any, kept: pl.DataFrame) -> dict[str, Any]:
         "params": {"select": params.select.model_dump(mode="json"), "score": params.score.model_dump(mode="json"),
                    "student": params.student.model_dump(mode="json") if params.student else None},
         "diversity": {k: sel.ctx[k] for k in ("farthest_p", "kcenter") if k in sel.ctx},
+        "mix_mode": params.select.mix_mode,
+        **({"per_domain": sel.ctx["per_domain"]} if "per_domain" in sel.ctx else {}),
     }
 
 
@@ -244,8 +309,11 @@ def write_selection(lake: Lake, sel: Selection) -> bool:
     return True
 
 
-def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, Any]:
-    """Select, record, export. Returns the manifest (plus `written`: whether selection rows were added)."""
+def main(params: Any, lake: Lake | None = None, receipt_dir: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """Select, record, export. Returns the manifest (plus `written`: whether selection rows were added).
+
+    `receipt_dir`: where select.json goes (default receipts/; `ded ablate` writes each arm's in its folder,
+    so an arm never touches the pipeline's receipt)."""
     from ded.corpus import write_corpus
     from ded.receipts import write_receipt
 
@@ -263,6 +331,6 @@ def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, A
     rows = run_sql_file(con, "select/corpus_rows").to_pylist()
     ex = params.select.export
     man = write_corpus(rows, params, ex.out_dir, manifest(sel, params, kept), think=ex.think, hf_dataset=ex.hf_dataset)
-    write_receipt("select", lake, ["selection"], params,
+    write_receipt("select", lake, ["selection"], params, directory=receipt_dir or "receipts",
                   extra={"run_id": sel.run_id, "rows": man["rows"], "train_jsonl_sha256": man["train_jsonl_sha256"]})
     return {**man, "written": written}
