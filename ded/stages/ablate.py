@@ -172,7 +172,7 @@ def run_arm(params: Any, lake: Any, recipe: str, budget: int, seed: int, teacher
         try:
             for b in names:
                 entry = evaluate_model(p, lake, spec, b, backend=be)
-                score, items = _score(entry)
+                score, items, _, _ = _score(entry)  # the interval is read from the metrics below
                 ci = (entry.get("metrics") or {}).get("avg_at_n_ci") or [None, None]
                 result["benchmarks"][b] = {
                     "avg_at_n": score, "ci": [_num(ci[0]), _num(ci[1])], "items": items,
