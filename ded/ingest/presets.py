@@ -7,8 +7,6 @@ dedup happen in `ded.ingest.core`, so every preset gets them the same way.
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -108,19 +106,12 @@ def _metadata(rec: dict[str, Any], used: set[str]) -> dict[str, Any]:
 
 
 def _literal(v: Any) -> Any:
-    """Python-literal strings (single quotes) as published by LCB/rllm; JSON strings too."""
-    if not isinstance(v, str):
-        return v
-    s = v.strip()
-    if not s or s[0] not in "[{":
-        return v
+    """Python-literal strings (single quotes) as published by LCB/rllm; JSON strings too (code_tests.literal);
+    an unparseable one is a Reject."""
     try:
-        return json.loads(s)
-    except ValueError:
-        try:
-            return ast.literal_eval(s)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise Reject("unparseable tests/list field (neither JSON nor a Python literal)") from None
+        return code_tests.literal(v)
+    except code_tests.TestShapeError as e:
+        raise Reject(str(e)) from None
 
 
 def _bool(v: Any) -> bool | None:
