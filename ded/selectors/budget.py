@@ -51,17 +51,25 @@ def allocate(want: dict[str, int], have: dict[str, int], fill: bool) -> dict[str
 OrderFn = Callable[[pl.DataFrame, str, dict[str, Any]], list[str]]
 
 
+def plan_quotas(alive: pl.DataFrame, budget: int, mix: dict[str, float], fill: bool,
+                ctx: dict[str, Any]) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """(quotas, rows available, rows allocated) per domain for a budget cut, recorded in ctx["budget"]: the
+    largest-remainder quotas of the mix, a shortfall lent to other domains under `fill`."""
+    want = quotas(budget, mix)
+    have = dict(alive.group_by("domain").len().iter_rows()) if alive.height else {}
+    got = allocate(want, have, fill)
+    ctx["budget"] = {"budget": budget, "quotas": want, "available": {d: have.get(d, 0) for d in want},
+                     "allocated": got, "shortfall": budget - sum(got.values())}
+    return want, have, got
+
+
 def budget_step(budget: int, mix: dict[str, float], fill: bool, order_questions: OrderFn,
                 traj_order: list[str], why: str) -> SetStep:
     """The final cut. `order_questions(qframe, domain, ctx)` returns that domain's question ids in
     preference order; `traj_order` sorts a question's trajectories (e.g. ["pick", "trajectory_id"])."""
 
     def fn(alive: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
-        want = quotas(budget, mix)
-        have = dict(alive.group_by("domain").len().iter_rows()) if alive.height else {}
-        got = allocate(want, have, fill)
-        ctx["budget"] = {"budget": budget, "quotas": want, "available": {d: have.get(d, 0) for d in want},
-                         "allocated": got, "shortfall": budget - sum(got.values())}
+        want, have, got = plan_quotas(alive, budget, mix, fill, ctx)
         short = {d: (have.get(d, 0), want[d]) for d in want if have.get(d, 0) < want[d]}
         lent = {d: got[d] - want[d] for d in want if got[d] > want[d]}
         if short and lent:

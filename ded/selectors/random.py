@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from ded.selectors.blocks import RowFilter, SetStep, Step, domain_filter
-from ded.selectors.budget import allocate, quotas
+from ded.selectors.budget import plan_quotas
 
 
 def random_steps(sp: Any, teachers: list[str] | None) -> list[Step]:
@@ -40,11 +40,7 @@ def random_budget(budget: int, mix: dict[str, float], fill: bool, seed: int) -> 
     with rows drawn uniformly without replacement: a seeded permutation of the domain's sorted ids."""
 
     def fn(alive: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
-        want = quotas(budget, mix)
-        have = dict(alive.group_by("domain").len().iter_rows()) if alive.height else {}
-        got = allocate(want, have, fill)
-        ctx["budget"] = {"budget": budget, "quotas": want, "available": {d: have.get(d, 0) for d in want},
-                         "allocated": got, "shortfall": budget - sum(got.values())}
+        want, _, got = plan_quotas(alive, budget, mix, fill, ctx)
         ids, rank = [], []
         for d in sorted(want, key=lambda d: (-want[d], d)):
             pool = sorted(alive.filter(pl.col("domain") == d)["trajectory_id"].to_list())
