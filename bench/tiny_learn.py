@@ -81,15 +81,61 @@ def items(seed: int, per_band: int, columns: bool = False) -> list[dict]:
     return out
 
 
+CHAIN_MAX = 5  # operands in the longest chain (band 5); shorter chains pad their tape with "."
+
+
+def chain_trace(start: int, ops: list[int]) -> tuple[str, int]:
+    """One fixed-width line per step: "3+5=8|92..." = the sum so far plus the next operand mod 10, then the tape
+    of operands still to add (padded with "."), so every line has the same length and each token a later line
+    needs (the running value, the next operand, the shifted tape) sits at a constant offset back: no position
+    arithmetic, only copies at fixed distances and the table of 100 one-digit sums mod 10."""
+    lines, s = [], start
+    for i, t in enumerate(ops):
+        r = (s + t) % 10
+        rest = "".join(map(str, ops[i + 1:])).ljust(CHAIN_MAX - 1, ".")
+        lines.append(f"{s}+{t}={r}|{rest}")
+        s = r
+    return "\n".join(lines), s
+
+
+def chain_items(seed: int, per_band: int, exclude: set[str] = frozenset()) -> list[dict]:
+    """Chains of one-digit additions mod 10, band = chain length 1..CHAIN_MAX; problems in `exclude` are skipped
+    (the training set leaves out every held-out problem text). The problem is fixed-width as well: its tape
+    "592.." sits at the same distance from the answer's first line whatever the chain length."""
+    rng, out = random.Random(seed), []
+    for band in range(1, CHAIN_MAX + 1):
+        seen = set(exclude)
+        for _ in range(per_band * 20):
+            if sum(1 for o in out if o["band"] == band) >= per_band:
+                break
+            start, ops = rng.randint(0, 9), [rng.randint(0, 9) for _ in range(band)]
+            problem = f"Start at {start}; add mod 10: {''.join(map(str, ops)).ljust(CHAIN_MAX, '.')}"
+            if problem in seen:
+                continue
+            seen.add(problem)
+            out.append({"band": band, "start": start, "ops": ops, "problem": problem})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--task", choices=["add", "chain"], default="add",
+                    help="add: multi-digit column addition (five bands of widths); chain: chains of one-digit additions mod 10 "
+                         "with a fixed-width tape trace (bands = chain length 1..5)")
     ap.add_argument("--rows", type=int, default=600, help="training rows (questions), spread over the five bands")
     ap.add_argument("--epochs", type=float, default=4)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--warmup", type=float, default=0.05, help="warm-up share of the steps (cosine schedule)")
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--vocab", type=int, default=512,
+                    help="tokenizer vocabulary; 262 = no merges at all (one token per character)")
     ap.add_argument("--pretrain-steps", type=int, default=0, help="ded.tiny.pretrain steps before SFT (0: random base)")
     ap.add_argument("--bench", type=int, default=10, help="held-out items per band")
-    ap.add_argument("--columns", action="store_true", help="problems list their columns ones first; no restated operands")
+    ap.add_argument("--columns", action="store_true", help="add: problems list their columns ones first; no restated operands")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", default=None, help="work directory (default: a temporary one)")
     args = ap.parse_args()
 
@@ -100,25 +146,41 @@ def main() -> None:
     from ded.tiny import build_tiny_model
     from ded.training.run import train
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = Path(args.out or tempfile.mkdtemp(prefix="tiny_learn_"))
     out.mkdir(parents=True, exist_ok=True)
-    train_items, bench = items(0, args.rows // 5, args.columns), items(1, args.bench, args.columns)
+    if args.task == "chain":
+        bench = chain_items(1, args.bench)
+        train_items = chain_items(0, args.rows // CHAIN_MAX, exclude={b["problem"] for b in bench})
+        solve = lambda it: chain_trace(it["start"], it["ops"])  # noqa: E731
+    else:
+        train_items, bench = items(0, args.rows // 5, args.columns), items(1, args.bench, args.columns)
+        solve = lambda it: trace(it["nums"], args.columns)  # noqa: E731
+    assert not {b["problem"] for b in bench} & {t["problem"] for t in train_items}, "held-out problems leak into training"
     rows = []
     for it in train_items:
-        thought, ans = trace(it["nums"], args.columns)
+        thought, ans = solve(it)
         rows.append({"messages": [{"role": "user", "content": it["problem"] + SUFFIX},
                                   {"role": "assistant", "content": f"<think>\n{thought}\n</think>\n\nThe answer is \\boxed{{{ans}}}"}]})
     corpus = out / "train.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
     texts = [r["messages"][1]["content"] for r in rows[:200]] + [it["problem"] for it in train_items]
+    if args.task == "chain":  # the tokenizer learns the prose, not the tapes: no merged "..", so every trace line
+        # and every problem keeps one token count (checked: line_tokens and prompt_tokens below)
+        texts = [re.sub(r"[\d.]+$", "", it["problem"]) + SUFFIX + " The answer is \\boxed{}" for it in train_items]
     t0 = time.perf_counter()
-    base = build_tiny_model(out / "base", texts=texts, vocab_size=512, hidden_size=64, num_layers=2, num_heads=4,
-                            pretrain_steps=args.pretrain_steps)
+    base = build_tiny_model(out / "base", texts=texts, vocab_size=args.vocab, hidden_size=args.width,
+                            num_layers=args.layers, num_heads=args.heads, pretrain_steps=args.pretrain_steps)
     base_s = time.perf_counter() - t0
+    tok = AutoTokenizer.from_pretrained(base)
+    line_tokens = sorted({len(tok(line)["input_ids"]) for r in rows for line in
+                          r["messages"][1]["content"].split("\n")[1:-3]})  # one value: fixed-width lines
+    prompt_tokens = sorted({len(tok(it["problem"] + SUFFIX)["input_ids"]) for it in train_items})
     sft = SftParams(corpus=str(corpus), output_dir=str(out / "student"), checkpoint_dir=str(out / "ckpt"),
                     metrics_dir=str(out / "metrics"), max_length=256, learning_rate=args.lr, epochs=args.epochs,
                     per_device_batch_size=args.batch, gradient_accumulation_steps=1, packing=False, seed=0,
-                    logging_steps=10, save_steps=100000)
+                    warmup_ratio=args.warmup, logging_steps=10, save_steps=100000)
     t0 = time.perf_counter()
     m = train(sft, str(base), desc="tiny_learn")
     train_s = time.perf_counter() - t0
@@ -128,17 +190,20 @@ def main() -> None:
                                        add_generation_prompt=True) for b in bench]
     torch.manual_seed(0)
     texts_out = []
+    budget = 200 if args.task == "add" else 120
     for i in range(0, len(prompts), 25):
         enc = tok(prompts[i:i + 25], return_tensors="pt", padding=True)
         with torch.no_grad():
-            g = model.generate(**enc, max_new_tokens=200, do_sample=True, temperature=0.6, top_p=0.95,
+            g = model.generate(**enc, max_new_tokens=budget, do_sample=True, temperature=0.6, top_p=0.95,
                                pad_token_id=tok.pad_token_id)
         texts_out += tok.batch_decode(g[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     by_band: dict[int, list[bool]] = {}
     for b, text in zip(bench, texts_out):
         got = re.findall(r"\\boxed\{(\d+)\}", text)
-        by_band.setdefault(b["band"], []).append(bool(got) and int(got[-1]) == sum(b["nums"]))
-    print(json.dumps({"rows": len(rows), "epochs": args.epochs, "columns": args.columns, "pretrain_steps": args.pretrain_steps,
+        by_band.setdefault(b["band"], []).append(bool(got) and int(got[-1]) == solve(b)[1])
+    print(json.dumps({"task": args.task, "rows": len(rows), "epochs": args.epochs, "lr": args.lr, "batch": args.batch,
+                      "layers": args.layers, "width": args.width, "heads": args.heads, "vocab": args.vocab,
+                      "columns": args.columns, "pretrain_steps": args.pretrain_steps, "line_tokens": line_tokens, "prompt_tokens": prompt_tokens,
                       "steps": m["steps"], "base_s": round(base_s, 1), "train_s": round(train_s, 1),
                       "first_loss": m["first_loss"], "final_loss": m["final_loss"],
                       "avg_by_band": {k: sum(v) / len(v) for k, v in sorted(by_band.items())},
