@@ -28,6 +28,20 @@ avg@1 on 50 held-out sums; same SFT path and settings unless said):
 So a 2-layer width-64 student does not learn multi-digit column addition from a few hundred rows in a
 CPU minute; this script is how to measure the next attempt (a wider or deeper student, more steps,
 fewer bands, a GPU).
+
+`--task chain` (issue 13's second attempt): "Start at 3; add mod 10: 592.." with one fixed-width line per step,
+"3+5=8|92..." / "8+9=7|2...." / "7+2=9|....": the running value, the next operand, their sum mod 10, then the
+operands still to add, padded with "." (the tokenizer is trained on the prose only, so no ".." merges: each line
+is 10 tokens and each problem 34, whatever the chain length; the JSON's line_tokens / prompt_tokens check it).
+Every token a line needs sits a constant distance back (no position arithmetic); the only thing to learn
+beyond copying is the table of 100 one-digit sums mod 10. Bands = chain length 1..5; held-out problems are
+generated first and their texts left out of training. Measured (avg@1 on 10 held-out chains per band, 2 shared
+cores under load ~4, so times are slow and noisy):
+- vocab 262 (one token per character), 2 layers x 64, 490 rows, 10 epochs (310 steps), lr 3e-3: 234 s,
+  loss 0.49, avg 0.14 (bands 1..5: 0.3 0.2 0.0 0.1 0.1).
+- vocab 512 (merged prose), same student, 20 epochs (620 steps), lr 3e-3: 319 s, loss 0.61, avg 0.12
+  (0.4 0.0 0.0 0.2 0.0): the loss sits on a plateau at ~0.63 from step 160 on; the lines copy neither the
+  running value nor the tape (the same plateau as column addition: a random base does not learn to copy).
 """
 
 from __future__ import annotations
