@@ -42,6 +42,17 @@ cores under load ~4, so times are slow and noisy):
 - vocab 512 (merged prose), same student, 20 epochs (620 steps), lr 3e-3: 319 s, loss 0.61, avg 0.12
   (0.4 0.0 0.0 0.2 0.0): the loss sits on a plateau at ~0.63 from step 160 on; the lines copy neither the
   running value nor the tape (the same plateau as column addition: a random base does not learn to copy).
+- same, lr 1e-2, warm-up 10%, 1 torch thread: 108 s (one thread is faster than two on the loaded cores),
+  loss 0.61, avg 0.12. Teacher-forced on training rows it gets every structural token right (+ = | and
+  where the "." padding starts, so it does read the chain length) and predicts "9" for every digit.
+- base pretrained (`--pretrain-steps 1000`, 115 s, one thread), then the same SFT 10 epochs at 3e-3: 32 s,
+  loss 0.64, avg 0.12: the copy pretraining does not carry over to these fixed-distance copies.
+- 2 heads (head size 32 instead of 16; one KV head), 40 epochs (1,240 steps), lr 3e-3, one thread: 319 s,
+  the plateau breaks at ~500-700 steps (loss 0.60 at 430, 0.34 at 680, 0.18 at 780), final 0.13, avg 0.18
+  (0.2 0.3 0.0 0.1 0.3): it now copies the running value and the tape, but misadds ("7+8=4", "4+1=1"):
+  the head size, not the width, was what kept the copies from forming.
+- 3 layers x 128, 4 heads (head size 32), lr 2e-3, 25 epochs: still on the plateau (0.60) at step 530 of
+  775; stopped (too slow for a CPU minute either way).
 """
 
 from __future__ import annotations
