@@ -57,6 +57,9 @@ cores under load ~4, so times are slow and noisy):
   throughout (0.61), avg 0.12.
 - 1 head (head size 64, 1 KV head), lr 3e-3, 25 epochs (775 steps): 168 s, plateau throughout (0.64),
   avg 0.12. So the escape of the 2-head run is not simply "bigger heads": it is slow and seed-dependent.
+- 2 layers x 128, 2 heads (head size 64), lr 3e-3, 25 epochs (775 steps): 265 s, plateau (0.63), avg 0.14.
+- 2 heads x 32 as the escaping run, lr 6e-3, 25 epochs (775 steps): 138 s, loss 0.55 (starting to leave the
+  plateau at ~650 steps: 0.53 at 680), avg 0.12.
 - Caveat of this world: the answer is one digit, so a student that learned only the format and answers a
   constant digit scores ~0.1 (every plateaued run above printed the same input-blind trace and 0.12 on
   these 50 items); issue 13's "base < 0.05" then holds only for a base that cannot write \boxed{}.
