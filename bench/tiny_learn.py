@@ -2,6 +2,7 @@
 
     python bench/tiny_learn.py                         # 600 rows, 4 epochs, no pretraining
     python bench/tiny_learn.py --pretrain-steps 1400   # the base first pretrained on copying + one-digit sums
+    python bench/tiny_learn.py --task chain --rows 500 --epochs 40 --heads 2 --threads 1   # best so far (0.18)
 
 What it does: writes a corpus of column additions in one consistent chain-of-thought format (the
 operands, then one line per column from the ones up: "8 + 5 + 1 = 14, write 4, carry 1, so far 453"),
@@ -188,10 +189,10 @@ def main() -> None:
     if args.task == "chain":
         bench = chain_items(1, args.bench)
         train_items = chain_items(0, args.rows // CHAIN_MAX, exclude={b["problem"] for b in bench})
-        solve = lambda it: chain_trace(it["start"], it["ops"])  # noqa: E731
+        solve = lambda it: chain_trace(it["start"], it["ops"])
     else:
         train_items, bench = items(0, args.rows // 5, args.columns), items(1, args.bench, args.columns)
-        solve = lambda it: trace(it["nums"], args.columns)  # noqa: E731
+        solve = lambda it: trace(it["nums"], args.columns)
     assert not {b["problem"] for b in bench} & {t["problem"] for t in train_items}, "held-out problems leak into training"
     rows = []
     for it in train_items:
