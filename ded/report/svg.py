@@ -152,6 +152,27 @@ def histogram(edges: Sequence[float], series: dict[str, Sequence[float]], *, tit
     return _close(out, names, left, top, pw, ph, height, xlabel, ylabel)
 
 
+def _frame(width: int, height: int, title: str, xvals: list[float], ymin: float, ymax: float, tx, left: int,
+           top: int, pw: int, ph: int):
+    """The opened SVG of a line chart with its y grid and x ticks drawn: (out, X, Y), X and Y mapping data to
+    pixels (x through `tx`, linear or log10; y from min(0, ymin) to ymax, or 1 when ymax <= 0)."""
+    xs = [tx(x) for x in xvals]
+    xlo, xhi = min(xs), max(xs)
+    if xhi == xlo:
+        xlo, xhi = xlo - 0.5, xhi + 0.5
+    yt = nice_ticks(min(0.0, ymin), ymax if ymax > 0 else 1.0)
+    ylo, yhi = yt[0], yt[-1]
+    X = lambda v: left + pw * (tx(v) - xlo) / (xhi - xlo)
+    Y = lambda v: top + ph - ph * (v - ylo) / ((yhi - ylo) or 1)
+    out = _open(width, height, title)
+    for t in yt:
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{Y(t):.1f}" y2="{Y(t):.1f}" stroke="{GRID}"/>')
+        out.append(f'<text x="{left - 4}" y="{Y(t) + 4:.1f}" text-anchor="end">{fmt(t)}</text>')
+    for x in sorted(set(xvals)):
+        out.append(f'<text x="{X(x):.1f}" y="{top + ph + 14}" text-anchor="middle">{fmt(x)}</text>')
+    return out, X, Y
+
+
 def lines(series: dict[str, Sequence[tuple[float, float]]], *, title: str, xlabel: str, ylabel: str,
           log_x: bool = False, width: int = 640, height: int = 320) -> str:
     """One line with point markers per series (points sorted by x), shared axes and a legend."""
@@ -164,20 +185,8 @@ def lines(series: dict[str, Sequence[tuple[float, float]]], *, title: str, xlabe
     tx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
     left, right, top, bottom = 56, 16, 40 + 16 * (len(names) > 1), 46
     pw, ph = width - left - right, height - top - bottom
-    xs, ys = [tx(x) for x, _ in pts], [y for _, y in pts]
-    xlo, xhi = min(xs), max(xs)
-    if xhi == xlo:
-        xlo, xhi = xlo - 0.5, xhi + 0.5
-    yt = nice_ticks(min(0.0, min(ys)), max(ys) if max(ys) > 0 else 1.0)
-    ylo, yhi = yt[0], yt[-1]
-    X = lambda v: left + pw * (tx(v) - xlo) / (xhi - xlo)
-    Y = lambda v: top + ph - ph * (v - ylo) / ((yhi - ylo) or 1)
-    out = _open(width, height, title)
-    for t in yt:
-        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{Y(t):.1f}" y2="{Y(t):.1f}" stroke="{GRID}"/>')
-        out.append(f'<text x="{left - 4}" y="{Y(t) + 4:.1f}" text-anchor="end">{fmt(t)}</text>')
-    for x in sorted({x for x, _ in pts}):
-        out.append(f'<text x="{X(x):.1f}" y="{top + ph + 14}" text-anchor="middle">{fmt(x)}</text>')
+    ys = [y for _, y in pts]
+    out, X, Y = _frame(width, height, title, [x for x, _ in pts], min(ys), max(ys), tx, left, top, pw, ph)
     for k, n in enumerate(names):
         c = PALETTE[k % len(PALETTE)]
         line = sorted((float(x), float(y)) for x, y in series[n])
@@ -201,21 +210,8 @@ def band_lines(series: dict[str, Sequence[tuple[float, float, float, float]]], *
     tx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
     left, right, top, bottom = 56, 16, 40 + 16 * (len(names) > 1), 46
     pw, ph = width - left - right, height - top - bottom
-    xs = [tx(x) for x, *_ in pts]
-    xlo, xhi = min(xs), max(xs)
-    if xhi == xlo:
-        xlo, xhi = xlo - 0.5, xhi + 0.5
-    ymax = max(max(y, hi) for _, y, _, hi in pts)
-    yt = nice_ticks(min(0.0, min(lo for *_, lo, _ in pts)), ymax if ymax > 0 else 1.0)
-    ylo, yhi = yt[0], yt[-1]
-    X = lambda v: left + pw * (tx(v) - xlo) / (xhi - xlo)
-    Y = lambda v: top + ph - ph * (v - ylo) / ((yhi - ylo) or 1)
-    out = _open(width, height, title)
-    for t in yt:
-        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{Y(t):.1f}" y2="{Y(t):.1f}" stroke="{GRID}"/>')
-        out.append(f'<text x="{left - 4}" y="{Y(t) + 4:.1f}" text-anchor="end">{fmt(t)}</text>')
-    for x in sorted({x for x, *_ in pts}):
-        out.append(f'<text x="{X(x):.1f}" y="{top + ph + 14}" text-anchor="middle">{fmt(x)}</text>')
+    out, X, Y = _frame(width, height, title, [x for x, *_ in pts], min(lo for *_, lo, _ in pts),
+                       max(max(y, hi) for _, y, _, hi in pts), tx, left, top, pw, ph)
     for k, n in enumerate(names):
         c = PALETTE[k % len(PALETTE)]
         line = sorted((float(x), float(y), float(lo), float(hi)) for x, y, lo, hi in series[n])
