@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,12 @@ def load_demo_lake(lake):
     verify.main(params, lake, show_progress=False, workers=2)
     score.main(params, lake)
     return params
+
+
+def run_checked(args: list[str], cwd, env: dict, timeout: float = 900) -> str:
+    """Run a command of a workspace test (git, dvc, ded); its stdout + stderr, or an AssertionError with the
+    tails of both when it fails."""
+    out = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if out.returncode:
+        raise AssertionError(f"{' '.join(args)} failed ({out.returncode}):\n{out.stdout[-4000:]}\n{out.stderr[-6000:]}")
+    return out.stdout + out.stderr

@@ -40,10 +40,9 @@ pytestmark = pytest.mark.slow
 
 
 def _run(args, cwd, env):
-    out = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=3000, check=False)
-    if out.returncode:
-        raise AssertionError(f"{' '.join(args)} failed ({out.returncode}):\n{out.stdout[-4000:]}\n{out.stderr[-6000:]}")
-    return out.stdout + out.stderr
+    from conftest import run_checked
+
+    return run_checked(args, cwd, env, timeout=3000)
 
 
 @pytest.fixture(scope="module")

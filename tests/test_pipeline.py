@@ -45,10 +45,9 @@ def _ci_params(profile: Path) -> dict:
 
 
 def _run(args, cwd, env):
-    out = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
-    if out.returncode:
-        raise AssertionError(f"{' '.join(args)} failed ({out.returncode}):\n{out.stdout[-4000:]}\n{out.stderr[-6000:]}")
-    return out.stdout + out.stderr
+    from conftest import run_checked
+
+    return run_checked(args, cwd, env, timeout=900)
 
 
 def _ran(output: str) -> set[str]:
