@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -157,6 +159,41 @@ def test_cli_embed_then_report(tmp_path, monkeypatch, shared_data, encoder):
     assert {h["question_id"] for h in hits} == {"q_aime0", "q_aime1", "q_aime2"}
     assert all(h["kind"] == "contaminated" and h["method"] == "ngram" for h in hits)
     again = CliRunner().invoke(app, ["embed"])
-    assert "question_vectors: 0 texts embedded" in again.output
+    assert "question_vectors: 0 texts embedded" in again.output and "nothing changed" in again.output
+    # the same no-op from a fresh process imports neither torch nor sentence-transformers
+    code = ("import sys\nfrom ded.cli import app\ntry:\n    app(['embed'])\nexcept SystemExit:\n    pass\n"
+            "print('heavy:', [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules])")
+    fresh = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "nothing changed" in fresh.stdout and "heavy: []" in fresh.stdout, fresh.stdout + fresh.stderr
     bad = CliRunner().invoke(app, ["embed", "--report", "--kind", "maybe"])
     assert bad.exit_code != 0 and "contaminated or near_duplicate" in bad.output
+
+
+def test_noop_embed_does_not_load_the_model(lake, encoder, tmp_path, monkeypatch, shared_data):
+    """Nothing changed since the last run: the stage returns its summary without loading the model; any change
+    (a new question, another param, --force) runs it again, loading the model."""
+    from ded.embeddings import model as model_mod
+    from ded.stages.embed import main
+
+    monkeypatch.chdir(tmp_path)
+    lake.merge("questions", questions(6))
+    params = parse_params({"benchmarks": {"aime24": {"path_or_hub": str(shared_data / "aime24/qwq_aime24.jsonl")}}})
+    first = main(params, lake, encoder=encoder)
+    assert first["embedded"]["question_vectors"]["embedded"] == 6 and "up_to_date" not in first
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded for a no-op run")
+
+    monkeypatch.setattr(model_mod, "load_encoder", no_model)
+    again = main(params, lake)
+    assert again["up_to_date"] and again["embedded"]["question_vectors"]["embedded"] == 0
+    assert again["embedded"]["question_vectors"]["skipped"] == 6
+    assert again["duplicates"] == first["duplicates"] and again["contamination"] == first["contamination"]
+    with pytest.raises(AssertionError, match="model was loaded"):
+        main(params, lake, force=True)
+    other = params.model_copy(update={"embed": params.embed.model_copy(update={"chunk_overlap": 16})})
+    with pytest.raises(AssertionError, match="model was loaded"):
+        main(other, lake)
+    lake.merge("questions", [{"question_id": "q_new", "problem": "A new question about primes.", "source": "t"}])
+    with pytest.raises(AssertionError, match="model was loaded"):
+        main(params, lake)

@@ -14,8 +14,12 @@ def embed(
     kind: str | None = typer.Option(None, "--kind", help="With --report: contaminated or near_duplicate (default: both)."),
     limit: int = typer.Option(50, "--limit", help="With --report: rows to show."),
     fmt: str = typer.Option("table", "--format", help="table or json."),
+    force: bool = typer.Option(False, "--force", help="Run even when nothing changed since the last run."),
 ) -> None:
     """Embed new or changed texts, refresh indexes, recompute duplicates and benchmark contamination.
+
+    When nothing it reads changed since the last run (receipts/embed.json), it says so and returns
+    without loading the model.
 
     Examples: ded embed · ded embed --trajectories · ded embed --report --kind contaminated
     """
@@ -45,10 +49,13 @@ def embed(
     from ded.stages.embed import main
 
     overrides = {} if trajectories is None else {"trajectories": trajectories}
-    summary = main(params, lake, **overrides)
+    summary = main(params, lake, force=force, **overrides)
     if fmt == "json":
         typer.echo(json.dumps(summary, indent=1, default=str))
         return
+    if summary.get("up_to_date"):
+        typer.echo("nothing changed since the last run (receipts/embed.json): nothing embedded or indexed; "
+                   "its results follow (`--force` reruns)")
     for table, st in summary["embedded"].items():
         typer.echo(f"{table}: {st['embedded']} texts embedded ({st['chunks']} chunks), {st['skipped']} unchanged"
                    + (", model changed: re-embedded all" if st["model_changed"] else ""))

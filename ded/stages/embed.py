@@ -7,11 +7,20 @@ Each step is a library call that tests use directly (`ded.embeddings`, `ded.sear
 `ded.decontam`, `ded.benchmarks`); `main` strings them together in that order and writes
 `receipts/embed.json`. Embedding is incremental (unchanged texts are never embedded twice); duplicates
 and contamination are recomputed whole, since they are cheap functions of the current questions.
+
+Nothing to do costs nothing: the receipt records what the run read (`stage_inputs`: the input tables'
+Lance versions, the params hash, a hash of the stage's code and the benchmark files' sizes and times).
+When all of that and the versions of the tables it wrote are unchanged, `main` returns the last summary
+without loading the embedding model (`up_to_date`; `force=True` runs anyway). A benchmark read from the
+hub (not a local path) cannot be fingerprinted offline, so such a params file always runs.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from ded.errors import DedError
@@ -19,6 +28,13 @@ from ded.lake import Lake
 
 TABLES = ["question_vectors", "trajectory_vectors", "duplicates", "contamination", "benchmark_items",
           "benchmark_vectors"]
+
+
+# The code the stage runs, as in dvc.yaml's embed deps (paths under the repository root): a change reruns it.
+CODE = ["sql/search", "sql/embed", "ded/stages/embed.py", "ded/embeddings", "ded/dedup", "ded/decontam",
+        "ded/benchmarks", "ded/evaluation", "ded/ids.py", "ded/lake.py", "ded/params.py", "ded/receipts.py",
+        "ded/schema.py", "ded/search", "ded/sql.py", "ded/text.py", "ded/verifiers"]
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 class EmbedError(DedError):
@@ -55,14 +71,62 @@ def build_indexes(lake: Lake, params: Any) -> dict[str, str]:
     return out
 
 
-def main(params: Any, lake: Lake | None = None, encoder: Any = None, **overrides: Any) -> dict[str, Any]:
-    """Run the stage; `overrides` replace fields of `params.embed` (e.g. trajectories=True)."""
-    from ded.benchmarks import load_benchmarks
-    from ded.decontam import decontaminate
-    from ded.dedup import find_duplicates
-    from ded.embeddings.model import load_encoder, resolve_device
-    from ded.receipts import write_receipt
+def _files_digest(paths: list[Path], stat_only: bool) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
+            if not f.is_file() or f.suffix == ".pyc":
+                continue
+            h.update(str(f).encode() + b"\0")
+            st = f.stat()
+            h.update(f"{st.st_size}/{st.st_mtime_ns}".encode() if stat_only else f.read_bytes())
+    return h.hexdigest()[:16]
 
+
+def stage_inputs(lake: Lake, params: Any) -> dict[str, Any] | None:
+    """What a run reads, fingerprinted cheaply; None when part of it cannot be (a benchmark on the hub)."""
+    cfg = params.embed
+    out: dict[str, Any] = {"params": params.hash("embed", "benchmarks"),
+                           "code": _files_digest([_ROOT / c for c in CODE], stat_only=False),
+                           "questions": lake.version("questions")}
+    if cfg.trajectories:
+        out["trajectories"] = lake.version("trajectories")
+    if cfg.decontam.enabled and params.benchmarks:
+        paths = [Path(str(spec.path_or_hub if hasattr(spec, "path_or_hub") else spec["path_or_hub"]))
+                 for spec in params.benchmarks.values()]
+        if not all(p.exists() for p in paths):
+            return None
+        out["benchmark_files"] = _files_digest(paths, stat_only=True)
+    return out
+
+
+def up_to_date(lake: Lake, params: Any) -> dict[str, Any] | None:
+    """The last run's summary, restated as a no-op, when nothing it read or wrote has changed since; else None."""
+    from ded.receipts import read_receipt
+
+    rec = read_receipt("embed")
+    if not rec or not rec.get("inputs") or "summary" not in rec:
+        return None
+    if os.path.abspath(str(rec.get("lake", ""))) != os.path.abspath(lake.root):
+        return None
+    if any(lake.version(t) != info.get("version") for t, info in rec.get("tables", {}).items()):
+        return None  # an output was rewritten or removed since
+    if rec["inputs"] != stage_inputs(lake, params):
+        return None
+    summary = dict(rec["summary"])
+    summary["embedded"] = {t: {**st, "embedded": 0, "chunks": 0, "replaced": 0, "model_changed": False,
+                               "skipped": st.get("seen", 0), "seconds": 0.0}
+                           for t, st in summary.get("embedded", {}).items()}
+    summary["indexes"] = {t: "unchanged" for t in summary.get("indexes", {})}
+    summary["up_to_date"] = True
+    return summary
+
+
+def main(params: Any, lake: Lake | None = None, encoder: Any = None, force: bool = False,
+         **overrides: Any) -> dict[str, Any]:
+    """Run the stage; `overrides` replace fields of `params.embed` (e.g. trajectories=True). When nothing
+    changed since the last run (`up_to_date`) it returns that run's summary without loading the model,
+    unless `force`."""
     if overrides:
         params = params.model_copy(update={"embed": params.embed.model_copy(update=overrides)})
     cfg = params.embed
@@ -70,6 +134,16 @@ def main(params: Any, lake: Lake | None = None, encoder: Any = None, **overrides
     if not lake.exists("questions"):
         raise EmbedError(f"lake {lake.root} has no questions; run `ded ingest` first")
     t0 = time.perf_counter()
+    inputs = stage_inputs(lake, params)
+    if not force and inputs is not None and (prev := up_to_date(lake, params)) is not None:
+        return {**prev, "seconds": round(time.perf_counter() - t0, 2)}
+    # imported here, not above: a no-op run must not pay for torch and sentence-transformers
+    from ded.benchmarks import load_benchmarks
+    from ded.decontam import decontaminate
+    from ded.dedup import find_duplicates
+    from ded.embeddings.model import load_encoder, resolve_device
+    from ded.receipts import write_receipt
+
     encoder = encoder or load_encoder(cfg.model, cfg.device)
     summary: dict[str, Any] = {"model": encoder.name, "device": encoder.device}
     summary["embedded"] = embed_tables(lake, params, encoder)
@@ -88,8 +162,11 @@ def main(params: Any, lake: Lake | None = None, encoder: Any = None, **overrides
     else:
         summary["contamination"] = "skipped (no benchmarks in params)" if dc.enabled else "disabled"
     summary["seconds"] = round(time.perf_counter() - t0, 2)
+    if inputs is not None:  # the FTS index is a new version of `questions`: record the version it left
+        inputs = stage_inputs(lake, params)
     write_receipt("embed", lake, [t for t in TABLES if lake.exists(t)], params,
-                  extra={"params_hash_embed": params.hash("embed", "benchmarks"), "summary": summary})
+                  extra={"params_hash_embed": params.hash("embed", "benchmarks"), "summary": summary,
+                         "inputs": inputs})
     return summary
 
 
