@@ -31,11 +31,34 @@ def has_vector_index(lake: Lake, table: str) -> bool:
     return lake.exists(table) and VECTOR_COLUMN in _indices(lake, table)
 
 
+INDEX_KINDS = ("ivf_pq", "ivf_hnsw_sq", "ivf_sq", "ivf_rq", "ivf_flat")
+
+
+def index_config(kind: str, n: int, dim: int, sub_vector_dim: int = 8):
+    """The LanceDB index config of `kind` for n vectors of width dim (cosine distance)."""
+    from lancedb import index as ix
+
+    parts = max(1, int(math.sqrt(n)))  # √n partitions: LanceDB's documented default
+    if kind == "ivf_pq":
+        nsub = dim // sub_vector_dim if dim % sub_vector_dim == 0 else max(1, dim // 16)
+        return ix.IvfPq(distance_type="cosine", num_partitions=parts, num_sub_vectors=nsub), \
+            f"IVF_PQ ({parts} partitions, {nsub} sub-vectors)"
+    if kind == "ivf_hnsw_sq":
+        parts = max(1, n // 100_000)  # HNSW inside each partition: few, large partitions
+        return ix.HnswSq(distance_type="cosine", num_partitions=parts), f"IVF_HNSW_SQ ({parts} partitions)"
+    if kind == "ivf_sq":
+        return ix.IvfSq(distance_type="cosine", num_partitions=parts), f"IVF_SQ ({parts} partitions)"
+    if kind == "ivf_rq":
+        return ix.IvfRq(distance_type="cosine", num_partitions=parts), f"IVF_RQ ({parts} partitions)"
+    if kind == "ivf_flat":
+        return ix.IvfFlat(distance_type="cosine", num_partitions=parts), f"IVF_FLAT ({parts} partitions)"
+    raise ValueError(f"index kind must be one of {INDEX_KINDS}, got {kind!r}")
+
+
 def ensure_vector_index(lake: Lake, table: str, threshold: int = 50_000, sub_vector_dim: int = 8,
-                        force: bool = False) -> str:
-    """Build the IVF-PQ index once `table` has `threshold` rows, else fold new rows in. Returns what it did."""
+                        force: bool = False, kind: str = "ivf_pq") -> str:
+    """Build the `kind` index once `table` has `threshold` rows, else fold new rows in. Returns what it did."""
     import lancedb
-    from lancedb.index import IvfPq
 
     if not lake.exists(table):
         return "absent"
@@ -46,12 +69,10 @@ def ensure_vector_index(lake: Lake, table: str, threshold: int = 50_000, sub_vec
     if n < threshold and not force:
         return f"flat ({n} rows < threshold {threshold})"
     dim = lake.dataset(table).schema.field(VECTOR_COLUMN).type.list_size
-    nsub = dim // sub_vector_dim if dim % sub_vector_dim == 0 else max(1, dim // 16)
-    parts = max(1, int(math.sqrt(n)))
+    config, what = index_config(kind, n, dim, sub_vector_dim)
     tbl = lancedb.connect(lake.root).open_table(table)
-    tbl.create_index(VECTOR_COLUMN, config=IvfPq(distance_type="cosine", num_partitions=parts,
-                                                 num_sub_vectors=nsub), replace=True)
-    return f"built IVF_PQ ({parts} partitions, {nsub} sub-vectors, {n} rows)"
+    tbl.create_index(VECTOR_COLUMN, config=config, replace=True)
+    return f"built {what}, {n} rows"
 
 
 def ensure_fts_index(lake: Lake, table: str = "questions", column: str = "problem") -> str:

@@ -1,11 +1,12 @@
 """Search the corpus by meaning: text, `--like ID`, `--where` filters, and hybrid (vector + full text).
 
-A query vector is searched in the vector table with LanceDB (the IVF-PQ index when built, with
-`nprobes` and a `refine_factor` re-rank by exact distance; a flat scan otherwise). Long texts have several
-chunks: results are grouped per id and keep the best chunk. `--where` is a predicate over the source
-table (questions or trajectories); it is checked by `ded.sql.check_predicate`, run read-only in DuckDB,
-and the matching ids prefilter the vector search, so filtered results are exact, not post-filtered
-leftovers. Hybrid mode fuses the vector ranking with the BM25 ranking of the FTS index on
+A query vector is searched in the vector table: exact NumPy over the table in memory below the index
+threshold (`ded.search.flat`), the LanceDB index above it (`nprobes`, and a `refine_factor` re-rank by exact
+distance). Long texts have several chunks: results are grouped per id and keep the best chunk. `--where`
+is a predicate over the source table (questions or trajectories); it is checked by
+`ded.sql.check_predicate`, run read-only in DuckDB, and the matching ids restrict the vector search: a
+selective filter is searched exactly over its rows, a broad one through the index with an over-fetch sized
+by the share it keeps (`vector_search`), so filtered results are not post-filtered leftovers. Hybrid mode fuses the vector ranking with the BM25 ranking of the FTS index on
 `questions.problem` by reciprocal rank fusion (RRF, k = 60, Cormack et al. 2009), and reports the
 cosine of every fused hit.
 """
@@ -17,8 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ded.errors import DedError
 from ded.lake import Lake
@@ -29,7 +28,8 @@ TABLES = {
     "trajectories": ("trajectory_vectors", "trajectories", "trajectory_id", "model", ["reasoning", "final", "response"]),
 }
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k = 60
-PREFILTER_MAX_IDS = 20_000  # above this, scan and filter in Arrow instead of an SQL IN list
+PREFILTER_MAX_IDS = 20_000  # FTS: above this, filter an over-fetched ranking instead of an SQL IN list
+SUBSET_MAX_SHARE = 0.25  # a filter keeping at most this share of rows: exact over them beats the index
 
 
 class SearchError(DedError, ValueError):
@@ -115,47 +115,51 @@ def where_ids(lake: Lake, table: str, where: str) -> list[str]:
 
 
 def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10, allowed: list[str] | None = None,
-                  nprobes: int = 32, refine_factor: int = 10, exclude: set[str] | None = None) -> list[tuple[str, int, float]]:
-    """[(id, best chunk, cosine)] of the k nearest ids."""
+                  nprobes: int = 32, refine_factor: int = 10, exclude: set[str] | None = None,
+                  ef: int | None = None) -> list[tuple[str, int, float]]:
+    """[(id, best chunk, cosine)] of the k nearest ids (among `allowed` ids when given).
+
+    Which path runs (each measured in bench/search.py): no index → exact NumPy over the table in memory;
+    an index and no filter → the index; an index and a filter that keeps at most `SUBSET_MAX_SHARE` of the
+    rows → exact NumPy over just those rows; a broader filter → the index, over-fetched by the inverse of
+    the share kept and filtered, with the exact subset search when that leaves fewer than k ids.
+    """
+    from ded.search.flat import allowed_rows, flat_search, subset_search, table_rows
+    from ded.search.index import has_vector_index
+
     vt = check_table(lake, table)[0]
     exclude = exclude or set()
+    if allowed is not None and not allowed:
+        return []
+    if not has_vector_index(lake, vt):
+        return flat_search(lake, vt, vector, k, allowed, exclude)
     fetch = (k + len(exclude)) * 4  # chunks of one id compete for slots; over-fetch, then group
-    if allowed is not None and len(allowed) > PREFILTER_MAX_IDS:
-        return _exact_search(lake, vt, vector, k, set(allowed) - exclude)
+    keep = None
+    if allowed is not None:
+        rows = table_rows(lake, vt)
+        share = len(allowed_rows(rows, allowed)) / max(1, len(rows.ids))
+        if share <= SUBSET_MAX_SHARE:
+            return subset_search(lake, vt, vector, k, allowed, exclude)
+        keep = set(allowed)
+        fetch = int(fetch / share * 1.5) + 1
     tbl = open_table(lake, vt)
     q = tbl.search(np.asarray(vector, np.float32), vector_column_name="vector").distance_type("cosine")
     q = q.nprobes(nprobes).refine_factor(refine_factor).select(["id", "chunk", "_distance"]).limit(fetch)
-    if allowed is not None:
-        if not allowed:
-            return []
-        q = q.where("id IN (" + ", ".join("'" + a.replace("'", "''") + "'" for a in allowed) + ")", prefilter=True)
+    if ef:
+        q = q.ef(ef)
     res = q.to_arrow()
     best: dict[str, tuple[int, float]] = {}
     for i, c, d in zip(res.column("id").to_pylist(), res.column("chunk").to_pylist(),
                        res.column("_distance").to_pylist()):
-        if i in exclude:
+        if i in exclude or (keep is not None and i not in keep):
             continue
         sim = 1.0 - float(d)
         if i not in best or sim > best[i][1]:
             best[i] = (c, sim)
+    if keep is not None and len(best) < k:
+        return subset_search(lake, vt, vector, k, allowed, exclude)
     ranked = sorted(best.items(), key=lambda kv: -kv[1][1])[:k]
     return [(i, c, s) for i, (c, s) in ranked]
-
-
-def _exact_search(lake: Lake, vt: str, vector: np.ndarray, k: int, allowed: set[str]) -> list[tuple[str, int, float]]:
-    from ded.embeddings.store import vectors_numpy
-
-    want = pa.array(sorted(allowed), pa.string())
-    best: dict[str, tuple[int, float]] = {}
-    for b in lake.scan(vt, columns=["id", "chunk", "vector"]):
-        b = b.filter(pc.is_in(b.column("id"), want))
-        if b.num_rows == 0:
-            continue
-        sims = vectors_numpy(b.column("vector")) @ np.asarray(vector, np.float32)
-        for i, c, s in zip(b.column("id").to_pylist(), b.column("chunk").to_pylist(), sims.tolist()):
-            if i not in best or s > best[i][1]:
-                best[i] = (c, s)
-    return [(i, c, s) for i, (c, s) in sorted(best.items(), key=lambda kv: -kv[1][1])[:k]]
 
 
 def fts_search(lake: Lake, text: str, k: int, allowed: list[str] | None = None) -> list[str]:
