@@ -121,7 +121,7 @@ def main() -> None:
     lake = Lake(root)
     ids = np.array([f"q_{i:08d}" for i in range(args.n)], dtype=object)
     masks = {name: meta[col] == val for name, (col, val) in FILTERS.items()}
-    allowed = {name: ids[m].tolist() for name, m in masks.items()}
+    allowed = {name: set(ids[m].tolist()) for name, m in masks.items()}  # as where_ids returns
 
     def exact(q, mask=None):
         s = base @ q

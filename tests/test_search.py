@@ -157,3 +157,41 @@ def test_rows_without_vectors_are_named_not_silently_skipped(pool, encoder, capl
     with caplog.at_level("WARNING"):
         search(lake, text=HEXAGON, k=2, encoder=encoder)
     assert "3 of 34 questions have no vectors yet and are not searched: run `ded embed`" in caplog.text
+
+
+def test_filtered_search_paths_agree_with_exact(lake, monkeypatch):
+    """Each path of vector_search with a filter returns the exact filtered top k: the flat path, the index
+    over-fetched for a broad filter, the exact subset for a narrow one, and after a deletion."""
+    from ded.search import flat, query
+
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(3000, 32)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    ids = np.array([f"q_{i:05d}" for i in range(3000)])
+    _create(lake, "question_vectors", 32, "create")
+    lake.append("question_vectors", rows_table(ids.tolist(), [0] * 3000, v, "synthetic", ["h"] * 3000))
+
+    def exact(q, keep):
+        s = np.where(keep, v @ q, -np.inf)
+        return [ids[i] for i in np.argsort(-s)[:5]]
+
+    broad, narrow = np.arange(3000) % 2 == 0, np.arange(3000) % 300 == 0
+    q = v[7] + 0.1 * v[8]
+    for keep in (broad, narrow):  # no index: exact NumPy over the table in memory
+        assert [i for i, _, _ in vector_search(lake, "questions", q, k=5, allowed=set(ids[keep]))] == exact(q, keep)
+    ensure_vector_index(lake, "question_vectors", threshold=0, force=True)
+    assert has_vector_index(lake, "question_vectors")
+    took = []
+    monkeypatch.setattr(query, "SUBSET_MIN_SHARE", 0.05)
+    real_subset = flat.subset_search
+    monkeypatch.setattr(flat, "subset_search", lambda *a, **k: took.append(1) or real_subset(*a, **k))
+    got = vector_search(lake, "questions", q, k=5, allowed=set(ids[narrow]), nprobes=64)
+    assert [i for i, _, _ in got] == exact(q, narrow) and took == [1]  # 10 of 3000 rows: the exact subset
+    got = vector_search(lake, "questions", q, k=5, allowed=set(ids[broad]), nprobes=64)
+    assert took == [1] and len(got) == 5  # half the rows: the index, over-fetched, then filtered
+    assert len({i for i, _, _ in got} & set(exact(q, broad))) >= 4
+    assert all(int(i[2:]) % 2 == 0 for i, _, _ in got)
+    lake.delete("question_vectors", "id = 'q_00000'")  # row positions shift: the subset path must follow
+    kept = narrow & (ids != "q_00000")
+    got = vector_search(lake, "questions", q, k=5, allowed=set(ids[narrow]), nprobes=64)
+    assert [i for i, _, _ in got] == exact(q, kept)

@@ -3,8 +3,9 @@
 Below the index threshold this is the search, and it is exact: one float32 matrix-vector product over the
 table, held in memory per process and reloaded when the table's Lance version changes (so a long-lived
 process such as a notebook pays the read once; a `ded search` process pays it once). For a filtered search
-over an indexed table it runs on the allowed rows only, read with Lance's `take` by row position, which is
-cheaper than the index when the filter keeps few rows (the threshold is measured in bench/search.py).
+over an indexed table whose over-fetched index results leave fewer than k allowed ids, it runs on the
+allowed rows only: read with Lance's `take` by row position when they are few, else from the table held in
+memory (loaded on first need; bench/search.py measures both).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Rows:
 
 
 _CACHE: dict[tuple[str, str], Rows] = {}
+# Lance `take` of 50k scattered rows of 1M took 506 ms here; past this many rows, hold the table in memory
+TAKE_MAX_ROWS = 5_000
 
 
 def table_rows(lake: Lake, vt: str, with_vectors: bool = False) -> Rows:
@@ -92,6 +95,8 @@ def subset_search(lake: Lake, vt: str, vector: np.ndarray, k: int, allowed,
 
     rows = table_rows(lake, vt)
     pos = allowed_rows(rows, allowed)
+    if rows.vectors is None and len(pos) > TAKE_MAX_ROWS:
+        rows = table_rows(lake, vt, with_vectors=True)  # once per process and version: 1.5 GB at 1M x 384
     if rows.vectors is not None:
         v = rows.vectors[pos]
     else:
