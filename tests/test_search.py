@@ -141,7 +141,7 @@ def test_where_ids_over_both_tables_through_the_sql_file(lake):
                                  "response": "r"} for i, m in enumerate(["a", "b", "a"])])
     assert sorted(where_ids(lake, "questions", "domain = 'math'")) == ["q0", "q2"]
     assert sorted(where_ids(lake, "trajectories", "model = 'a' AND question_id = 'q0'")) == ["t0", "t2"]
-    assert where_ids(lake, "questions", "domain = 'none'") == []
+    assert where_ids(lake, "questions", "domain = 'none'") == set()
     with pytest.raises(SearchError, match=r"does not run over questions: .*Conversion Error"):
         where_ids(lake, "questions", "domain = 1")  # binds, fails while it runs: still one line
 
