@@ -398,6 +398,7 @@ class AblateParams(Section):
     budgets: list[int] = Field(default_factory=lambda: [100], description="Corpus sizes (rows); every recipe runs at every budget.")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], description="Seeds per arm (select.seed, sft.seed and the evaluation seed offset); comparisons pair arms by seed.")
     teachers: list[str] = Field(default_factory=lambda: ["auto"], description="select.teacher of the arms: auto (the profile's teacher choice), all, or model names.")
+    objectives: list[Literal["plain", "t3s", "rrt"]] = Field(default_factory=lambda: ["plain"], description="SFT objectives of the arms (sft.objective): plain, t3s, rrt. A non-plain arm lives in `<arm>/<objective>/` and is named `<arm>-<objective>`; the DVC stage of an arm runs all of them on the same selection; each is compared with the plain arm of the same recipe, budget, teacher and seeds.")
     baseline: str = Field("random", description="The recipe every other recipe is compared with, at the same budget, teacher and seeds.")
     train: bool = Field(True, description="Fine-tune and evaluate each arm; false: select and export only (`ded ablate --no-train`, e.g. on a machine without a GPU).")
     sft: dict[str, Any] = Field(default_factory=dict, description="Overrides of the `sft` section for the arms (e.g. {epochs: 3}); the same for every arm.")
@@ -408,6 +409,14 @@ class AblateParams(Section):
     out_dir: str = Field("ablate", description="Root of the per-arm folders (corpus/, metrics/, result.json).")
     metrics: str = Field("metrics/ablate.json", description="The aggregate: every arm and the paired comparisons.")
     svg: str = Field("reports/ablate.svg", description="Accuracy against corpus size per recipe, with interval bands (offline SVG).")
+
+    @field_validator("objectives")
+    @classmethod
+    def _plain_first(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v) or not v:
+            raise ValueError("ablate.objectives must list each objective once")
+        # plain first: its arm folder holds the other objectives' folders, and a rerun of it replaces them
+        return sorted(v, key=lambda o: o != "plain")
 
     @field_validator("recipes")
     @classmethod

@@ -286,3 +286,47 @@ def _check_rrt(theta0, rrt, out):
     s0, sf, sb, so = load(theta0), load(rrt["final"]), load(rrt["bottleneck"]), load(out)
     for k in s0:
         assert torch.allclose(so[k], s0[k] + sf[k] - sb[k], atol=1e-6), k
+
+
+# -- the ablation axis ---------------------------------------------------------------------------------------
+def test_objective_is_an_ablation_axis_compared_with_plain_on_the_same_selection():
+    from ded.stages import ablate
+    from tests.test_ablate_unit import _result
+
+    p = parse_params({"ablate": {"recipes": ["ded", "random"], "budgets": [50], "seeds": [0, 1],
+                                 "objectives": ["t3s", "plain", "rrt"]}})
+    assert p.ablate.objectives == ["plain", "t3s", "rrt"]  # plain first: its folder holds the others
+    arms = ablate.arms(p)
+    assert len(arms) == 2 * 2 * 3 and arms[0]["arm"] == "ded-50-0-auto" and arms[1]["arm"] == "ded-50-0-auto-t3s"
+    assert ablate.arm_dir(p, "ded", 50, 0, "auto", "t3s").as_posix() == "ablate/ded-50-0-auto/t3s"
+    assert ablate.arm_dir(p, "ded", 50, 0, "auto").as_posix() == "ablate/ded-50-0-auto"
+    arm_p, _, _ = ablate.arm_params(p, "ded", 50, 0, "auto", ablate.arm_dir(p, "ded", 50, 0, "auto", "rrt"), "rrt")
+    assert arm_p.sft.objective == "rrt" and arm_p.sft.checkpoint_dir.endswith("ded-50-0-auto-rrt")
+    results = []
+    for r in ("ded", "random"):
+        for o in ("plain", "t3s", "rrt"):
+            for s in (0, 1):
+                res = _result(r, s, {f"i{k}": [(k + s + len(o)) % 3, 2] for k in range(12)})
+                res.update(arm=ablate.arm_name(r, 50, s, "auto", o), objective=o, trained=True)
+                if o == "t3s":
+                    res["t3s"] = {"masks": {"anchor_share": 0.25, "seconds": 1.0, "forward_tokens": 100},
+                                  "pilot_seconds_this_run": 3.0, "final_seconds": 2.0}
+                results.append(res)
+    s = ablate.summarize(p, results)
+    pairs = {(c["recipe"], c["objective"], c["vs"], c["vs_objective"]) for c in s["comparisons"]}
+    assert ("ded", "t3s", "ded", "plain") in pairs and ("ded", "rrt", "ded", "plain") in pairs
+    assert ("random", "t3s", "random", "plain") in pairs
+    assert ("ded", "t3s", "random", "t3s") in pairs  # the recipe comparison stays within one objective
+    assert ("ded", "plain", "random", "plain") in pairs and ("ded", "t3s", "random", "plain") not in pairs
+    c = next(c for c in s["comparisons"] if (c["recipe"], c["objective"], c["vs_objective"]) == ("ded", "t3s", "plain"))
+    assert c["ci_low"] <= c["diff"] <= c["ci_high"]
+    assert {c["recipe"] for c in s["curves"]} == {"ded", "ded+t3s", "ded+rrt", "random", "random+t3s", "random+rrt"}
+    assert {r["objective"] for r in ablate.table_rows(results)} == {"plain", "t3s", "rrt"}
+    from ded.report.svg import ablation_svg
+
+    assert "ded+t3s" in ablation_svg(s)
+    cost = s["cost"]["by_objective"]
+    assert cost["t3s"]["arms"] == 4 and cost["t3s"]["anchor_share_mean"] == 0.25
+    assert cost["t3s"]["confidence_forward_tokens"] == 400 and cost["plain"]["anchor_share_mean"] is None
+    legacy = {**results[0], "objective": "sft"}  # results written before objectives existed
+    assert ablate.table_rows([legacy])[0]["objective"] == "plain"

@@ -236,21 +236,23 @@ def _checkpoints(ckpt_root: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def pilot_curve(params, lake, sft, base: str, work: Path, items: list[dict]) -> dict[str, Any]:
+def pilot_curve(params, lake, sft, base: str, work: Path, items: list[dict]) -> tuple[dict[str, Any], dict]:
     """Pilot run (resumed by its own checkpoints) and the training accuracy of θ0 and of every checkpoint
-    (curve.json rewritten after each, so a killed run keeps the measured points)."""
+    (curve.json rewritten after each, so a killed run keeps the measured points). Returns (curve.json's
+    document, what this call spent: seconds of pilot SFT and of accuracy sampling, samples generated)."""
     from ded.training.run import train
 
     t3s = sft.t3s
     curve_path = work / "curve.json"
     doc = json.loads(curve_path.read_text()) if curve_path.exists() else {"points": []}
     t0 = time.perf_counter()
+    this = {"pilot_seconds": 0.0, "accuracy_seconds": 0.0, "generated": 0}
     pilot_metrics = work / "pilot" / "metrics" / "train.json"
     if not pilot_metrics.exists():
         pilot = sft.model_copy(update={"objective": "plain", "keep_checkpoints": True})
         train(pilot, base, output_dir=str(work / "pilot" / "model"), metrics_dir=str(work / "pilot" / "metrics"),
               checkpoint_dir=str(work / "pilot" / "checkpoints"), desc="t3s pilot", checkpoints=t3s.checkpoints)
-        doc.setdefault("seconds", {})["pilot_sft"] = round(time.perf_counter() - t0, 3)
+        this["pilot_seconds"] = round(time.perf_counter() - t0, 3)
     doc["pilot"] = {k: v for k, v in json.loads(pilot_metrics.read_text()).items() if k != "plan"}
     ckpts = _checkpoints(work / "pilot" / "checkpoints")
     if not ckpts:
@@ -263,17 +265,17 @@ def pilot_curve(params, lake, sft, base: str, work: Path, items: list[dict]) -> 
             continue
         acc = train_accuracy(params, lake, str(path), f"t3s:{key}:step-{step}", items, t3s)
         have[step] = {"step": step, "checkpoint": str(path), **acc}
+        this["generated"] += acc["generated"]
         doc["points"] = [have[s] for s in sorted(have)]
         _write_json(curve_path, doc)
-    doc.setdefault("seconds", {})["accuracy"] = round(doc.get("seconds", {}).get("accuracy", 0)
-                                                      + time.perf_counter() - t1, 3)
+    this["accuracy_seconds"] = round(time.perf_counter() - t1, 3)
     pts = [pt for pt in doc["points"] if pt["step"] > 0]
     b = bottleneck_index([pt["accuracy"] for pt in pts], t3s.smooth)
     doc["bottleneck"] = {"step": pts[b]["step"], "checkpoint": pts[b]["checkpoint"], "accuracy": pts[b]["accuracy"],
                          "smooth": t3s.smooth}
     doc["final_checkpoint"] = pts[-1]["checkpoint"]
     _write_json(curve_path, doc)
-    return doc
+    return doc, this
 
 
 def compute_masks(params, lake, sft, base: str, run_id: str, bottleneck: str) -> tuple[list, dict[str, Any]]:
@@ -335,14 +337,18 @@ def run(params, sft, base: str, lake=None, output_dir: str | None = None, metric
     work = Path(sft.t3s.work_dir) / key
     items = train_items(lake, [r["question_id"] for r in _corpus_ids(sft.corpus) if r["question_id"]],
                         sft.t3s.questions)
-    doc = pilot_curve(params, lake, sft, base, work, items)
+    doc, this = pilot_curve(params, lake, sft, base, work, items)
     summary: dict[str, Any] = {"objective": sft.objective, "t3s_key": key, "work_dir": str(work),
                                "curve": [{k: pt.get(k) for k in ("step", "accuracy", "ci", "items", "n")}
                                          for pt in doc["points"]],
                                "bottleneck": doc["bottleneck"], "pilot_steps": doc["pilot"]["steps"],
                                "pilot_seconds": doc["pilot"]["seconds"],
-                               "accuracy_seconds": doc.get("seconds", {}).get("accuracy"),
+                               "pilot_tokens": doc["pilot"]["tokens"],
                                "accuracy_samples": sum(pt.get("samples") or 0 for pt in doc["points"]),
+                               # this call's own cost (a rerun, or rrt after t3s, reuses the cached steps)
+                               "pilot_seconds_this_run": this["pilot_seconds"],
+                               "accuracy_seconds_this_run": this["accuracy_seconds"],
+                               "accuracy_samples_generated": this["generated"],
                                "source": "third-party summary of arXiv 2601.10348 (the paper's method section "
                                          "was not available): docs/training.md"}
     if sft.objective == "rrt":
