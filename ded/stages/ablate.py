@@ -218,7 +218,6 @@ def _write_json(path: Path, doc: Any) -> None:
 # -- aggregate -------------------------------------------------------------------------------------------
 def load_results(params: Any, allow_missing: bool = False) -> list[dict[str, Any]]:
     """Every arm's result.json of the params' matrix; a missing arm is an error naming how to run it."""
-    ab = params.ablate
     got, missing = [], []
     for a in arms(params):
         f = arm_dir(params, a["recipe"], a["budget"], a["seed"], a["teacher"], a["objective"]) / "result.json"
