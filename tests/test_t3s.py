@@ -268,6 +268,13 @@ def test_t3s_stage_resumes_after_a_kill_and_fills_the_lake(tmp_path, tiny_model_
     assert n == len(ROWS) and anchors == s["masks"]["anchors"] and tokens == s["masks"]["tokens"]
     assert con.execute("SELECT count(*) FROM t3s_masks WHERE len(mask) <> n_tokens "
                        "OR len(anchor_tokens) <> n_anchors").fetchone()[0] == 0
+    # `ded report`: the pilot's curve and the anchors by teacher and token
+    from ded.report.data import gather
+
+    sec = gather(lake, p).section("t3s")
+    assert sec.rows and sec.rows[0]["model"] == "unknown"  # the test corpus's trajectories are not in the lake
+    assert sum(r["anchors"] for r in sec.rows) == s["masks"]["anchors"]
+    assert len(sec.charts) == (2 if s["masks"]["anchors"] else 1) and "bottleneck at step" in sec.text
     # a rerun: nothing trained or measured again; the masks come from the lake
     before = len(calls)
     again = main(p, lake)
