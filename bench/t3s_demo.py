@@ -43,7 +43,7 @@ def main() -> None:
     p = yaml.safe_load((ws / "pipelines" / "demo.yaml").read_text())
     p["ablate"].update(recipes=["ded"], budgets=[args.budget], seeds=args.seeds, teachers=["auto"],
                        objectives=["plain", "t3s", "rrt"])
-    p["ablate"]["sft"] = {**p["ablate"].get("sft", {}), "t3s": {"checkpoints": args.checkpoints, "n": 1}}
+    p["ablate"]["sft"] = {**p["ablate"].get("sft", {}), "t3s": {"checkpoints": args.checkpoints, "n": 1, "max_tokens": 128}}
     (ws / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     secs, _ = _timed(["dvc", "repro", "pipelines/ablate/dvc.yaml"], ws, env)
     doc = json.loads((ws / "metrics" / "ablate.json").read_text())

@@ -399,7 +399,9 @@ def _t3s(has, q, path: Path) -> Section:
     m = doc.get("masks") or {}
     share = m.get("anchor_share")
     s.text = (f"Objective `{doc.get('objective')}`. Pilot: plain SFT for {doc.get('pilot_steps')} steps; bottleneck at "
-              f"step {b.get('step')} (training accuracy {b.get('accuracy')}, smoothing window {b.get('smooth')}). "
+              f"step {b.get('step')} (training accuracy {b.get('accuracy')}, smoothing window {b.get('smooth')})"
+              + ("; the curve is flat, so there is no bottleneck and the earliest checkpoint was taken. "
+                 if b.get("flat_curve") else ". ")
               + (f"Anchors: {m.get('anchors'):,} of {m.get('tokens'):,} trained tokens "
                  f"({share:.1%}) left out of the final run's loss. " if share is not None else "")
               + "Formulas from a third-party summary of arXiv 2601.10348 (docs/training.md).")

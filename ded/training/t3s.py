@@ -175,7 +175,7 @@ def train_items(lake, question_ids: list[str], limit: int | None) -> list[dict]:
             for r in sorted(rows, key=lambda r: r["question_id"])]
 
 
-def train_accuracy(params, lake, model_path: str, name: str, items: list[dict], t3s) -> dict[str, Any]:
+def train_accuracy(params, lake, model_path: str, name: str, items: list[dict], t3s, seed: int = 0) -> dict[str, Any]:
     """avg@n of `model_path` on the training items: `ded evaluate`'s plan, generation (resumed by fingerprint
     in eval_samples), grading and metrics, under benchmark `t3s-train` and the model name `name`."""
     from ded.backends import get_backend
@@ -183,10 +183,10 @@ def train_accuracy(params, lake, model_path: str, name: str, items: list[dict], 
     from ded.evaluation.runner import build_plan, grade_run, row_maker, run_filter
     from ded.stages.run_requests import done_fingerprints, run_requests
 
-    ev = params.evaluate.model_copy(update={"n": t3s.n, "limit": None,
-                                            "temperature": t3s.temperature if t3s.temperature is not None
-                                            else params.evaluate.temperature,
-                                            "max_tokens": t3s.max_tokens or params.evaluate.max_tokens})
+    # sampling from the t3s section, else the student's own (not `evaluate`'s: the sft stage does not depend on
+    # it); seed: sft.seed. Only the intervals' level and resamples come from `evaluate`.
+    ev = params.evaluate.model_copy(update={"n": t3s.n, "limit": None, "temperature": t3s.temperature,
+                                            "top_p": None, "max_tokens": t3s.max_tokens, "seed": seed})
     p = params.model_copy(update={"evaluate": ev})
     spec = _student_spec(params, name, model_path)
     plan = build_plan(p, spec, TRAIN_BENCHMARK, items)
@@ -263,7 +263,7 @@ def pilot_curve(params, lake, sft, base: str, work: Path, items: list[dict]) -> 
     for step, path in [(0, Path(base)), *ckpts]:
         if step in have:
             continue
-        acc = train_accuracy(params, lake, str(path), f"t3s:{key}:step-{step}", items, t3s)
+        acc = train_accuracy(params, lake, str(path), f"t3s:{key}:step-{step}", items, t3s, seed=sft.seed)
         have[step] = {"step": step, "checkpoint": str(path), **acc}
         this["generated"] += acc["generated"]
         doc["points"] = [have[s] for s in sorted(have)]
@@ -271,8 +271,16 @@ def pilot_curve(params, lake, sft, base: str, work: Path, items: list[dict]) -> 
     this["accuracy_seconds"] = round(time.perf_counter() - t1, 3)
     pts = [pt for pt in doc["points"] if pt["step"] > 0]
     b = bottleneck_index([pt["accuracy"] for pt in pts], t3s.smooth)
+    # a flat curve (every checkpoint equally accurate, e.g. a student that solves nothing) has no bottleneck:
+    # the earliest checkpoint is taken, and the result says so
+    flat = len({pt["accuracy"] for pt in pts}) == 1
+    if flat:
+        log.warning("t3s: the pilot's training accuracy is flat at %s over %d checkpoints: there is no imitation "
+                    "bottleneck to find; taking the earliest checkpoint (step %d). Raise t3s.n or t3s.questions, or "
+                    "check that the student can solve some training questions", pts[0]["accuracy"], len(pts),
+                    pts[0]["step"])
     doc["bottleneck"] = {"step": pts[b]["step"], "checkpoint": pts[b]["checkpoint"], "accuracy": pts[b]["accuracy"],
-                         "smooth": t3s.smooth}
+                         "smooth": t3s.smooth, "flat_curve": flat}
     doc["final_checkpoint"] = pts[-1]["checkpoint"]
     _write_json(curve_path, doc)
     return doc, this
