@@ -337,3 +337,22 @@ def test_objective_is_an_ablation_axis_compared_with_plain_on_the_same_selection
     assert cost["t3s"]["confidence_forward_tokens"] == 400 and cost["plain"]["anchor_share_mean"] is None
     legacy = {**results[0], "objective": "sft"}  # results written before objectives existed
     assert ablate.table_rows([legacy])[0]["objective"] == "plain"
+
+
+def test_every_params_key_of_the_ablation_dvc_file_is_in_every_profile():
+    """DVC reads params.yaml keys as written: `ablate.objectives` (the arm stage's param) must be in each profile."""
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    keys = yaml.safe_load((repo / "pipelines" / "ablate" / "dvc.yaml").read_text())["stages"]["arm"]["params"]
+    assert "ablate.objectives" in keys
+    for name in ("demo", "ded-paper", "limo", "s1k"):
+        raw = yaml.safe_load((repo / "pipelines" / f"{name}.yaml").read_text())
+        for key in keys:
+            node = raw
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, f"{name}.yaml has no `{key}`"
+                node = node[part]
+        assert parse_params(raw).sft.objective == "plain"
