@@ -261,6 +261,34 @@ class SelectParams(Section):
     export: ExportParams = Field(default_factory=ExportParams)
 
 
+class T3sParams(Section):
+    """`sft.objective: t3s | rrt` (docs/training.md, "T3S"): training-trajectory-aware token selection (Shen et al.,
+    arXiv 2601.10348). The paper's method section was not available: the formulas follow a third-party summary,
+    and every choice it leaves open is a field here.
+
+    A pilot run (plain SFT from the base θ0, checkpoints kept), the training-set accuracy of each checkpoint
+    (`ded evaluate`'s machinery on the corpus's own questions), the bottleneck θ_b = the checkpoint of lowest
+    (smoothed) accuracy, per-token confidences c_t = log p(y_t | y_<t, x) under θ0 and θ_b over the tokens SFT
+    trains on, anchors A = {t : c_t(θ_b) − c_t(θ0) > margin}, then the final run: SFT from θ0 with the anchors'
+    labels set to -100. `rrt` stops after the bottleneck and writes θ0 + (θ_pilot_final − θ_b).
+    """
+
+    checkpoints: int = Field(8, ge=2, description="Pilot checkpoints, evenly spaced over the pilot's optimizer steps (the last one is the pilot's end); the bottleneck is searched among them (θ0 itself is measured too, for the curve, but is never the bottleneck: Δc would be 0).")
+    questions: int | None = Field(None, gt=0, description="Training questions whose sampled answers measure a checkpoint's accuracy: the first N by question_id among the corpus's questions (None: all; the paper's regime is a few hundred).")
+    n: int = Field(4, ge=1, description="Samples per training question per checkpoint (accuracy = avg@n, graded by the verifiers as `ded evaluate` grades).")
+    temperature: float | None = Field(None, ge=0, description="Sampling temperature of the accuracy samples; None = the student's own (its `sampling` in `models`). The seed is sft.seed.")
+    max_tokens: int | None = Field(None, gt=0, description="Generation budget of the accuracy samples; None = the student's own.")
+    smooth: int = Field(1, ge=1, description="Moving-average window (checkpoints, centred, shrinking at the ends) over the accuracy curve before the argmin; 1 = the raw argmin. Ties go to the earliest checkpoint.")
+    margin: float = Field(0.0, ge=0, description="A token is an anchor when c_t(θ_b) − c_t(θ0) > margin (nats); 0 is the summary's rule.")
+    exempt_final: bool = Field(True, description="Never drop tokens of the final answer (after the last `</think>`): the graded answer stays imitated. A trajectory without `</think>` exempts nothing.")
+    exempt_special: bool = Field(True, description="Never drop the tokenizer's special tokens (end of turn, added tokens such as <think>): the turn structure stays imitated.")
+    normalize: Literal["kept"] = Field("kept", description="Loss normalisation: kept = the plain SFT mean over the batch's kept tokens (anchors are labels -100, so TRL's token count leaves them out). Dividing by all trained tokens is not built yet.")
+    chunk_tokens: int = Field(2048, gt=0, description="Positions per block of the vocabulary projection in the confidence pass (the student scorer's chunked log-probs).")
+    max_batch_tokens: int = Field(32768, gt=0, description="Tokens per forward of the confidence pass (trajectories packed up to it).")
+    device: str = Field("auto", description="Device of the confidence pass: auto (cuda when present), cpu, cuda, cuda:1.")
+    work_dir: str = Field("checkpoints/t3s", description="The run's cached intermediate results, one subfolder per run key: pilot checkpoints and model, pilot.json (accuracy per checkpoint), the final run's checkpoints; a killed run resumes from them.")
+
+
 class SftParams(Section):
     """`ded sft`: TRL `SFTTrainer` on the corpus with the shared chat template (docs/pipeline.md).
 
@@ -300,6 +328,8 @@ class SftParams(Section):
     save_steps: int = Field(200, ge=1, description="Save a checkpoint every N optimizer steps (for resume).")
     keep_checkpoints: bool = Field(False, description="Keep the run's checkpoints after it finishes (default: delete them).")
     accelerate_config: str | None = Field(None, description="accelerate config (pipelines/accelerate/*.yaml) for multi-GPU: `ded sft` relaunches itself under `accelerate launch` with it.")
+    objective: Literal["plain", "t3s", "rrt"] = Field("plain", description="plain: cross-entropy over every trained token; t3s: the pilot/bottleneck/anchor-mask pipeline, then SFT without the anchor tokens (`t3s` below, docs/training.md); rrt: the diagnostic θ0 + (θ_pilot_final − θ_b), no final run.")
+    t3s: T3sParams = Field(default_factory=T3sParams, description="Settings of the t3s and rrt objectives.")
     tiny_base_text: str | None = Field(None, description="Demo only: a text file; the base model (a local path) is built there as a tiny random Qwen2 model with a tokenizer trained on this text (ded.tiny; cached, deterministic).")
 
 
@@ -368,6 +398,7 @@ class AblateParams(Section):
     budgets: list[int] = Field(default_factory=lambda: [100], description="Corpus sizes (rows); every recipe runs at every budget.")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], description="Seeds per arm (select.seed, sft.seed and the evaluation seed offset); comparisons pair arms by seed.")
     teachers: list[str] = Field(default_factory=lambda: ["auto"], description="select.teacher of the arms: auto (the profile's teacher choice), all, or model names.")
+    objectives: list[Literal["plain", "t3s", "rrt"]] = Field(default_factory=lambda: ["plain"], description="SFT objectives of the arms (sft.objective): plain, t3s, rrt. A non-plain arm lives in `<arm>/<objective>/` and is named `<arm>-<objective>`; the DVC stage of an arm runs all of them on the same selection; each is compared with the plain arm of the same recipe, budget, teacher and seeds.")
     baseline: str = Field("random", description="The recipe every other recipe is compared with, at the same budget, teacher and seeds.")
     train: bool = Field(True, description="Fine-tune and evaluate each arm; false: select and export only (`ded ablate --no-train`, e.g. on a machine without a GPU).")
     sft: dict[str, Any] = Field(default_factory=dict, description="Overrides of the `sft` section for the arms (e.g. {epochs: 3}); the same for every arm.")
@@ -378,6 +409,14 @@ class AblateParams(Section):
     out_dir: str = Field("ablate", description="Root of the per-arm folders (corpus/, metrics/, result.json).")
     metrics: str = Field("metrics/ablate.json", description="The aggregate: every arm and the paired comparisons.")
     svg: str = Field("reports/ablate.svg", description="Accuracy against corpus size per recipe, with interval bands (offline SVG).")
+
+    @field_validator("objectives")
+    @classmethod
+    def _plain_first(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v) or not v:
+            raise ValueError("ablate.objectives must list each objective once")
+        # plain first: its arm folder holds the other objectives' folders, and a rerun of it replaces them
+        return sorted(v, key=lambda o: o != "plain")
 
     @field_validator("recipes")
     @classmethod

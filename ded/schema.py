@@ -88,6 +88,13 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("sft_wall_s", pa.float64()), ("eval_wall_s", pa.float64()), ("wall_s", pa.float64()),
         ("selection_run", S), ("eval_run", S), ("teachers_chosen", S), ("ablated_at", TS),
     ),
+    # `sft.objective: t3s` (docs/training.md): one row per corpus trajectory and T3S run; the mask is over the
+    # tokens SFT trains (the assistant turn's labels, in order), True = an anchor, left out of the loss
+    "t3s_masks": _schema(
+        ("run_id", S), ("trajectory_id", S), ("question_id", S), ("n_tokens", pa.int64()), ("n_anchors", pa.int64()),
+        ("mask", pa.list_(pa.bool_())), ("token_ids", pa.list_(pa.int32())), ("delta", pa.list_(pa.float32())),
+        ("anchor_tokens", pa.list_(S)), ("base_model", S), ("bottleneck", S), ("created_at", TS),
+    ),
 }
 
 KEYS: dict[str, list[str]] = {
@@ -107,6 +114,7 @@ KEYS: dict[str, list[str]] = {
     "selection": ["run_id", "trajectory_id"],
     "eval_samples": ["run_id", "benchmark", "item_id", "sample_idx"],
     "ablations": ["arm", "benchmark"],
+    "t3s_masks": ["run_id", "trajectory_id"],
 }
 
 TABLES = tuple(SCHEMAS)

@@ -43,8 +43,9 @@ def arm_cmd(
     seed: int = typer.Option(0, "--seed", help="select.seed, sft.seed and the evaluation seed offset."),
     teacher: str = typer.Option("auto", "--teacher", help="select.teacher of the arm: auto, all or a model name."),
     no_train: bool = typer.Option(False, "--no-train", help="Select and export only."),
+    objective: Optional[list[str]] = typer.Option(None, "--objective", help="SFT objective: plain, t3s or rrt; repeatable (default: every one in ablate.objectives, plain first)."),
 ) -> None:
-    """Run one arm (a DVC stage of pipelines/ablate/dvc.yaml). Example: ded ablate arm --recipe ded --budget 100 --seed 0"""
+    """Run one arm (a DVC stage of pipelines/ablate/dvc.yaml), once per SFT objective. Example: ded ablate arm --recipe ded --budget 100 --seed 0"""
     from ded.commands.common import context
     from ded.params import ABLATE_RECIPES
     from ded.stages import ablate as stage
@@ -52,11 +53,17 @@ def arm_cmd(
     if recipe not in ABLATE_RECIPES:
         raise stage.AblateError(f"unknown recipe {recipe!r} for --recipe; choose one of {', '.join(ABLATE_RECIPES)}")
     params, lake = context(ctx, needs_lake=True)
-    r = stage.run_arm(params, lake, recipe, budget, seed, teacher, train=False if no_train else None)
-    scores = ", ".join(f"{b} {m['avg_at_n']:.3f}" if m["avg_at_n"] is not None else f"{b} –"
-                       for b, m in r["benchmarks"].items()) or "not trained"
-    typer.echo(f"ablate {r['arm']}: {r['corpus']['rows']} rows from {r['corpus']['questions']} questions "
-               f"(teacher {', '.join(r['teachers_chosen'])}); {scores}; {r['seconds']['total']:.1f} s")
+    objectives = objective or params.ablate.objectives
+    bad = [o for o in objectives if o not in ("plain", "t3s", "rrt")]
+    if bad:
+        raise stage.AblateError(f"unknown objective(s) {bad} for --objective; choose plain, t3s or rrt")
+    for o in sorted(objectives, key=lambda o: o != "plain"):  # plain's folder holds the others
+        r = stage.run_arm(params, lake, recipe, budget, seed, teacher, train=False if no_train else None,
+                          objective=o)
+        scores = ", ".join(f"{b} {m['avg_at_n']:.3f}" if m["avg_at_n"] is not None else f"{b} –"
+                           for b, m in r["benchmarks"].items()) or "not trained"
+        typer.echo(f"ablate {r['arm']}: {r['corpus']['rows']} rows from {r['corpus']['questions']} questions "
+                   f"(teacher {', '.join(r['teachers_chosen'])}); {scores}; {r['seconds']['total']:.1f} s")
 
 
 @ablate_app.command("aggregate")
@@ -76,7 +83,8 @@ def _print(out: dict, params) -> None:
                                    "sft_tokens_per_s", "wall_s")} for a in out["arms"]]
     echo_table(rows, title="ablations (ded sql \"select * from ablations\")")
     if out["comparisons"]:
-        echo_table([{k: c[k] for k in ("recipe", "vs", "budget", "benchmark", "diff", "ci_low", "ci_high", "items")}
+        echo_table([{k: c.get(k) for k in ("recipe", "objective", "vs", "vs_objective", "budget", "benchmark", "diff",
+                                            "ci_low", "ci_high", "items")}
                     | {"seeds": len(c["seeds"])} for c in out["comparisons"]],
                    title=f"paired differences ({int(params.ablate.ci_level * 100)}% bootstrap interval over items)")
     c = out["cost"]

@@ -110,6 +110,10 @@ def gather(lake: Lake, params: Any = None, metrics_dir: str | Path | None = None
         _mix(has, q, run),
         _evaluation(has, q, metrics_dir),
     ]
+    # `sft.objective: t3s | rrt` writes its pilot curve next to the SFT metrics: the section appears with it
+    t3s_doc = Path(getattr(getattr(params, "sft", None), "metrics_dir", None) or "metrics/sft") / "t3s.json"
+    if t3s_doc.exists():
+        sections.append(_t3s(has, q, t3s_doc))
     # the ablation is optional (its own dvc.yaml): its section appears once `ded ablate` has written its metrics
     ablation = Path(getattr(getattr(params, "ablate", None), "metrics", None) or "metrics/ablate.json")
     if ablation.exists():
@@ -375,4 +379,37 @@ def _ablation(path: Path) -> Section:
               f"student better than {doc.get('baseline', 'random')}'s of the same size.")
     if doc.get("curves"):
         s.charts.append(svg.ablation_svg(doc))
+    return s
+
+
+def _t3s(has, q, path: Path) -> Section:
+    """`sft.objective: t3s | rrt` (metrics/sft/t3s.json): the pilot's training accuracy per checkpoint (the
+    "imitation shock"), the bottleneck, and the anchors by teacher and by token (t3s_masks)."""
+    doc = json.loads(path.read_text())
+    s = Section("t3s", "T3S: the pilot run's imitation shock and the anchor tokens",
+                columns=["model", "trajectories", "trained_tokens", "anchors", "anchor_share"])
+    curve = [pt for pt in doc.get("curve") or [] if pt.get("accuracy") is not None]
+    b = doc.get("bottleneck") or {}
+    if curve:
+        pts = [(pt["step"], pt["accuracy"], *((pt.get("ci") or [pt["accuracy"]] * 2)[:2])) for pt in curve]
+        pts = [(x, y, y if lo is None else lo, y if hi is None else hi) for x, y, lo, hi in pts]
+        s.charts.append(svg.band_lines({"training accuracy": pts}, title="Pilot run: training-set accuracy per "
+                                       "checkpoint (step 0 = the base model)", xlabel="optimizer step",
+                                       ylabel="avg@n on the training questions"))
+    m = doc.get("masks") or {}
+    share = m.get("anchor_share")
+    s.text = (f"Objective `{doc.get('objective')}`. Pilot: plain SFT for {doc.get('pilot_steps')} steps; bottleneck at "
+              f"step {b.get('step')} (training accuracy {b.get('accuracy')}, smoothing window {b.get('smooth')})"
+              + ("; the curve is flat, so there is no bottleneck and the earliest checkpoint was taken. "
+                 if b.get("flat_curve") else ". ")
+              + (f"Anchors: {m.get('anchors'):,} of {m.get('tokens'):,} trained tokens "
+                 f"({share:.1%}) left out of the final run's loss. " if share is not None else "")
+              + "Formulas from a third-party summary of arXiv 2601.10348 (docs/training.md).")
+    key = doc.get("t3s_key")
+    if "t3s_masks" in has and key and doc.get("objective") == "t3s":
+        s.rows = q("t3s_anchor_share", run_id=key)
+        tokens = q("t3s_anchor_tokens", run_id=key)
+        if tokens:
+            s.charts.append(svg.hbar([repr(t["token"]) for t in tokens], [t["share"] for t in tokens],
+                                     title="Most frequent anchor tokens (share of all anchors)", xlabel="share"))
     return s

@@ -43,28 +43,40 @@ class AblateError(DedError):
     """The ablation cannot run or aggregate; the message says what to run or set."""
 
 
-def arm_name(recipe: str, budget: int, seed: int, teacher: str) -> str:
-    """The arm's folder and DVC stage suffix (pipelines/ablate/dvc.yaml builds the same string)."""
-    return f"{recipe}-{int(budget)}-{int(seed)}-{teacher}"
+def arm_name(recipe: str, budget: int, seed: int, teacher: str, objective: str = "plain") -> str:
+    """The arm's name: its folder and DVC stage suffix (pipelines/ablate/dvc.yaml builds the same string), plus
+    `-<objective>` for a non-plain SFT objective (run by the same DVC stage, in a subfolder: `arm_dir`)."""
+    base = f"{recipe}-{int(budget)}-{int(seed)}-{teacher}"
+    return base if objective in ("plain", "sft") else f"{base}-{objective}"
+
+
+def arm_dir(params: Any, recipe: str, budget: int, seed: int, teacher: str, objective: str = "plain") -> Path:
+    """`<out_dir>/<recipe-budget-seed-teacher>/`, and its `<objective>/` subfolder for a non-plain objective."""
+    out = Path(params.ablate.out_dir) / arm_name(recipe, budget, seed, teacher)
+    return out if objective in ("plain", "sft") else out / objective
 
 
 def arms(params: Any) -> list[dict[str, Any]]:
-    """Every arm of the matrix ablate.recipes x budgets x seeds x teachers, in that order."""
+    """Every arm of the matrix ablate.recipes x budgets x seeds x teachers x objectives, in that order."""
     ab = params.ablate
     out = []
     for r in ab.recipes:
         for b in ab.budgets:
             for s in ab.seeds:
                 for t in ab.teachers:
-                    out.append({"arm": arm_name(r, b, s, t), "recipe": r, "budget": int(b), "seed": int(s), "teacher": t})
+                    for o in ab.objectives:
+                        out.append({"arm": arm_name(r, b, s, t, o), "recipe": r, "budget": int(b), "seed": int(s),
+                                    "teacher": t, "objective": o})
     names = [a["arm"] for a in out]
     if len(set(names)) != len(names):
         raise AblateError("ablate.recipes, budgets, seeds and teachers repeat a value: every arm must be unique")
     return out
 
 
-def arm_params(params: Any, recipe: str, budget: int, seed: int, teacher: str, out: Path) -> Any:
-    """The arm's params: the profile's, with the arm's selection, its folders and the ablate overrides."""
+def arm_params(params: Any, recipe: str, budget: int, seed: int, teacher: str, out: Path,
+               objective: str = "plain") -> Any:
+    """The arm's params: the profile's, with the arm's selection, its folders, the ablate overrides and its SFT
+    objective."""
     from ded.stages.sft import sft_params
 
     ab = params.ablate
@@ -75,7 +87,9 @@ def arm_params(params: Any, recipe: str, budget: int, seed: int, teacher: str, o
     p = params.model_copy(update={"select": sel})
     sft = sft_params(p, **{**ab.sft, "corpus": str(out / "corpus" / "train.jsonl"), "output_dir": str(out / "model"),
                            "metrics_dir": str(out / "metrics" / "sft"),
-                           "checkpoint_dir": str(Path("checkpoints") / "ablate" / out.name), "seed": seed})
+                           "checkpoint_dir": str(Path("checkpoints") / "ablate" /
+                                                 arm_name(recipe, budget, seed, teacher, objective)),
+                           "seed": seed, "objective": "plain" if objective == "sft" else objective})
     unknown = set(ab.evaluate) - set(type(params.evaluate).model_fields)
     if unknown:
         raise AblateError(f"unknown evaluate setting(s) {sorted(unknown)} in ablate.evaluate; see ded/params.py EvaluateParams")
@@ -125,25 +139,25 @@ def _item_scores(lake: Any, run_id: str) -> dict[str, list[int]]:
 
 
 def run_arm(params: Any, lake: Any, recipe: str, budget: int, seed: int, teacher: str = "auto",
-            train: bool | None = None) -> dict[str, Any]:
-    """Select, fine-tune and evaluate one arm; writes and returns `<out_dir>/<arm>/result.json`."""
+            train: bool | None = None, objective: str = "plain") -> dict[str, Any]:
+    """Select, fine-tune (with `objective`) and evaluate one arm; writes and returns its result.json."""
     from ded.stages import select as select_stage
 
     ab = params.ablate
     train = ab.train if train is None else train
-    name = arm_name(recipe, budget, seed, teacher)
-    out = Path(ab.out_dir) / name
+    name = arm_name(recipe, budget, seed, teacher, objective)
+    out = arm_dir(params, recipe, budget, seed, teacher, objective)
     if out.exists():
         shutil.rmtree(out)  # a rerun replaces the arm (DVC deletes it too): no stale model or metrics
     out.mkdir(parents=True)
-    p, base, stage = arm_params(params, recipe, budget, seed, teacher, out)
+    p, base, stage = arm_params(params, recipe, budget, seed, teacher, out, objective)
     t0 = time.perf_counter()
     man = select_stage.main(p, lake, receipt_dir=str(out))
     select_s = time.perf_counter() - t0
     result: dict[str, Any] = {
         "arm": name, "recipe": recipe, "base_recipe": base, "stage": stage if base == "ded" else None,
         "budget": budget, "seed": seed, "teacher": teacher, "teachers_chosen": man["teacher"]["chosen"],
-        "teacher_metric": man["teacher"]["metric"], "objective": "sft",
+        "teacher_metric": man["teacher"]["metric"], "objective": p.sft.objective,
         "corpus": {**_corpus_stats(lake, man["run_id"]), "run_id": man["run_id"], "shortfall": man.get("shortfall"),
                    "train_jsonl_sha256": man["train_jsonl_sha256"], "by_domain": man["by_domain"],
                    "dir": str(out / "corpus")},
@@ -154,13 +168,15 @@ def run_arm(params: Any, lake: Any, recipe: str, budget: int, seed: int, teacher
         from ded.stages.evaluate import evaluate_model, evaluated_specs
         from ded.stages.smoke import _score
         from ded.training.base import base_model
-        from ded.training.run import train as train_fn
+        from ded.training.run import train_objective
 
         basem = base_model(p, p.sft)
         t1 = time.perf_counter()
-        tm = train_fn(p.sft, basem, desc=f"ablate {name}")
+        tm = train_objective(p, p.sft, basem, lake=lake, desc=f"ablate {name}")
         result["sft"] = {k: tm.get(k) for k in ("steps", "final_loss", "first_loss", "tokens", "seconds",
                                                    "tokens_per_second", "run_key", "rows")}
+        if "t3s" in tm:  # the pilot curve, bottleneck, anchor share and the objective's cost
+            result["t3s"] = tm["t3s"]
         result["seconds"]["sft"] = round(time.perf_counter() - t1, 3)
         label = f"ablate:{name}:{tm['run_key'][:8]}"
         spec = evaluated_specs(p)[0].model_copy(update={"name": label})
@@ -202,10 +218,9 @@ def _write_json(path: Path, doc: Any) -> None:
 # -- aggregate -------------------------------------------------------------------------------------------
 def load_results(params: Any, allow_missing: bool = False) -> list[dict[str, Any]]:
     """Every arm's result.json of the params' matrix; a missing arm is an error naming how to run it."""
-    ab = params.ablate
     got, missing = [], []
     for a in arms(params):
-        f = Path(ab.out_dir) / a["arm"] / "result.json"
+        f = arm_dir(params, a["recipe"], a["budget"], a["seed"], a["teacher"], a["objective"]) / "result.json"
         if f.exists():
             got.append(json.loads(f.read_text()))
         else:
@@ -214,7 +229,7 @@ def load_results(params: Any, allow_missing: bool = False) -> list[dict[str, Any
         eg = missing[0]
         raise AblateError(f"{len(missing)} of {len(got) + len(missing)} arms have no result yet (e.g. {eg['arm']}): run "
                           f"`dvc repro pipelines/ablate/dvc.yaml`, `ded ablate`, or `ded ablate arm --recipe {eg['recipe']} "
-                          f"--budget {eg['budget']} --seed {eg['seed']} --teacher {eg['teacher']}`")
+                          f"--budget {eg['budget']} --seed {eg['seed']} --teacher {eg['teacher']} --objective {eg['objective']}`")
     return got
 
 
@@ -227,7 +242,7 @@ def table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in results:
         c, sft, sec = r["corpus"], r.get("sft") or {}, r.get("seconds") or {}
         common = {"arm": r["arm"], "recipe": r["recipe"], "stage": r.get("stage"), "budget": r["budget"],
-                  "seed": r["seed"], "teacher": r["teacher"], "objective": r.get("objective", "sft"),
+                  "seed": r["seed"], "teacher": r["teacher"], "objective": _objective(r),
                   "corpus_rows": c["rows"], "corpus_questions": c["questions"], "corpus_tokens": c["tokens"],
                   "sft_tokens_per_s": sft.get("tokens_per_second"), "sft_wall_s": sec.get("sft"),
                   "eval_wall_s": sec.get("evaluate"), "wall_s": sec.get("total"), "selection_run": c["run_id"],
@@ -239,6 +254,11 @@ def table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                          "ci_high": m["ci"][1], "items": m["items"], "samples_per_item": m.get("samples_per_item"),
                          "eval_run": m["eval_run"]})
     return rows
+
+
+def _objective(r: dict[str, Any]) -> str:
+    o = r.get("objective") or "plain"
+    return "plain" if o == "sft" else o  # results written before objectives existed say "sft"
 
 
 def _matrix(results: list[dict[str, Any]], bench: str) -> tuple[list[str], dict[int, np.ndarray]]:
@@ -291,25 +311,30 @@ def summarize(params: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
     ab = params.ablate
     groups: dict[tuple, list[dict]] = {}
     for r in results:
-        groups.setdefault((r["recipe"], r["budget"], r["teacher"]), []).append(r)
+        groups.setdefault((r["recipe"], r["budget"], r["teacher"], _objective(r)), []).append(r)
     benches = sorted({b for r in results for b in r["benchmarks"]})
     comparisons, curves = [], []
-    for (recipe, budget, teacher), g in sorted(groups.items()):
+    for (recipe, budget, teacher, objective), g in sorted(groups.items()):
+        # a non-plain objective's curve is its own series, `recipe+objective`
+        label = recipe if objective == "plain" else f"{recipe}+{objective}"
         for bench in benches:
             pt = curve_point(g, bench, ab.bootstrap, ab.ci_level)
             if pt:
-                curves.append({"recipe": recipe, "budget": budget, "teacher": teacher, "benchmark": bench, **pt})
-            vs = [ab.baseline] if recipe != ab.baseline else []
+                curves.append({"recipe": label, "budget": budget, "teacher": teacher, "objective": objective,
+                               "benchmark": bench, **pt})
+            vs = [(ab.baseline, objective)] if recipe != ab.baseline else []
             if recipe in STAGE_ORDER and STAGE_ORDER.index(recipe) > 0:
-                vs.append(STAGE_ORDER[STAGE_ORDER.index(recipe) - 1])  # the Table 3 increment: this step's effect
-            for other in vs:
-                og = groups.get((other, budget, teacher))
+                vs.append((STAGE_ORDER[STAGE_ORDER.index(recipe) - 1], objective))  # the Table 3 increment
+            if objective != "plain":
+                vs.append((recipe, "plain"))  # the objective's effect on the same selection
+            for other, other_obj in vs:
+                og = groups.get((other, budget, teacher, other_obj))
                 if not og:
                     continue
                 d = paired_diff(g, og, bench, ab.bootstrap, ab.ci_level)
                 if d:
                     comparisons.append({"recipe": recipe, "vs": other, "budget": budget, "teacher": teacher,
-                                        "benchmark": bench, **d})
+                                        "objective": objective, "vs_objective": other_obj, "benchmark": bench, **d})
     arms_out = [{k: v for k, v in row.items() if k != "ablated_at"} for row in table_rows(results)]
     epochs = float(params.ablate.sft.get("epochs", params.sft.epochs))
     corpus_tokens = sum(r["corpus"]["tokens"] or 0 for r in results)
@@ -318,10 +343,45 @@ def summarize(params: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
             "sft_tokens_estimate": int(corpus_tokens * epochs),
             "sft_tokens_trained": sum((r.get("sft") or {}).get("tokens") or 0 for r in results) or None,
             "sft_seconds": round(sum((r.get("seconds") or {}).get("sft") or 0 for r in results), 1) or None,
-            "eval_seconds": round(sum((r.get("seconds") or {}).get("evaluate") or 0 for r in results), 1) or None}
+            "eval_seconds": round(sum((r.get("seconds") or {}).get("evaluate") or 0 for r in results), 1) or None,
+            "by_objective": objective_cost(results)}
     return {"method": "paired bootstrap over benchmark items of seed-averaged per-item differences "
                       "(docs/ablation.md)", "baseline": ab.baseline, "ci_level": ab.ci_level,
             "bootstrap": ab.bootstrap, "cost": cost, "comparisons": comparisons, "curves": curves, "arms": arms_out}
+
+
+def objective_cost(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per SFT objective, what its arms spent: SFT-stage seconds (for t3s/rrt: pilot run, accuracy sampling on
+    the training questions, the two confidence passes, the final run) and the extra work. t3s and rrt arms of
+    one selection share the pilot and its curve (ded.training.t3s caches them by run key): the arm that ran
+    second reports them as cached (0 s)."""
+    out: dict[str, Any] = {}
+    for r in results:
+        if not r.get("trained"):
+            continue
+        o = out.setdefault(_objective(r), {"arms": 0, "sft_seconds": 0.0, "pilot_seconds": 0.0,
+                                           "accuracy_seconds": 0.0, "mask_seconds": 0.0, "final_seconds": 0.0,
+                                           "accuracy_samples": 0, "confidence_forward_tokens": 0,
+                                           "anchor_share": []})
+        o["arms"] += 1
+        o["sft_seconds"] += (r.get("seconds") or {}).get("sft") or 0.0
+        t = r.get("t3s") or {}
+        o["pilot_seconds"] += t.get("pilot_seconds_this_run") or 0.0
+        o["accuracy_seconds"] += t.get("accuracy_seconds_this_run") or 0.0
+        o["accuracy_samples"] += t.get("accuracy_samples_generated") or 0
+        m = t.get("masks") or {}
+        o["mask_seconds"] += m.get("seconds") or 0.0
+        o["confidence_forward_tokens"] += m.get("forward_tokens") or 0
+        o["final_seconds"] += t.get("final_seconds") or 0.0
+        if m.get("anchor_share") is not None:
+            o["anchor_share"].append(m["anchor_share"])
+    for o in out.values():
+        share = o.pop("anchor_share")
+        o["anchor_share_mean"] = sum(share) / len(share) if share else None
+        o["sft_seconds_per_arm"] = round(o["sft_seconds"] / o["arms"], 2) if o["arms"] else None
+        for k in ("sft_seconds", "pilot_seconds", "accuracy_seconds", "mask_seconds", "final_seconds"):
+            o[k] = round(o[k], 2)
+    return out
 
 
 def aggregate(params: Any, lake: Any) -> dict[str, Any]:
@@ -349,19 +409,19 @@ def main(params: Any, lake: Any = None, train: bool | None = None, only: list[st
     train = params.ablate.train if train is None else train
     if train != params.ablate.train:
         params = params.model_copy(update={"ablate": params.ablate.model_copy(update={"train": train})})
-    todo = [a for a in arms(params) if not only or a["arm"] in only]
+    todo = [a for a in arms(params) if not only or a["arm"] in only]  # plain before the objectives it holds
     if only and len(todo) != len(set(only)):
         raise AblateError(f"unknown arm(s) {sorted(set(only) - {a['arm'] for a in todo})}; arms: "
                           f"{[a['arm'] for a in arms(params)][:8]}…")
     ran, reused = [], []
     for a in todo:
-        f = Path(params.ablate.out_dir) / a["arm"] / "result.json"
+        f = arm_dir(params, a["recipe"], a["budget"], a["seed"], a["teacher"], a["objective"]) / "result.json"
         if f.exists() and not force:
             done = json.loads(f.read_text())
-            p, _, _ = arm_params(params, a["recipe"], a["budget"], a["seed"], a["teacher"], f.parent)
+            p, _, _ = arm_params(params, a["recipe"], a["budget"], a["seed"], a["teacher"], f.parent, a["objective"])
             if done.get("trained") == train and done.get("params_hash") == arm_hash(p, lake):
                 reused.append(a["arm"])
                 continue
-        run_arm(params, lake, a["recipe"], a["budget"], a["seed"], a["teacher"], train=train)
+        run_arm(params, lake, a["recipe"], a["budget"], a["seed"], a["teacher"], train=train, objective=a["objective"])
         ran.append(a["arm"])
     return {**aggregate(params, lake), "ran": ran, "reused": reused}

@@ -1,8 +1,11 @@
 """`ded sft`: fine-tune the student on the selected corpus (TRL SFTTrainer, ded.training).
 
 Reads `corpus/train.jsonl` (select's output) and writes `models/student` (model + tokenizer),
-`metrics/sft/train.json`, `metrics/sft/loss.csv` and `receipts/sft.json`. The lake is not touched:
-the receipt records the corpus hash and the base model instead of table versions.
+`metrics/sft/train.json`, `metrics/sft/loss.csv` and `receipts/sft.json`. With `sft.objective: plain` the
+lake is not touched: the receipt records the corpus hash and the base model instead of table versions.
+`t3s` and `rrt` (ded.training.t3s) also write the pilot's training-accuracy samples to `eval_samples`, t3s
+its anchor masks to `t3s_masks`, and `metrics/sft/t3s.json` (accuracy per pilot checkpoint, bottleneck,
+anchor share, cost).
 """
 
 from __future__ import annotations
@@ -41,14 +44,17 @@ def main(params, lake=None, **overrides) -> dict:
     """Train and save the student; returns the run's metrics (also in metrics/sft/train.json)."""
     from ded.lake import Lake
     from ded.training.base import base_model
-    from ded.training.run import train
+    from ded.training.run import train_objective
 
     sft = sft_params(params, **overrides)
     base = base_model(params, sft)
-    metrics = train(sft, base)
+    if sft.objective != "plain":
+        lake = lake or Lake(params.lake.root)
+    metrics = train_objective(params, sft, base, lake=lake)
     if metrics:  # rank zero only
         lake = lake or Lake(params.lake.root)
-        write_receipt("sft", lake, [], params, extra={
+        tables = {"plain": [], "t3s": ["eval_samples", "t3s_masks"], "rrt": ["eval_samples"]}[sft.objective]
+        write_receipt("sft", lake, tables, params, extra={"objective": sft.objective,
             "model_dir": sft.output_dir, "base_model": base, "corpus_sha256": metrics["corpus_sha256"],
             "steps": metrics["steps"], "final_loss": metrics["final_loss"], "run_key": metrics["run_key"]})
     return metrics

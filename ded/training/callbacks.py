@@ -64,3 +64,25 @@ class ProgressBar(TrainerCallback):
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+
+
+class EvenCheckpoints(TrainerCallback):
+    """Save `count` checkpoints evenly spaced over the run's optimizer steps, the last one at its final step.
+
+    The step count is known only once the Trainer has sized the run (packing decides it), so the spacing is set
+    at the start of training, and again on a resumed run (same count, same steps)."""
+
+    def __init__(self, count: int):
+        self.count = max(1, int(count))
+
+    def steps(self, max_steps: int) -> set[int]:
+        return {max(1, round(max_steps * (i + 1) / self.count)) for i in range(self.count)}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.at = self.steps(state.max_steps)
+        state.save_steps = state.max_steps + 1  # the regular cadence never fires: on_step_end decides
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step in self.at:
+            control.should_save = True
+        return control

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ded.ids import stable_hash
-from ded.training.callbacks import LossCurve, ProgressBar, read_curve
+from ded.training.callbacks import EvenCheckpoints, LossCurve, ProgressBar, read_curve
 from ded.training.data import file_sha256, load_corpus
 from ded.training.plan import make_plan
 from ded.training.trainer import build_trainer, load_model
@@ -24,9 +24,23 @@ _NOT_IN_KEY = {"output_dir", "checkpoint_dir", "metrics_dir", "keep_checkpoints"
                "accelerate_config", "tiny_base_text", "model", "corpus"}
 
 
-def run_key(base: str, corpus_sha256: str, sft) -> str:
+def run_key(base: str, corpus_sha256: str, sft, masks_sha256: str | None = None) -> str:
+    """Hash of what a run trains: base, corpus bytes, settings, and the loss masks when there are any (a plain
+    run's key leaves the objective's settings out, so it is the key it had before objectives existed)."""
     settings = {k: v for k, v in sft.model_dump(mode="json").items() if k not in _NOT_IN_KEY}
-    return stable_hash({"base": base, "corpus": corpus_sha256, "settings": settings})[:16]
+    if settings.get("objective", "plain") == "plain":
+        settings.pop("objective", None)
+        settings.pop("t3s", None)
+    doc = {"base": base, "corpus": corpus_sha256, "settings": settings}
+    if masks_sha256 is not None:
+        doc["loss_masks"] = masks_sha256
+    return stable_hash(doc)[:16]
+
+
+def masks_sha256(masks: list | None) -> str | None:
+    if masks is None:
+        return None
+    return stable_hash([None if m is None else "".join("1" if x else "0" for x in m) for m in masks])
 
 
 def _count_overlong(tokenizer, conversations, max_length: int) -> int:
@@ -49,8 +63,13 @@ def _model_config(base: str):
 
 
 def train(sft, base: str, output_dir: str | None = None, metrics_dir: str | None = None,
-          checkpoint_dir: str | None = None, desc: str = "sft") -> dict:
-    """Fine-tune `base` on `sft.corpus`; save to `output_dir`; return (and write) the run's metrics."""
+          checkpoint_dir: str | None = None, desc: str = "sft", loss_masks: list | None = None,
+          checkpoints: int | None = None, callbacks=()) -> dict:
+    """Fine-tune `base` on `sft.corpus`; save to `output_dir`; return (and write) the run's metrics.
+
+    `loss_masks`: per corpus row, None or booleans over its trained tokens (True: left out of the loss; see
+    `build_trainer`). `checkpoints`: keep that many evenly spaced checkpoints (the last at the final step)
+    instead of one every `save_steps` (the t3s pilot run reads them)."""
     import torch
     from transformers import AutoTokenizer
     from transformers.trainer_utils import get_last_checkpoint
@@ -60,14 +79,17 @@ def train(sft, base: str, output_dir: str | None = None, metrics_dir: str | None
     conversations = load_corpus(sft.corpus)
     corpus_sha = file_sha256(sft.corpus)
     plan = make_plan(sft, model_config=_model_config(base))
-    key = run_key(base, corpus_sha, sft)
+    key = run_key(base, corpus_sha, sft, masks_sha256(loss_masks))
     ckpt_dir = Path(checkpoint_dir or sft.checkpoint_dir) / key
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = load_model(base, plan)
     curve = LossCurve(ckpt_dir / "loss.csv", read_curve(ckpt_dir / "loss.csv") if last else None)
-    trainer = build_trainer(sft, plan, model, tokenizer, conversations, str(ckpt_dir), [curve, ProgressBar(desc)])
+    extra = [EvenCheckpoints(checkpoints)] if checkpoints else []
+    trainer = build_trainer(sft, plan, model, tokenizer, conversations, str(ckpt_dir),
+                            [curve, ProgressBar(desc), *extra, *callbacks], loss_masks=loss_masks,
+                            keep_all_checkpoints=bool(checkpoints))
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - start
@@ -88,6 +110,11 @@ def train(sft, base: str, output_dir: str | None = None, metrics_dir: str | None
         "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if plan.cuda else None,
         "plan": plan.as_dict(),
     }
+    if loss_masks is not None:
+        kept = [m for m in loss_masks if m is not None]
+        metrics["loss_masks"] = {"sha256": masks_sha256(loss_masks), "masked_rows": len(kept),
+                                 "dropped_tokens": int(sum(sum(m) for m in kept)),
+                                 "masked_tokens": int(sum(len(m) for m in kept))}
     metrics_dir.mkdir(parents=True, exist_ok=True)
     curve.path = metrics_dir / "loss.csv"
     curve.write()
@@ -95,3 +122,13 @@ def train(sft, base: str, output_dir: str | None = None, metrics_dir: str | None
     if not sft.keep_checkpoints:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     return metrics
+
+
+def train_objective(params, sft, base: str, lake=None, **kwargs) -> dict:
+    """`train` for `sft.objective: plain`; the T3S pipeline (ded.training.t3s) for t3s and rrt. `kwargs` are
+    `train`'s output_dir, metrics_dir, checkpoint_dir and desc."""
+    if sft.objective == "plain":
+        return train(sft, base, **kwargs)
+    from ded.training.t3s import run
+
+    return run(params, sft, base, lake=lake, **kwargs)

@@ -68,10 +68,33 @@ def _trainer_class():
         loss, sequence parallelism, evaluation) goes through TRL's own path.
         """
 
-        def __init__(self, *args, **kwargs):
+        def __init__(self, *args, ded_loss_masks=None, **kwargs):
+            # Read by `_prepare_dataset`, which SFTTrainer's __init__ calls: set before it
+            self._ded_loss_masks = ded_loss_masks
             super().__init__(*args, **kwargs)
             self._ded_pending: list = []  # per micro-batch [valid tokens, entropy sum, top-1 hits], on the device
             self._ded_pending_tokens = 0  # trained tokens not yet added (several processes: summed at log time)
+
+        def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
+            """TRL's preparation; with loss masks (sft.objective: t3s), the masked tokens' labels become -100
+            between TRL's label building and its truncation and packing, so packing carries them per token."""
+            masks = getattr(self, "_ded_loss_masks", None)
+            if masks is None or "input_ids" in dataset.column_names:
+                return super()._prepare_dataset(dataset, processing_class, args, packing, formatting_func,
+                                                dataset_name)
+            rows = self._ded_unpacked(dataset, processing_class, args, formatting_func, dataset_name)
+            rows = rows.map(_apply_drop, with_indices=True, fn_kwargs={"masks": masks},
+                            remove_columns=[c for c in rows.column_names if c not in ("input_ids", "labels")])
+            return super()._prepare_dataset(rows, processing_class, args, packing, None, dataset_name)
+
+        def _ded_unpacked(self, dataset, processing_class, args, formatting_func, dataset_name):
+            """Every row tokenized with labels as TRL builds them (assistant-only when set), in order: not
+            truncated, packed or shuffled (TRL does those afterwards on the returned columns)."""
+            import copy
+
+            flat = copy.copy(args)
+            flat.max_length, flat.shuffle_dataset = None, False
+            return super()._prepare_dataset(dataset, processing_class, flat, False, formatting_func, dataset_name)
 
         def _ded_fast(self, return_outputs: bool) -> bool:
             pc = getattr(self.accelerator, "parallelism_config", None)
@@ -146,6 +169,51 @@ def _trainer_class():
     return DedSFTTrainer
 
 
+def _apply_drop(example, idx, masks):
+    """Labels of row `idx` with the trained positions its mask drops set to -100 (masks[idx]: None keeps all)."""
+    mask = masks[idx]
+    labels = list(example["labels"])
+    if mask is None:
+        return {"labels": labels}
+    trained = [i for i, label in enumerate(labels) if label != -100]
+    if len(trained) != len(mask):
+        raise ValueError(f"loss mask of corpus row {idx} covers {len(mask)} tokens but the row trains {len(trained)}: "
+                         f"the mask was computed for another tokenizer, chat template or text; recompute it")
+    for i, drop in zip(trained, mask):
+        if drop:
+            labels[i] = -100
+    return {"labels": labels}
+
+
+def trained_rows(sft, plan, tokenizer, conversations: list) -> list[tuple[list[int], list[int]]]:
+    """(input_ids, labels) of every conversation exactly as `build_trainer`'s SFTTrainer prepares it before
+    truncation and packing: TRL's own tokenization and label building, without loading a model (a trainer
+    object holding only what TRL's preparation reads; tests/test_t3s.py checks it against a real trainer)."""
+    import tempfile
+
+    from datasets import Dataset
+    from trl.trainer import sft_trainer as trl_sft
+
+    from ded.training.plan import sft_config
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
+        args = sft_config(sft, plan, tmp)
+    cls = _trainer_class()
+    shim = cls.__new__(cls)
+    shim._tokenizer = tokenizer
+    shim._ded_loss_masks = None
+    shim.completion_only_loss = bool(args.completion_only_loss)  # chat rows: language modelling, no completion mask
+    # as SFTTrainer.__init__: a training template with {% generation %} marks when the tokenizer's has none
+    if args.assistant_only_loss and not trl_sft.has_generation_markers(tokenizer.chat_template):
+        shim.chat_template = trl_sft.get_training_chat_template(tokenizer)
+    else:
+        shim.chat_template = None
+    ds = cls._ded_unpacked(shim, Dataset.from_list([{"messages": m} for m in conversations]), tokenizer, args,
+                           None, "train")
+    return [(r["input_ids"], r["labels"]) for r in ds]
+
+
 def compile_layers(model) -> int:
     """`torch.compile` every decoder layer in place (regional compilation); returns how many.
 
@@ -174,8 +242,13 @@ def _is_moe(model) -> bool:
     return any(getattr(cfg, k, None) for k in ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"))
 
 
-def build_trainer(sft, plan, model, tokenizer, conversations: list, output_dir: str, callbacks=()):
-    """An `SFTTrainer` over chat rows with our settings (ded.training.plan.sft_config)."""
+def build_trainer(sft, plan, model, tokenizer, conversations: list, output_dir: str, callbacks=(),
+                  loss_masks: list | None = None, keep_all_checkpoints: bool = False):
+    """An `SFTTrainer` over chat rows with our settings (ded.training.plan.sft_config).
+
+    `loss_masks`: one entry per conversation, None (train every token) or a list of booleans over the row's
+    trained tokens (the labels TRL builds, in order): True drops that token from the loss (sft.objective: t3s).
+    `keep_all_checkpoints`: keep every checkpoint (the t3s pilot run), not only the last."""
     from datasets import Dataset
     from transformers import PrinterCallback
 
@@ -185,6 +258,10 @@ def build_trainer(sft, plan, model, tokenizer, conversations: list, output_dir: 
         # transformers 5.2x renames gradient_checkpointing; TRL 1.16's SFTConfig still sets the old name
         warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
         args = sft_config(sft, plan, output_dir)
+    if keep_all_checkpoints:
+        args.save_total_limit = None
+    if loss_masks is not None and len(loss_masks) != len(conversations):
+        raise ValueError(f"{len(loss_masks)} loss masks for {len(conversations)} corpus rows")
     if args.ddp_find_unused_parameters is None and not _is_moe(model):
         # Every parameter of a dense causal LM takes part in each step; transformers' default (True without
         # gradient checkpointing) makes DDP walk the autograd graph for unused ones after every backward.
@@ -195,6 +272,7 @@ def build_trainer(sft, plan, model, tokenizer, conversations: list, output_dir: 
         train_dataset=Dataset.from_list([{"messages": m} for m in conversations]),
         processing_class=tokenizer,
         callbacks=list(callbacks),
+        ded_loss_masks=loss_masks,
     )
     trainer.remove_callback(PrinterCallback)  # the loss goes to the curve and the bar, not as dicts on stdout
     trainer.data_collator = PadCounting(trainer.data_collator)
