@@ -32,8 +32,32 @@ class OpenSection(BaseModel):
 
 
 # -- shared sections ------------------------------------------------------------------------
+# storage option keys that carry secrets: they come from the environment, never from a params file (which
+# DVC tracks and git commits)
+SECRET_STORAGE_KEYS = ("access_key_id", "secret_access_key", "session_token", "token", "password", "secret",
+                       "account_key", "sas", "service_account_key", "credential", "api_key")
+
+
 class LakeParams(Section):
-    root: str = Field("lake", description="Lake directory or object-store URI (s3://…); relative to the working directory.")
+    root: str = Field("lake", description="Lake directory or object-store URI (s3://bucket/prefix, gs://, az://, "
+                                          "file://); relative to the working directory.")
+    storage_options: dict[str, str] = Field(default_factory=dict, description=(
+        "Object-store options passed to Lance and LanceDB (e.g. {endpoint: http://127.0.0.1:9000, region: us-east-1, "
+        "allow_http: 'true'}); credentials never go here: Lance reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / "
+        "AWS_SESSION_TOKEN (or the cloud's own variables and instance roles) from the environment."))
+
+    @field_validator("storage_options", mode="before")
+    @classmethod
+    def _no_secrets(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            v = {str(k): (str(x).lower() if isinstance(x, bool) else str(x)) for k, x in v.items()}
+            bad = [k for k in v if any(s in k.lower().removeprefix("aws_").removeprefix("google_")
+                                       .removeprefix("azure_") for s in SECRET_STORAGE_KEYS)]
+            if bad:
+                raise ValueError(f"lake.storage_options must not hold credentials ({', '.join(sorted(bad))}): "
+                                 "set them in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...), "
+                                 "which Lance reads itself")
+        return v
 
 
 class PromptsParams(Section):

@@ -34,7 +34,6 @@ def has_vector_index(lake: Lake, table: str) -> bool:
 def ensure_vector_index(lake: Lake, table: str, threshold: int = 50_000, sub_vector_dim: int = 8,
                         force: bool = False) -> str:
     """Build the IVF-PQ index once `table` has `threshold` rows, else fold new rows in. Returns what it did."""
-    import lancedb
     from lancedb.index import IvfPq
 
     if not lake.exists(table):
@@ -48,14 +47,13 @@ def ensure_vector_index(lake: Lake, table: str, threshold: int = 50_000, sub_vec
     dim = lake.dataset(table).schema.field(VECTOR_COLUMN).type.list_size
     nsub = dim // sub_vector_dim if dim % sub_vector_dim == 0 else max(1, dim // 16)
     parts = max(1, int(math.sqrt(n)))
-    tbl = lancedb.connect(lake.root).open_table(table)
+    tbl = lake.lancedb().open_table(table)
     tbl.create_index(VECTOR_COLUMN, config=IvfPq(distance_type="cosine", num_partitions=parts,
                                                  num_sub_vectors=nsub), replace=True)
     return f"built IVF_PQ ({parts} partitions, {nsub} sub-vectors, {n} rows)"
 
 
 def ensure_fts_index(lake: Lake, table: str = "questions", column: str = "problem") -> str:
-    import lancedb
     from lancedb.index import FTS
 
     if not lake.exists(table):
@@ -63,7 +61,7 @@ def ensure_fts_index(lake: Lake, table: str = "questions", column: str = "proble
     if column in _indices(lake, table):
         lake.dataset(table).optimize.optimize_indices()
         return "updated"
-    tbl = lancedb.connect(lake.root).open_table(table)
+    tbl = lake.lancedb().open_table(table)
     # English stemming and stop words: problem statements are English prose around LaTeX
     tbl.create_index(column, config=FTS(with_position=False, stem=True, remove_stop_words=True), replace=True)
     return "built FTS"

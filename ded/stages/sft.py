@@ -39,7 +39,7 @@ def relaunch_with_accelerate(config: str, argv: list[str]) -> int:
 
 def main(params, lake=None, **overrides) -> dict:
     """Train and save the student; returns the run's metrics (also in metrics/sft/train.json)."""
-    from ded.lake import Lake
+    from ded.lake import open_lake
     from ded.training.base import base_model
     from ded.training.run import train
 
@@ -47,7 +47,7 @@ def main(params, lake=None, **overrides) -> dict:
     base = base_model(params, sft)
     metrics = train(sft, base)
     if metrics:  # rank zero only
-        lake = lake or Lake(params.lake.root)
+        lake = lake or open_lake(params)
         write_receipt("sft", lake, [], params, extra={
             "model_dir": sft.output_dir, "base_model": base, "corpus_sha256": metrics["corpus_sha256"],
             "steps": metrics["steps"], "final_loss": metrics["final_loss"], "run_key": metrics["run_key"]})

@@ -21,7 +21,7 @@ from collections import Counter
 from typing import Any
 
 from ded.errors import DedError
-from ded.lake import Lake, now
+from ded.lake import Lake, now, open_lake
 
 
 class VerifyError(DedError):
@@ -225,7 +225,7 @@ def main(params: Any, lake: Lake | None = None, force: bool = False, limit: int 
 
     if overrides:
         params = params.model_copy(update={"verify": params.verify.model_copy(update=overrides)})
-    lake = lake or Lake(params.lake.root)
+    lake = lake or open_lake(params)
     for table, fix in (("trajectories", "`ded ingest` (kind: trajectories) or `ded generate`"),
                        ("questions", "`ded ingest`")):
         if not lake.exists(table):
