@@ -163,6 +163,17 @@ class VerifyParams(Section):
     judge: JudgeParams = Field(default_factory=JudgeParams)
 
 
+class ComputeParams(Section):
+    """Where the per-row stages run (docs/scale-out.md): this machine, or a Ray cluster (`pip install -e '.[ray]'`)."""
+
+    engine: Literal["local", "ray"] = Field("local", description="local: this process and its worker pools; ray: `ded verify` grades on Ray actors, one per node, the driver commits.")
+    address: str | None = Field(None, description="Ray cluster to join: auto (the `ray start` cluster of this node), ray://host:10001 (Ray Client), host:6379; null: the cluster this process already joined, else a new local one.")
+    cores_per_node: int | None = Field(None, ge=1, description="Math workers and sandbox servers per node's actor (default: the node's CPUs as Ray counts them).")
+    chunk_rows: int = Field(256, ge=1, description="Trajectories per actor call; a batch of verify.batch_rows is spread over the actors in chunks of this size.")
+    max_restarts: int = Field(3, ge=0, description="Restarts of a killed grading actor (Ray's max_restarts).")
+    max_task_retries: int = Field(3, ge=0, description="Retries of the chunk a killed actor was grading (Ray's max_task_retries); grading is pure, so a retry cannot double a verdict.")
+
+
 class DedupParams(Section):
     """Near-duplicate detection over `questions` → `duplicates` (docs/embeddings.md)."""
 
@@ -431,6 +442,7 @@ class Params(Section):
     ingest: IngestParams = Field(default_factory=IngestParams)
     generate: GenerateParams = Field(default_factory=GenerateParams)
     verify: VerifyParams = Field(default_factory=VerifyParams)
+    compute: ComputeParams = Field(default_factory=ComputeParams)
     embed: EmbedParams = Field(default_factory=EmbedParams)
     score: ScoreParams = Field(default_factory=ScoreParams)
     select: SelectParams = Field(default_factory=SelectParams)
