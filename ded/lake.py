@@ -75,9 +75,9 @@ class MergeStats:
 STORAGE_VERSION = os.environ.get("DED_LANCE_FORMAT", "2.0")
 
 
-def _write(data: Any, uri: str, mode: str) -> int:
+def _write(data: Any, uri: str, mode: str, storage_options: dict[str, str] | None = None) -> int:
     kw = {"data_storage_version": STORAGE_VERSION} if mode == "create" else {}
-    return lance.write_dataset(data, uri, mode=mode, **kw).version
+    return lance.write_dataset(data, uri, mode=mode, storage_options=storage_options or None, **kw).version
 
 
 def now() -> datetime:
@@ -91,10 +91,13 @@ def _is_local(root: str) -> bool:
 class Lake:
     """A directory (or object-store URI) of Lance datasets, one per table."""
 
-    def __init__(self, root: str | os.PathLike, create: bool = True):
+    def __init__(self, root: str | os.PathLike, create: bool = True, storage_options: dict[str, str] | None = None):
         """`create=False` for readers: a lake that does not exist reads as empty and is not made (a typo'd
-        `--lake` would otherwise leave an empty directory behind)."""
+        `--lake` would otherwise leave an empty directory behind). `storage_options` go to every Lance and
+        LanceDB call on an object-store root (endpoint, region, ...: `lake.storage_options` in params);
+        credentials come from the environment (AWS_ACCESS_KEY_ID, ...), read by Lance itself."""
         self.root = str(root).rstrip("/") or "."
+        self.storage_options = {str(k): str(v) for k, v in (storage_options or {}).items()}
         if create and _is_local(self.root):
             Path(self.root.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 
@@ -121,16 +124,36 @@ class Lake:
         if _is_local(self.root):
             return (Path(self.uri(name).removeprefix("file://")) / "_versions").is_dir()
         try:
-            lance.dataset(self.uri(name))
+            self._open(name)
             return True
         except (ValueError, OSError):
             return False
 
     def table_names(self) -> list[str]:
-        if not _is_local(self.root):
-            return [t for t in SCHEMAS if self.exists(t)]
+        if not _is_local(self.root):  # one LIST of the prefix (LanceDB's), then a check of each hit
+            names, token = [], None
+            while True:
+                page = self.lancedb().list_tables(page_token=token)
+                names += page.tables
+                token = page.page_token
+                if not token:
+                    break
+            return sorted(t for t in names if self.exists(t))
         root = Path(self.root.removeprefix("file://"))
         return sorted(p.name[: -len(".lance")] for p in root.glob("*.lance") if (p / "_versions").is_dir())
+
+    def _open(self, name: str, version: int | None = None) -> lance.LanceDataset:
+        return lance.dataset(self.uri(name), version=version, storage_options=self.storage_options or None)
+
+    def lancedb(self):
+        """A LanceDB connection to this lake (the same store and options)."""
+        import lancedb
+
+        return lancedb.connect(self.root, storage_options=self.storage_options or None)
+
+    def write_dataset(self, name: str, data: Any, mode: str) -> int:
+        """A raw Lance write of `data` to table `name` (no conforming); returns the new version."""
+        return _write(data, self.uri(name), mode, self.storage_options)
 
     def dataset(self, name: str, version: int | None = None) -> lance.LanceDataset:
         if not self.exists(name):
@@ -139,10 +162,10 @@ class Lake:
                 f"(tables: {', '.join(self.table_names()) or 'none'}); run the stage that writes it"
             )
         try:
-            return lance.dataset(self.uri(name), version=version)
+            return self._open(name, version)
         except ValueError as e:
             if version is not None:
-                versions = [v["version"] for v in lance.dataset(self.uri(name)).versions()]
+                versions = [v["version"] for v in self._open(name).versions()]
                 raise LakeError(f"{name} has no version {version}; versions: {versions}") from e
             raise
 
@@ -173,6 +196,15 @@ class Lake:
             return set(t.column(on[0]).to_pylist())
         return set(zip(*(t.column(c).to_pylist() for c in on)))
 
+    def duplicate_keys(self, name: str, on: list[str] | None = None) -> int:
+        """Rows beyond one per key: 0 unless two writers inserted the same new keys at once (Lance's
+        merge_insert does not check inserted keys against a concurrent commit; docs/scale-out.md)."""
+        on = on or KEYS[name]
+        if not self.exists(name):
+            return 0
+        t = self.read(name, columns=on)
+        return t.num_rows - t.group_by(on, use_threads=False).aggregate([]).num_rows
+
     def count(self, name: str, filter: str | None = None) -> int:
         return self.dataset(name).count_rows(filter) if self.exists(name) else 0
 
@@ -186,14 +218,14 @@ class Lake:
         ds = self.dataset(name)
         out = []
         for v in ds.versions():
-            n = lance.dataset(self.uri(name), version=v["version"]).count_rows()
+            n = self._open(name, v["version"]).count_rows()
             out.append({"version": v["version"], "timestamp": v["timestamp"], "rows": n,
                         "message": (v.get("metadata") or {}).get("message", "")})
         return out
 
     def size_bytes(self, name: str) -> int:
-        if not _is_local(self.root):
-            return 0
+        if not _is_local(self.root):  # data files of the current version, from the manifest (no listing)
+            return sum(d.file_size_bytes or 0 for f in self.dataset(name).get_fragments() for d in f.data_files())
         p = Path(self.uri(name).removeprefix("file://"))
         return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 
@@ -230,7 +262,7 @@ class Lake:
         if t.num_rows == 0 and self.exists(name):
             return self.version(name)
         mode = "append" if self.exists(name) else "create"
-        return _write(t, self.uri(name), mode)
+        return _write(t, self.uri(name), mode, self.storage_options)
 
     def append_stream(self, name: str, batches: Iterable[pa.RecordBatch | pa.Table | list[dict]]) -> int:
         """Stream batches into one commit: memory stays bounded by one batch.
@@ -257,7 +289,7 @@ class Lake:
 
         reader = pa.RecordBatchReader.from_batches(schema, gen())
         mode = "append" if self.exists(name) else "create"
-        return _write(reader, self.uri(name), mode)
+        return _write(reader, self.uri(name), mode, self.storage_options)
 
     def merge(self, name: str, data: Any, on: list[str] | None = None, update: bool = False) -> MergeStats:
         """Insert rows whose key is new (and, with `update=True`, update the matching ones), one commit.
@@ -272,7 +304,7 @@ class Lake:
         if t.num_rows == 0:
             return MergeStats(0, 0, self.version(name))
         if not self.exists(name):
-            v = _write(t, self.uri(name), "create")
+            v = _write(t, self.uri(name), "create", self.storage_options)
             return MergeStats(t.num_rows, 0, v)
         ds = self.dataset(name)
         b = ds.merge_insert(on).when_not_matched_insert_all()
@@ -285,12 +317,17 @@ class Lake:
     def overwrite(self, name: str, data: Any) -> int:
         t = conform(name, data) if name in SCHEMAS else _plain(data)
         mode = "overwrite" if self.exists(name) else "create"
-        return _write(t, self.uri(name), mode)
+        return _write(t, self.uri(name), mode, self.storage_options)
 
     def delete(self, name: str, predicate: str) -> int:
         ds = self.dataset(name)
         ds.delete(predicate)
         return self.version(name)
+
+
+def open_lake(params: Any, create: bool = True) -> Lake:
+    """The lake of `params.lake` (root and storage options): what every stage and command opens."""
+    return Lake(params.lake.root, create=create, storage_options=params.lake.storage_options)
 
 
 def _plain(data: Any) -> pa.Table:

@@ -32,8 +32,32 @@ class OpenSection(BaseModel):
 
 
 # -- shared sections ------------------------------------------------------------------------
+# storage option keys that carry secrets: they come from the environment, never from a params file (which
+# DVC tracks and git commits)
+SECRET_STORAGE_KEYS = ("access_key_id", "secret_access_key", "session_token", "token", "password", "secret",
+                       "account_key", "sas", "service_account_key", "credential", "api_key")
+
+
 class LakeParams(Section):
-    root: str = Field("lake", description="Lake directory or object-store URI (s3://…); relative to the working directory.")
+    root: str = Field("lake", description="Lake directory or object-store URI (s3://bucket/prefix, gs://, az://, "
+                                          "file://); relative to the working directory.")
+    storage_options: dict[str, str] = Field(default_factory=dict, description=(
+        "Object-store options passed to Lance and LanceDB (e.g. {endpoint: http://127.0.0.1:9000, region: us-east-1, "
+        "allow_http: 'true'}); credentials never go here: Lance reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / "
+        "AWS_SESSION_TOKEN (or the cloud's own variables and instance roles) from the environment."))
+
+    @field_validator("storage_options", mode="before")
+    @classmethod
+    def _no_secrets(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            v = {str(k): (str(x).lower() if isinstance(x, bool) else str(x)) for k, x in v.items()}
+            bad = [k for k in v if any(s in k.lower().removeprefix("aws_").removeprefix("google_")
+                                       .removeprefix("azure_") for s in SECRET_STORAGE_KEYS)]
+            if bad:
+                raise ValueError(f"lake.storage_options must not hold credentials ({', '.join(sorted(bad))}): "
+                                 "set them in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...), "
+                                 "which Lance reads itself")
+        return v
 
 
 class PromptsParams(Section):
@@ -137,6 +161,17 @@ class VerifyParams(Section):
     max_infra_failure_share: float = Field(0.05, ge=0, le=1, description="Stop `ded verify` (exit 2, committed verdicts kept) when the verifier's machinery (sandbox, math worker pool, judge backend) failed on more than this share of a verifier's items; such rows are null and regraded by the next run.")
     min_infra_failures: int = Field(10, ge=1, description="Stop only when at least this many of a verifier's items failed so (with max_infra_failure_share; one flaky item does not stop the stage).")
     judge: JudgeParams = Field(default_factory=JudgeParams)
+
+
+class ComputeParams(Section):
+    """Where the per-row stages run (docs/scale-out.md): this machine, or a Ray cluster (`pip install -e '.[ray]'`)."""
+
+    engine: Literal["local", "ray"] = Field("local", description="local: this process and its worker pools; ray: `ded verify` grades on Ray actors, one per node, the driver commits.")
+    address: str | None = Field(None, description="Ray cluster to join: auto (the `ray start` cluster of this node), ray://host:10001 (Ray Client), host:6379; null: the cluster this process already joined, else a new local one.")
+    cores_per_node: int | None = Field(None, ge=1, description="Math workers and sandbox servers per node's actor (default: the node's CPUs as Ray counts them).")
+    chunk_rows: int = Field(256, ge=1, description="Trajectories per actor call; a batch of verify.batch_rows is spread over the actors in chunks of this size.")
+    max_restarts: int = Field(3, ge=0, description="Restarts of a killed grading actor (Ray's max_restarts).")
+    max_task_retries: int = Field(3, ge=0, description="Retries of the chunk a killed actor was grading (Ray's max_task_retries); grading is pure, so a retry cannot double a verdict.")
 
 
 class DedupParams(Section):
@@ -446,6 +481,7 @@ class Params(Section):
     ingest: IngestParams = Field(default_factory=IngestParams)
     generate: GenerateParams = Field(default_factory=GenerateParams)
     verify: VerifyParams = Field(default_factory=VerifyParams)
+    compute: ComputeParams = Field(default_factory=ComputeParams)
     embed: EmbedParams = Field(default_factory=EmbedParams)
     score: ScoreParams = Field(default_factory=ScoreParams)
     select: SelectParams = Field(default_factory=SelectParams)

@@ -32,7 +32,7 @@ def context(ctx: typer.Context, read_only: bool | None = None, needs_lake: bool 
     root = obj.lake_root or params.lake.root
     if obj.lake_root:
         params.lake.root = obj.lake_root
-    lake = Lake(root, create=not (read_only or needs_lake))
+    lake = Lake(root, create=not (read_only or needs_lake), storage_options=params.lake.storage_options)
     if (read_only or needs_lake) and not missing_ok:
         lake.require()
     return params, lake

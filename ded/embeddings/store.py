@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
-import lance
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,7 +70,7 @@ def existing(lake: Lake, table: str) -> tuple[dict[str, str], set[str], int | No
 
 
 def _create(lake: Lake, table: str, dim: int, mode: str) -> None:
-    lance.write_dataset(vector_schema(dim).empty_table(), lake.uri(table), mode=mode)
+    lake.write_dataset(table, vector_schema(dim).empty_table(), mode)
 
 
 def rows_table(ids: list[str], chunks: list[int], vectors: np.ndarray, model: str, hashes: list[str]) -> pa.Table:

@@ -58,8 +58,6 @@ def index_config(kind: str, n: int, dim: int, sub_vector_dim: int = 8):
 def ensure_vector_index(lake: Lake, table: str, threshold: int = 50_000, sub_vector_dim: int = 8,
                         force: bool = False, kind: str = "ivf_pq") -> str:
     """Build the `kind` index once `table` has `threshold` rows, else fold new rows in. Returns what it did."""
-    import lancedb
-
     if not lake.exists(table):
         return "absent"
     n = lake.count(table)
@@ -70,13 +68,12 @@ def ensure_vector_index(lake: Lake, table: str, threshold: int = 50_000, sub_vec
         return f"flat ({n} rows < threshold {threshold})"
     dim = lake.dataset(table).schema.field(VECTOR_COLUMN).type.list_size
     config, what = index_config(kind, n, dim, sub_vector_dim)
-    tbl = lancedb.connect(lake.root).open_table(table)
+    tbl = lake.lancedb().open_table(table)
     tbl.create_index(VECTOR_COLUMN, config=config, replace=True)
     return f"built {what}, {n} rows"
 
 
 def ensure_fts_index(lake: Lake, table: str = "questions", column: str = "problem") -> str:
-    import lancedb
     from lancedb.index import FTS
 
     if not lake.exists(table):
@@ -84,7 +81,7 @@ def ensure_fts_index(lake: Lake, table: str = "questions", column: str = "proble
     if column in _indices(lake, table):
         lake.dataset(table).optimize.optimize_indices()
         return "updated"
-    tbl = lancedb.connect(lake.root).open_table(table)
+    tbl = lake.lancedb().open_table(table)
     # English stemming and stop words: problem statements are English prose around LaTeX
     tbl.create_index(column, config=FTS(with_position=False, stem=True, remove_stop_words=True), replace=True)
     return "built FTS"

@@ -55,9 +55,7 @@ _OPEN: dict[tuple, object] = {}
 
 def open_table(lake: Lake, name: str):
     """A LanceDB handle, reused while the table's version is unchanged (opening costs ~1 ms a query)."""
-    import lancedb
-
-    key = (lake.root, name)
+    key = (lake.root, tuple(sorted(lake.storage_options.items())), name)
     versions = None
     if "://" not in lake.root or lake.root.startswith("file://"):
         vdir = Path(lake.uri(name).removeprefix("file://")) / "_versions"
@@ -65,7 +63,7 @@ def open_table(lake: Lake, name: str):
     hit = _OPEN.get(key)
     if hit is not None and versions is not None and hit[0] == versions:
         return hit[1]
-    tbl = lancedb.connect(lake.root).open_table(name)
+    tbl = lake.lancedb().open_table(name)
     _OPEN[key] = (versions, tbl)
     return tbl
 

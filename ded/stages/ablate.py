@@ -403,9 +403,9 @@ def aggregate(params: Any, lake: Any) -> dict[str, Any]:
 def main(params: Any, lake: Any = None, train: bool | None = None, only: list[str] | None = None,
          force: bool = False) -> dict[str, Any]:
     """Run every arm of the matrix that has no result yet (all with `force`), then aggregate."""
-    from ded.lake import Lake
+    from ded.lake import open_lake
 
-    lake = lake or Lake(params.lake.root)
+    lake = lake or open_lake(params)
     train = params.ablate.train if train is None else train
     if train != params.ablate.train:
         params = params.model_copy(update={"ablate": params.ablate.model_copy(update={"train": train})})

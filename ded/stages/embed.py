@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ded.errors import DedError
-from ded.lake import Lake
+from ded.lake import Lake, open_lake
 
 TABLES = ["question_vectors", "trajectory_vectors", "duplicates", "contamination", "benchmark_items",
           "benchmark_vectors"]
@@ -130,7 +130,7 @@ def main(params: Any, lake: Lake | None = None, encoder: Any = None, force: bool
     if overrides:
         params = params.model_copy(update={"embed": params.embed.model_copy(update=overrides)})
     cfg = params.embed
-    lake = lake or Lake(params.lake.root)
+    lake = lake or open_lake(params)
     if not lake.exists("questions"):
         raise EmbedError(f"lake {lake.root} has no questions; run `ded ingest` first")
     t0 = time.perf_counter()

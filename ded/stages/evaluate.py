@@ -24,7 +24,7 @@ from ded.evaluation.runner import (
     select_items,
 )
 from ded.ids import normalize_problem, stable_hash
-from ded.lake import Lake
+from ded.lake import Lake, open_lake
 
 
 def evaluated_specs(params: Any, models: list[str] | None = None) -> list[Any]:
@@ -76,7 +76,7 @@ def main(params: Any, lake: Lake | None = None, models: list[str] | None = None,
     """Evaluate every model on every benchmark; returns {benchmark: {model: metrics entry}}."""
     from ded.receipts import write_receipt
 
-    lake = lake or Lake(params.lake.root)
+    lake = lake or open_lake(params)
     names = benchmarks or params.evaluate.benchmarks or list(params.benchmarks)
     unknown = [b for b in names if b not in params.benchmarks]
     if unknown:

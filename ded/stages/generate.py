@@ -23,7 +23,7 @@ from ded.backends.base import GenRequest, GenResult, Sampling, fingerprint
 from ded.evaluation.model_identity import model_identity
 from ded.errors import DedError
 from ded.ids import trajectory_id
-from ded.lake import Lake, now
+from ded.lake import Lake, now, open_lake
 from ded.stages.run_requests import RunStats, done_fingerprints, run_requests
 from ded.text import split_reasoning
 
@@ -245,7 +245,7 @@ def main(params: Any, lake: Lake | None = None, models: list[str] | None = None,
     """Survey, then generate (or with `dry`, only report) per model; raises if any request failed."""
     from ded.receipts import write_receipt
 
-    lake = lake or Lake(params.lake.root)
+    lake = lake or open_lake(params)
     where, limit = _scope(params, where, limit)
     replace = params.generate.replace_stale
     if not models and not params.generate.models:

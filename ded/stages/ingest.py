@@ -11,7 +11,7 @@ from typing import Any
 from ded.errors import DedError
 from ded.ingest import ingest_paths
 from ded.ingest.core import IngestReport
-from ded.lake import Lake
+from ded.lake import Lake, open_lake
 from ded.receipts import write_receipt
 
 TABLES = ["questions", "trajectories", "verdicts", "rejects"]
@@ -28,7 +28,7 @@ def main(params: Any, lake: Lake | None = None, strict: bool = False) -> IngestR
     once). With `strict` (or `ingest.strict`) the first bad record raises StrictReject and writes nothing
     for that source.
     """
-    lake = lake or Lake(params.lake.root)
+    lake = lake or open_lake(params)
     cfg = params.ingest
     if not cfg.sources:
         raise NoSources("no paths given and params `ingest.sources` is empty; "

@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from ded.errors import DedError
-from ded.lake import Lake
+from ded.lake import Lake, open_lake
 from ded.sql import connect, referenced_params, run_sql_file, sql_path
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, A
 
     if overrides:
         params = params.model_copy(update={"score": params.score.model_copy(update=overrides)})
-    lake = lake or Lake(params.lake.root)
+    lake = lake or open_lake(params)
     if not lake.exists("trajectories"):
         raise ScoreError(f"lake {lake.root} has no trajectories; run `ded ingest` or `ded generate` first")
     if not lake.exists("verdicts"):

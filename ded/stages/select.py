@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from ded.errors import DedError
 from ded.ids import stable_hash
-from ded.lake import Lake, now
+from ded.lake import Lake, now, open_lake
 from ded.selectors.blocks import ChainResult, run_chain
 from ded.selectors.recipes import build_steps
 from ded.selectors.teacher import (
@@ -319,7 +319,7 @@ def main(params: Any, lake: Lake | None = None, receipt_dir: str | None = None, 
 
     if overrides:
         params = params.model_copy(update={"select": params.select.model_copy(update=overrides)})
-    lake = lake or Lake(params.lake.root)
+    lake = lake or open_lake(params)
     sel = select(params, lake)
     kept = sel.result.kept
     written = write_selection(lake, sel)

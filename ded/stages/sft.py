@@ -42,17 +42,17 @@ def relaunch_with_accelerate(config: str, argv: list[str]) -> int:
 
 def main(params, lake=None, **overrides) -> dict:
     """Train and save the student; returns the run's metrics (also in metrics/sft/train.json)."""
-    from ded.lake import Lake
+    from ded.lake import open_lake
     from ded.training.base import base_model
     from ded.training.run import train_objective
 
     sft = sft_params(params, **overrides)
     base = base_model(params, sft)
     if sft.objective != "plain":
-        lake = lake or Lake(params.lake.root)
+        lake = lake or open_lake(params)
     metrics = train_objective(params, sft, base, lake=lake)
     if metrics:  # rank zero only
-        lake = lake or Lake(params.lake.root)
+        lake = lake or open_lake(params)
         tables = {"plain": [], "t3s": ["eval_samples", "t3s_masks"], "rrt": ["eval_samples"]}[sft.objective]
         write_receipt("sft", lake, tables, params, extra={"objective": sft.objective,
             "model_dir": sft.output_dir, "base_model": base, "corpus_sha256": metrics["corpus_sha256"],

@@ -163,13 +163,13 @@ def _score(entry: dict) -> tuple[float | None, int | None, float | None, float |
 
 def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -> dict[str, Any]:
     """Smoke-test one teacher (or, with teacher=None, each of smoke.teachers in turn)."""
-    from ded.lake import Lake
+    from ded.lake import open_lake
     from ded.receipts import write_receipt
     from ded.stages.sft import sft_params
     from ded.training.base import base_model
     from ded.training.run import train
 
-    lake = lake or Lake(params.lake.root)
+    lake = lake or open_lake(params)
     s = params.smoke
     if teacher is None:
         if not s.teachers:

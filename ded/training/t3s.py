@@ -330,13 +330,13 @@ def compute_masks(params, lake, sft, base: str, run_id: str, bottleneck: str) ->
 def run(params, sft, base: str, lake=None, output_dir: str | None = None, metrics_dir: str | None = None,
         checkpoint_dir: str | None = None, desc: str = "sft") -> dict[str, Any]:
     """The whole objective: pilot → bottleneck → (rrt: residual transfer | t3s: masks → final run)."""
-    from ded.lake import Lake
+    from ded.lake import open_lake
     from ded.training.data import file_sha256
     from ded.training.run import run_key, train
 
     if sft.objective not in ("t3s", "rrt"):
         raise T3sError(f"ded.training.t3s runs objectives t3s and rrt, not {sft.objective!r}")
-    lake = lake or Lake(params.lake.root)
+    lake = lake or open_lake(params)
     t_all = time.perf_counter()
     output_dir = output_dir or sft.output_dir
     metrics_dir = Path(metrics_dir or sft.metrics_dir)
