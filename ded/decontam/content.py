@@ -1,0 +1,143 @@
+"""The mathematical content of a problem, invariant to wording, language, variable names and number spelling.
+
+A rephrased copy of a benchmark problem (reworded, story changed, translated, numbers written as words)
+keeps what makes it that problem: its numbers, its expressions and what it asks for. A renumbered copy
+keeps the expressions' shape and the wording but not the numbers. `Content` holds the three parts:
+- `numbers`: the distinct numbers stated, digits or English words ("twenty-four", "six million"),
+  comma-grouped thousands joined ("6,000,000" = 6000000), leading zeros dropped;
+- `math`: token trigrams of the LaTeX math (`$…$`, `\\[…\\]`, and bare formulas such as `x^2+y^2=25`),
+  single-letter variables renamed by first appearance (so `p(n)` and `q(m)` agree), numbers kept;
+- `shape`: the same trigrams with every number replaced by `#` (what a renumbered copy keeps);
+- `asked`: the math trigrams of the last sentence (the asked quantity, often `m+n` or `AB\\cdot AC`).
+`compare(a, b)` scores two contents; `ded.decontam.rephrase` turns the scores into a verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ded.dedup.canonical import strip_figures
+
+_UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                                     "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if w != "_"}
+# small numbers as translations spell them (French, Spanish, German, Portuguese, Italian): one word each;
+# articles that double as "one" (un, una, um) count as 1, which costs little: 1 weighs 0.5 (number_weight)
+_FOREIGN = {w: i for i, ws in enumerate([
+    "", "un une uno una um uma eins", "deux dos zwei dois duas due", "trois tres três drei tre",
+    "quatre cuatro vier quatro quattro", "cinq cinco fünf cinque", "seis sechs sei", "sept siete sieben sete sette",
+    "huit ocho acht oito otto", "neuf nueve neun nove", "dix diez zehn dez dieci", "onze once elf undici",
+    "douze doce zwölf doze dodici"]) for w in ws.split()}
+_FOREIGN_RUN = re.compile(r"\b(?:" + "|".join(sorted(_FOREIGN, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_WORD = "|".join(sorted(list(_UNITS) + list(_TENS) + list(_SCALES), key=len, reverse=True))
+# a run of number words joined by spaces, hyphens or "and" ("one hundred and seven", "twenty-four")
+_WORDS_RUN = re.compile(rf"\b(?:{_WORD})(?:(?:\s+|-|\s+and\s+)(?:{_WORD}))*\b", re.IGNORECASE)
+_GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\})\d{3})+(?![\d])")
+_NUM = re.compile(r"\d+")
+_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\[(.+?)\\\]|\\\((.+?)\\\)", re.DOTALL)
+# bare formulas outside $…$ (code statements, plain-text math): runs of math characters with an operator
+_BARE = re.compile(r"[\w^_{}()\[\]+\-*/=<>|.,\\]+(?:\s*[+\-*/=<>^|]\s*[\w^_{}()\[\]+\-*/=<>|.,\\]+)+")
+_MTOK = re.compile(r"\\[A-Za-z]+|\d+|[A-Za-z]|[^\s\w]")
+_SENT = re.compile(r"(?<=[.?!。？])\s+")
+
+
+def words_to_number(words: str) -> int | None:
+    """'one hundred and seven' -> 107, 'twenty-four' -> 24, 'six million' -> 6000000; None when not a number."""
+    total, cur, seen = 0, 0, False
+    for w in re.split(r"[\s-]+", words.lower()):
+        if w == "and" or not w:
+            continue
+        if w in _UNITS:
+            cur += _UNITS[w]
+        elif w in _TENS:
+            cur += _TENS[w]
+        elif w == "hundred":
+            cur = max(cur, 1) * 100
+        elif w in _SCALES:
+            total += max(cur, 1) * _SCALES[w]
+            cur = 0
+        else:
+            return None
+        seen = True
+    return total + cur if seen else None
+
+
+def spell_out_digits(text: str) -> str:
+    """Number words and comma-grouped numbers rewritten as plain digits."""
+    text = _GROUPED.sub(lambda m: re.sub(r"\{,\}|,", "", m.group()), text)
+
+    def repl(m: re.Match) -> str:
+        n = words_to_number(m.group())
+        return m.group() if n is None else str(n)
+    text = _WORDS_RUN.sub(repl, text)
+    return _FOREIGN_RUN.sub(lambda m: str(_FOREIGN[m.group().lower()]), text)
+
+
+def _trigrams(tokens: list[str]) -> frozenset:
+    if len(tokens) < 3:
+        return frozenset([tuple(tokens)]) if tokens else frozenset()
+    return frozenset(zip(tokens, tokens[1:], tokens[2:]))
+
+
+def _math_tokens(segments: list[str]) -> tuple[list[str], list[str]]:
+    names: dict[str, str] = {}
+    toks, shape = [], []
+    for seg in segments:
+        seg = re.sub(r"\\(?:left|right|big|Big|displaystyle|[dt](?=frac)|,|;|!|quad)", "", seg)
+        for t in _MTOK.findall(seg):
+            if len(t) == 1 and t.isalpha():
+                t = names.setdefault(t, f"v{len(names)}")
+            toks.append(t.lstrip("0") or "0" if t.isdigit() else t)
+            shape.append("#" if t.isdigit() else toks[-1])
+        toks.append("|")
+        shape.append("|")
+    return toks, shape
+
+
+def math_segments(text: str) -> list[str]:
+    segs = [next(g for g in m.groups() if g is not None) for m in _MATH.finditer(text)]
+    if not segs:  # plain-text math: code problems, translations without $…$
+        segs = [m.group() for m in _BARE.finditer(_MATH.sub(" ", text)) if re.search(r"[=<>^]", m.group())]
+    return segs
+
+
+@dataclass(frozen=True)
+class Content:
+    numbers: frozenset
+    math: frozenset
+    shape: frozenset
+    asked: frozenset
+
+
+def content(text: str | None) -> Content:
+    t = spell_out_digits(strip_figures(text or ""))
+    nums = frozenset(n.lstrip("0") or "0" for n in _NUM.findall(t))
+    toks, shape = _math_tokens(math_segments(t))
+    sents = [s for s in _SENT.split(t.strip()) if s.strip()]
+    asked_toks, _ = _math_tokens(math_segments(sents[-1])) if sents else ([], [])
+    return Content(nums, _trigrams(toks), _trigrams(shape), _trigrams(asked_toks))
+
+
+def number_weight(n: str) -> float:
+    """Information in stating number n: small numbers (0-10) are said by chance, long ones are not."""
+    return 0.5 if len(n) == 1 or n == "10" else float(min(len(n), 4))
+
+
+def _weighted_jaccard(a: frozenset, b: frozenset) -> tuple[float, float]:
+    inter = sum(number_weight(n) for n in a & b)
+    union = sum(number_weight(n) for n in a | b)
+    return (inter / union if union else 0.0), inter
+
+
+def _jaccard(a: frozenset, b: frozenset) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def compare(a: Content, b: Content) -> dict:
+    """Scores in [0, 1]: numbers (weighted Jaccard), their shared weight, math and shape trigram Jaccard,
+    and whether the asked quantities agree."""
+    num, shared = _weighted_jaccard(a.numbers, b.numbers)
+    return {"numbers": num, "numbers_shared": shared, "math": _jaccard(a.math, b.math),
+            "shape": _jaccard(a.shape, b.shape), "asked": _jaccard(a.asked, b.asked) if a.asked and b.asked else None}
