@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ded.ids import stable_hash
 
@@ -75,16 +82,53 @@ class SamplingParams(Section):
     seed: int = Field(0, description="Base seed; sample i uses seed + i.")
 
 
+class EndpointSpec(Section):
+    """One OpenAI-compatible server of a model (docs/generation.md, Endpoints)."""
+
+    url: str = Field(description="Base URL, e.g. http://host:8000/v1.")
+    weight: float = Field(1.0, gt=0, description="Share of the requests, relative to the model's other endpoints.")
+
+
 class ModelSpec(Section):
     name: str = Field(description="Short name used everywhere (trajectories.model, generate.models, student.model).")
     backend: Literal["transformers", "openai", "vllm"] = Field("transformers", description="Generation backend.")
     model: str = Field(description="Hub id or local path (transformers, vllm), or the served model name (openai).")
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://host:8000/v1 (openai backend).")
+    base_url: str | list[EndpointSpec | str] | None = Field(None, description=(
+        "OpenAI-compatible endpoint, e.g. http://host:8000/v1 (openai backend); or a list of them ({url, weight} or "
+        "plain URLs, weight 1): requests are spread by weight, each endpoint health-checked (GET /models), a "
+        "down one skipped with a warning (docs/generation.md, Endpoints)."))
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (openai backend).")
     sampling: SamplingParams = Field(default_factory=SamplingParams)
     price_in: float | None = Field(None, ge=0, description="Price per million prompt tokens (for --dry-run cost).")
     price_out: float | None = Field(None, ge=0, description="Price per million completion tokens.")
     options: dict[str, Any] = Field(default_factory=dict, description="Backend-specific options (dtype, batch_size, concurrency, tensor_parallel_size, …).")
+
+    @field_validator("base_url")
+    @classmethod
+    def _endpoint_list(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            return v
+        if not v:
+            raise ValueError("an empty list: give one URL, or a list of URLs or {url, weight}")
+        eps = [EndpointSpec(url=x) if isinstance(x, str) else x for x in v]
+        urls = [e.url.rstrip("/") for e in eps]
+        twice = sorted({u for u in urls if urls.count(u) > 1})
+        if twice:
+            raise ValueError(f"lists {', '.join(twice)} more than once (give it a larger weight instead)")
+        return eps
+
+    @model_validator(mode="after")
+    def _endpoints_need_openai(self) -> ModelSpec:
+        if isinstance(self.base_url, list) and len(self.base_url) > 1 and self.backend != "openai":
+            raise ValueError(f"model {self.name!r}: several base_url endpoints need backend: openai "
+                             f"(backend {self.backend} generates locally)")
+        return self
+
+    def endpoints(self) -> list[EndpointSpec]:
+        """The endpoints requests go to: the list, or the one base_url (weight 1); empty when none is set."""
+        if isinstance(self.base_url, list):
+            return list(self.base_url)
+        return [EndpointSpec(url=self.base_url)] if self.base_url else []
 
 
 class StudentParams(Section):

@@ -64,6 +64,7 @@ class StubServer:
         self.prompts: Counter = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.model_checks = 0  # GET /v1/models
         self._lock = threading.Lock()
         self._ready = threading.Event()
 
@@ -105,6 +106,12 @@ class StubServer:
             with self._lock:
                 self.in_flight -= 1
 
+    async def _models(self, request: web.Request) -> web.Response:
+        """The health check's GET /v1/models (not counted in `calls`)."""
+        with self._lock:
+            self.model_checks += 1
+        return web.json_response({"object": "list", "data": [{"id": "stub", "object": "model"}]})
+
     def _answer(self, body: dict, truncate: bool) -> dict:
         prompt, chat = prompt_of(body), "messages" in body
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
@@ -130,6 +137,7 @@ class StubServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/v1/completions", self._handle)
+        app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None)
         loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
