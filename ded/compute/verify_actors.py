@@ -15,6 +15,8 @@ from typing import Any
 
 from ded.compute import cluster_nodes, connect
 
+CHUNKS_PER_ACTOR = 8  # per batch (chunk_size)
+
 # what an actor needs of a pending row (the response and the question's reference); the rest stays on the driver
 ITEM_KEYS = ("domain", "response", "answer", "tests", "starter_code", "entry_point", "question_missing",
              "question_id", "choices")
@@ -42,6 +44,10 @@ class Grader:
 
         return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id(), "cores": self.cores}
 
+    def grade_at(self, index: int, items: list[dict]) -> tuple[int, list[dict]]:
+        """`grade` of chunk `index`, returned with its index (chunks come back in the order they finish)."""
+        return index, self.grade(items)
+
     def grade(self, items: list[dict]) -> list[dict]:
         from ded.verifiers import grade_many
 
@@ -52,7 +58,10 @@ class Grader:
 
 
 class RayGraders:
-    """The cluster's graders: `grade(chunks)` yields each chunk's results, in order, as they finish."""
+    """The cluster's graders: `grade(chunks)` yields (chunk, results) for each chunk as it finishes.
+
+    Completion order, not submission order: with ordered results an actor that finished its chunk early
+    would wait, idle, until every earlier chunk was collected."""
 
     def __init__(self, params: Any):
         cfg = params.compute
@@ -74,9 +83,16 @@ class RayGraders:
     def where(self) -> list[dict]:
         return self.ray.get([a.where.remote() for a in self.actors])
 
+    def chunk_size(self, rows: int, most: int) -> int:
+        """Rows per actor call for a batch of `rows`: at most `most`, and small enough that each actor gets
+        CHUNKS_PER_ACTOR chunks, because the batch is committed when its last chunk is back and an actor
+        with nothing left idles until then (with k chunks per actor, at most ~1/k of the batch's time)."""
+        return max(1, min(most, -(-rows // (CHUNKS_PER_ACTOR * max(1, len(self.actors))))))
+
     def grade(self, chunks: list[list[dict]]):
-        items = ([{k: r.get(k) for k in ITEM_KEYS} for r in chunk] for chunk in chunks)
-        yield from self.pool.map(lambda a, c: a.grade.remote(c), items)
+        items = ((i, [{k: r.get(k) for k in ITEM_KEYS} for r in chunk]) for i, chunk in enumerate(chunks))
+        for i, results in self.pool.map_unordered(lambda a, v: a.grade_at.remote(*v), items):
+            yield chunks[i], results
 
     def close(self) -> None:
         for a in self.actors:

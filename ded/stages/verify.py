@@ -170,9 +170,9 @@ def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
                                                      limits=limits, uid_base=cfg.sandbox_uid_base, math_pool=pool,
                                                      on_done=bar.advance if show_progress else None))
                                   for chunk in _chunks(rows))
-                    else:  # the same grade_many on the cluster's actors, chunks in order as they finish
-                        chunks = list(_chunks(rows, params.compute.chunk_rows, params.compute.chunk_rows))
-                        graded = zip(chunks, ray_graders.grade(chunks))
+                    else:  # the same grade_many on the cluster's actors, chunks as they finish
+                        size = ray_graders.chunk_size(len(rows), params.compute.chunk_rows)
+                        graded = ray_graders.grade(list(_chunks(rows, size, size)))
                     for chunk, results in graded:
                         if ray_graders is not None and show_progress:
                             bar.advance(len(chunk))
