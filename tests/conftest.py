@@ -71,7 +71,15 @@ def load_demo_lake(lake):
         pytest.skip("data/demo missing; regenerate with `python -m ded.demo data/demo`")
     params = load_params(root / "pipelines" / "demo.yaml")
     prompts = {k: str(root / v) for k, v in params.prompts.model_dump().items() if isinstance(v, str)}
-    params = params.model_copy(update={"prompts": params.prompts.model_copy(update=prompts)})
+    # Fixed selection settings for the unit tests (the profile's own are tuned for its SFT): 48 rows, half per
+    # domain, from the planted best teacher, which `dvc repro`'s smoke tests pick (tests/test_pipeline.py checks
+    # that); this lake has no smoke results, and verified accuracy would pick the accuracy-best teacher.
+    from ded.demo import PLANTED_BEST_TEACHER
+
+    params = params.model_copy(update={
+        "prompts": params.prompts.model_copy(update=prompts),
+        "select": params.select.model_copy(update={"budget": 48, "domain_mix": {"math": 0.5, "code": 0.5},
+                                                   "teacher": PLANTED_BEST_TEACHER})})
     ingest_paths(lake, [data / "math_questions.jsonl", data / "code_questions.jsonl"], kind="questions",
                  source="demo", show_progress=False)
     ingest_paths(lake, sorted(data.glob("teacher_*.jsonl")) + [data / "student.jsonl"], kind="trajectories",

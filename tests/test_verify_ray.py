@@ -41,7 +41,9 @@ def _params(engine: str, **verify):
 
     p = load_params(REPO / "pipelines" / "demo.yaml")
     return p.model_copy(update={
-        "verify": p.verify.model_copy(update={"workers": 2, **verify}),
+        # the student's tokenizer by absolute path: the tests run in other working directories
+        "verify": p.verify.model_copy(update={"workers": 2, "tokenizer": str(REPO / p.model("demo-student").model),
+                                              **verify}),
         "compute": p.compute.model_copy(update={"engine": engine, "chunk_rows": 64})})
 
 

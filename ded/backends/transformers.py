@@ -29,6 +29,7 @@ from collections.abc import Iterator
 
 from ded.backends.base import Backend, GenRequest, GenResult, reopen_think
 from ded.backends.sampling import SeededSampler, seed_key, seeded_uniform, uniforms
+from ded.cpu_threads import cpu_threads, threads_for
 from ded.errors import DedError
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class TransformersBackend(Backend):
 
     def attach(self, model, tokenizer) -> TransformersBackend:
         """Use an already loaded model and tokenizer (a model trained in this process, a bench)."""
+        self._threads = None if model.device.type == "cuda" else threads_for(model.config)
         self.model, self.tokenizer = model.eval(), tokenizer
         self.tokenizer.padding_side = "left"
         device = self.device = str(next(model.parameters()).device)
@@ -148,7 +150,9 @@ class TransformersBackend(Backend):
             while i < len(members):
                 batch = members[i:i + bs]
                 try:
-                    yield from self._batch(batch, [enc[r.key] for r in batch])
+                    with cpu_threads(self._threads):  # one thread for a tiny model on CPU (ded.cpu_threads)
+                        done = list(self._batch(batch, [enc[r.key] for r in batch]))
+                    yield from done
                     i += len(batch)
                 except Exception as e:
                     if _is_oom(e) and bs > 1:

@@ -34,6 +34,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ded.cpu_threads import cpu_threads, threads_for
+
 RANK_CAP = 100  # arXiv 2601.14249 clips ranks at 100 so one garbage token cannot dominate
 LN2 = math.log(2.0)
 
@@ -304,11 +306,16 @@ class StudentScorer:
         rows = self._layout() == "rows"
         lengths = {i: len(items[i][0]) for i in packable}
         groups = _row_groups(lengths, cap) if rows else _first_fit(lengths, cap)
+        threads = None if self.device.startswith("cuda") else threads_for(self._lm.config)  # ded.cpu_threads
         with torch.inference_mode():
             for g in groups:
-                yield from (self._rows if rows else self._packed)(items, g, sink)
+                with cpu_threads(threads):
+                    done = list((self._rows if rows else self._packed)(items, g, sink))
+                yield from done
             for i in long_ones:
-                yield from self._segmented(items, i, sink)
+                with cpu_threads(threads):
+                    done = list(self._segmented(items, i, sink))
+                yield from done
 
     def _layout(self) -> str:
         if self.layout not in ("auto", "packed", "rows"):

@@ -32,6 +32,7 @@ import importlib.util
 import os
 from dataclasses import asdict, dataclass
 
+from ded.cpu_threads import threads_for
 from ded.errors import DedError
 
 # Share of the device's memory an uncheckpointed run may be estimated to use (the rest: allocator fragmentation,
@@ -58,6 +59,7 @@ class Plan:
     master_weights: str = "bf16"  # the dtype weights and optimizer states are kept in when bf16 is on
     lm_head: str = "trl"  # "trl": TRL's chunked head (recomputes in backward); "ded": ded.training.head (no recompute)
     memory_estimate_gib: float | None = None  # training_memory_gib without checkpointing, when the config was known
+    cpu_threads: int | None = None  # torch threads on CPU (ded.cpu_threads: 1 for a tiny model); None: torch's default
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -159,6 +161,7 @@ def make_plan(sft, cuda: bool | None = None, bf16_supported: bool | None = None,
         master_weights=getattr(sft, "master_weights", "bf16"),
         lm_head=_lm_head(getattr(sft, "lm_head", "auto")),
         memory_estimate_gib=estimate,
+        cpu_threads=None if cuda else threads_for(model_config),
     )
 
 

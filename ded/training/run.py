@@ -16,6 +16,7 @@ from pathlib import Path
 from ded.ids import stable_hash
 from ded.training.callbacks import EvenCheckpoints, LossCurve, ProgressBar, read_curve
 from ded.training.data import file_sha256, load_corpus
+from ded.cpu_threads import cpu_threads
 from ded.training.plan import make_plan
 from ded.training.trainer import build_trainer, load_model
 
@@ -91,7 +92,8 @@ def train(sft, base: str, output_dir: str | None = None, metrics_dir: str | None
                             [curve, ProgressBar(desc), *extra, *callbacks], loss_masks=loss_masks,
                             keep_all_checkpoints=bool(checkpoints))
     start = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=last)
+    with cpu_threads(plan.cpu_threads):
+        result = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - start
     trainer.save_model(str(output_dir))  # on every rank: FSDP/ZeRO-3 gather the weights collectively
     if not trainer.is_world_process_zero():

@@ -1,0 +1,163 @@
+"""The demo's student base: a tiny Qwen2 pretrained on raw running-sum text, committed under `STUDENT_BASE`.
+
+A real distillation starts from a pretrained base (Qwen2.5-32B has read a great deal of arithmetic) and SFT
+teaches it to reason in the chat format; a randomly initialised model learns nothing from ~200 rows in a CPU
+minute (docs/pipeline.md, bench/tiny_world.py). So the demo's student is pretrained first, on what a base
+model would have read about running sums, and nothing else:
+
+- raw documents "<header>\\n[<filler>]\\n14 + a5 = 19\\n19 + b9 = 28\\n28 + c2 = 30\\nresult 30", the header being
+  the demo's problem wording or one of two others (so the operand look-up does not hang on one wording), the
+  chain in the base notation `ded.demo.chain_lines` (the concise teacher's notation: Fact 1 of ded/demo.py);
+- no chat turn, no `<think>`, no answer in `\\boxed{}` (the prompt's request for one is among the fillers), no
+  prose: the base scores ~0 on the demo benchmarks, and what SFT must teach is to solve in the chat turn, with
+  the chain in `<think>` and the boxed total after it; the verbose teacher's prose is new to it. (Chat
+  transcripts that only restate the problem, tried as 30% of the documents, made it worse: the smoke-trained
+  student scored 0.02 instead of 0.43-0.50, as it first had to unlearn the restating.)
+- no benchmark problem (the demo benchmark's problems are left out of the pretraining draws).
+
+The tokenizer is ded.tiny's byte-level BPE trained on the demo's own text, plus one token per number 0..99
+(so a sum is one learned fact). Deterministic: one torch thread, seeded draws; `tiny.json` records the build's
+spec (`spec()`), which tests compare with the code's so a change of the world flags the committed base stale.
+
+    python -m ded.demo_student [OUT_DIR]     # rebuild data/demo-student: 2,000 steps, about 5 CPU minutes
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+from ded import demo
+
+STEPS = 2000
+WIDTH, LAYERS, HEADS, KV_HEADS = 64, 2, 4, 2
+VOCAB_BPE = 400  # BPE merges on the demo text; the 100 number tokens come on top
+BATCH, LENGTH, LR, WARMUP = 32, 128, 3e-3, 50
+DECAY_FROM = 0.85  # the last 15% of the steps at a tenth of the rate
+SEED = 0
+_HEADERS = [demo.math_problem,
+            lambda s, ops: f"from {s} add {demo.operand_tape(ops)} .",
+            lambda s, ops: f"Begin with {s}; then add {demo.operand_tape(ops)} ."]
+_FILLERS = ["Please reason step by step, and put your final answer within \\boxed{}.", "Solution:",
+            "Let us compute.", "", "Work:", "Answer below."]
+
+
+def pretraining_doc(rng: random.Random, exclude: set[str]) -> str:
+    """One raw running-sum document (module docstring); never a problem in `exclude`."""
+    while True:
+        d = rng.randint(1, 5)
+        start, ops = rng.randint(0, demo.START_MAX), [rng.randint(0, 9) for _ in range(d)]
+        if demo.math_problem(start, ops) not in exclude:
+            break
+    steps, total = demo.chain(start, ops)
+    head, fill = rng.choice(_HEADERS)(start, ops), rng.choice(_FILLERS)
+    return "\n".join([head] + ([fill] if fill else []) + demo.chain_lines(steps) + [f"result {total}"])
+
+
+def _benchmark_problems() -> set[str]:
+    return {b["problem"] for size in demo.SIZES for b in demo.demo_items(0, size)[1]}
+
+
+def tokenizer_texts() -> list[str]:
+    """What the BPE merges are trained on: the demo's problems, the teachers' and student's wordings, code."""
+    train, bench = demo.demo_items(0, "ci")
+    texts = [i["problem"] for i in train + bench] + [i.get("code", "") for i in train if i["domain"] == "code"]
+    for model, style in {**demo.TEACHERS, demo.STUDENT: demo.TeacherStyle((1,) * 5, "fixed", 0, 0.0)}.items():
+        for k, item in enumerate(train):
+            rng = random.Random(f"tokenizer/{model}/{k}")
+            texts.append(demo._response(style, item, rng.random() < 0.8, rng, k % demo._CONSISTENT_VARIANTS)[0])
+    rng = random.Random("tokenizer/pretraining")
+    return texts + [pretraining_doc(rng, set()) for _ in range(200)]
+
+
+def spec() -> dict:
+    """The build's identity: architecture, schedule, and a hash of the tokenizer texts and the first documents."""
+    rng = random.Random(f"ded.demo_student/{SEED}")
+    exclude = _benchmark_problems()
+    sample = [pretraining_doc(rng, exclude) for _ in range(256)]
+    digest = hashlib.sha256("\x00".join(tokenizer_texts() + sample).encode()).hexdigest()[:16]
+    return {"format": "demo-student/1", "steps": STEPS, "width": WIDTH, "layers": LAYERS, "heads": HEADS,
+            "kv_heads": KV_HEADS, "vocab_bpe": VOCAB_BPE, "numbers": 100, "batch": BATCH, "length": LENGTH, "lr": LR,
+            "warmup": WARMUP, "decay_from": DECAY_FROM, "seed": SEED, "texts_sha256": digest}
+
+
+def build_tokenizer():
+    from tokenizers import AddedToken
+
+    from ded.tiny import train_tokenizer
+
+    tok = train_tokenizer(tokenizer_texts(), vocab_size=VOCAB_BPE)
+    # one token per number 0..99, matched before the BPE (longest first): "19" is one token, "a5" is "a" "5"
+    tok.add_tokens([AddedToken(str(i), normalized=False, special=False) for i in range(100)])
+    return tok
+
+
+def build(out_dir=demo.STUDENT_BASE, steps: int = STEPS) -> Path:
+    """Pretrain the demo student (module docstring) and save model + tokenizer + tiny.json to `out_dir`."""
+    import torch
+    from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config
+
+    from ded.progress import progress
+    from ded.tiny import IM_END, PAD
+
+    out = Path(out_dir)
+    tok = build_tokenizer()
+    pad, eos = tok.convert_tokens_to_ids(PAD), tok.convert_tokens_to_ids(IM_END)
+    config = Qwen2Config(vocab_size=len(tok), hidden_size=WIDTH, intermediate_size=4 * WIDTH, num_hidden_layers=LAYERS,
+                         num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, max_position_embeddings=2048,
+                         tie_word_embeddings=True, bos_token_id=None, eos_token_id=eos, pad_token_id=pad)
+    rng = random.Random(f"ded.demo_student/{SEED}")
+    exclude = _benchmark_problems()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same float sums on any machine: the build is reproducible
+    losses = []
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(SEED)
+            model = AutoModelForCausalLM.from_config(config)
+            opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
+            model.train()
+            with progress(total=steps, desc="pretrain demo student", unit="steps") as bar:
+                for step in range(steps):
+                    for g in opt.param_groups:
+                        g["lr"] = LR * min(1.0, (step + 1) / WARMUP) * (0.1 if step >= DECAY_FROM * steps else 1.0)
+                    rows = []
+                    for _ in range(BATCH):  # documents packed end to end, cut at LENGTH
+                        ids: list[int] = []
+                        while len(ids) < LENGTH:
+                            ids += tok(pretraining_doc(rng, exclude) + "\n\n")["input_ids"]
+                        rows.append(ids[:LENGTH])
+                    batch = torch.tensor(rows)
+                    loss = model(input_ids=batch, labels=batch).loss
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    if step % 100 == 0 or step == steps - 1:
+                        losses.append(round(float(loss.detach()), 4))
+                    bar.advance(1)
+        model.eval()
+    finally:
+        torch.set_num_threads(threads)
+    model.generation_config = GenerationConfig(eos_token_id=[eos, pad], pad_token_id=pad, bos_token_id=None)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "tiny.json").write_text(json.dumps({**spec(), "steps": steps, "pretrain_losses": losses}, indent=1) + "\n")
+    return out
+
+
+def is_current(path=demo.STUDENT_BASE) -> bool:
+    """True when `path` holds a base built by this code (its tiny.json spec equals `spec()`)."""
+    marker = Path(path) / "tiny.json"
+    if not marker.exists():
+        return False
+    have = {k: v for k, v in json.loads(marker.read_text()).items() if k != "pretrain_losses"}
+    return have == spec()
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(build(sys.argv[1] if len(sys.argv) > 1 else demo.STUDENT_BASE))

@@ -1,0 +1,71 @@
+"""The demo world's planted facts, on the real demo: `dvc repro` of the demo profile in a clone of the repository.
+
+What ded/demo.py plants and why each must hold:
+- Fact 1: the smoke tests (a short SFT of the student on each teacher) rank the planted best teacher
+  (synthetic-concise, the base's own notation) above the accuracy-best one (synthetic-verbose, right on every
+  question, in prose the student never read): their 95% intervals do not overlap, and `select.teacher_metric:
+  auto` picks by the smoke scores, so the corpus comes from the planted best teacher although verified accuracy
+  ranks it second;
+- the student learns: the committed base (data/demo-student) scores ~0 on demo-math (it has never written a
+  chat answer or a boxed total), and the student `ded sft` trains on the selected corpus scores well above it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ded.demo import ACCURACY_BEST_TEACHER, PLANTED_BEST_TEACHER
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def repro(tmp_path_factory):
+    from conftest import run_checked
+
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: the test clones the repository's tracked files")
+    ws = tmp_path_factory.mktemp("demo")
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (ws / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, ws / name)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DED_PROGRESS": "0", "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": str(ws)}
+    git = ["git", "-c", "user.name=ded-test", "-c", "user.email=ded-test@localhost"]
+    run_checked(["git", "init", "-q"], ws, env)
+    run_checked(["git", "add", "-A"], ws, env)
+    run_checked(git + ["commit", "-q", "-m", "clone"], ws, env)
+    run_checked(["dvc", "repro"], ws, env, timeout=2400)
+    return ws
+
+
+def test_smoke_tests_rank_the_planted_best_teacher_above_the_accuracy_best(repro):
+    from ded.lake import Lake
+
+    rows = {r["model"]: r for r in Lake(repro / "lake").read("smoke_results").to_pylist() if r["benchmark"] == "demo-math"}
+    best, accurate = rows[PLANTED_BEST_TEACHER], rows[ACCURACY_BEST_TEACHER]
+    assert best["score_ci_low"] > accurate["score_ci_high"], (best, accurate)
+    teacher = json.loads((repro / "corpus" / "manifest.json").read_text())["teacher"]
+    assert teacher["metric"] == "smoke" and teacher["chosen"] == [PLANTED_BEST_TEACHER], teacher
+    corpus = [json.loads(line) for line in (repro / "corpus" / "train.jsonl").read_text().splitlines()]
+    models = {r["trajectory_id"]: r["model"] for r in Lake(repro / "lake").read(
+        "trajectories", columns=["trajectory_id", "model"]).to_pylist()}
+    assert {models[c["trajectory_id"]] for c in corpus} == {PLANTED_BEST_TEACHER}
+
+
+def test_the_student_learns_from_the_selected_corpus(repro):
+    doc = json.loads((repro / "metrics" / "eval" / "demo-math.json").read_text())
+    m = doc["models"]["demo-student"]["metrics"]
+    # the base scores ~0 (it never answered in the chat turn); measured after SFT: 0.25 [0.18, 0.33]
+    assert m["avg_at_n_ci"][0] > 0.1, m
