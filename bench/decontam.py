@@ -233,6 +233,7 @@ def full_check(n_pool: int, n_base: int) -> None:
         t0 = time.perf_counter()
         bvec = np.asarray(enc.encode([question_text(t) for t in base]), np.float32)
         embed_base = time.perf_counter() - t0
+        print(f"embedded {n_base} bases in {embed_base:.1f}s", flush=True)
         pool, home, seen, k = [], [], set(), 0  # bench `grow`, keeping each variant's base
         while len(pool) < n_pool - 20:
             for b, t in enumerate(base):
@@ -252,15 +253,18 @@ def full_check(n_pool: int, n_base: int) -> None:
         lake.merge("questions", [{"question_id": q, "problem": t, "source": "bench", "domain": "math"}
                                  for q, t in zip(ids, pool)])
         lake.append("question_vectors", rows_table(ids, [0] * len(ids), vec, enc.name, ["-"] * len(ids)))
+        print(f"pool of {len(pool)} written", flush=True)
         kw = dict(n=dc.ngram, min_coverage=dc.min_coverage, embedding_threshold=dc.embedding_threshold,
                   rephrase=True, top_k=dc.top_k, candidate_floor=dc.candidate_floor,
                   question_top_k=dc.question_top_k, question_floor=dc.question_floor, encoder=enc)
         t0 = time.perf_counter()
         warm = decontaminate(lake, **kw)  # embeds the benchmark items into benchmark_vectors
         warm_s = time.perf_counter() - t0
+        print(f"warm-up {warm_s:.1f}s {warm}", flush=True)
         t0 = time.perf_counter()
         st = decontaminate(lake, **kw)
         ours = time.perf_counter() - t0
+        print(f"ours {ours:.1f}s", flush=True)
         t0 = time.perf_counter()
         ng = decontaminate(lake, n=dc.ngram, min_coverage=dc.min_coverage, embedding_threshold=None, rephrase=False)
         ng_s = time.perf_counter() - t0

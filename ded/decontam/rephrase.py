@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ded.decontam.content import Content, compare, content, number_weight
+from ded.decontam.content import Content, compare, content, math_trigrams, number_weight
 
 _DIGITS = re.compile(r"\d+")
 _GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\})\d{3})+(?!\d)")
@@ -148,17 +148,31 @@ def text_numbers(text: str) -> set[str]:
     return {n.lstrip("0") or "0" for n in _DIGITS.findall(t)}
 
 
+def _stock_cap(n_items: int) -> int:
+    """Keys (numbers, formula trigrams) found in more items than this are stock (10^5, x^2, 100) and left out
+    of the candidate indexes: they say nothing about which item a question copies, and their long posting
+    lists made the pool scan 15x slower than the n-gram pass (bench/decontam.py --full)."""
+    return max(25, n_items // 50)
+
+
 class NumberIndex:
-    """Items by their distinctive numbers (weight >= 2: two digits or more); a question that states at
-    least `share` of an item's distinctive weight, and `min_weight` in all, is a candidate for it."""
+    """Items by their distinctive numbers (weight >= 2: two digits or more, and not stock: `_stock_cap`); a
+    question that states at least `share` of an item's distinctive weight, and `min_weight` in all, is a
+    candidate for it."""
 
     def __init__(self, item_texts: list[str], share: float = 0.7, min_weight: float = 6.0):
+        sets = [{n for n in text_numbers(t) if number_weight(n) >= 2} for t in item_texts]
+        df: dict[str, int] = {}
+        for ns in sets:
+            for n in ns:
+                df[n] = df.get(n, 0) + 1
+        cap = _stock_cap(len(item_texts))
         self.index: dict[str, list[int]] = {}
         self.total: list[float] = []
-        for j, t in enumerate(item_texts):
-            nums = {n for n in text_numbers(t) if number_weight(n) >= 2}
-            self.total.append(sum(number_weight(n) for n in nums))
-            for n in nums:
+        for j, ns in enumerate(sets):
+            ns = {n for n in ns if df[n] <= cap}
+            self.total.append(sum(number_weight(n) for n in ns))
+            for n in ns:
                 self.index.setdefault(n, []).append(j)
         self.share, self.min_weight = share, min_weight
 
@@ -285,25 +299,32 @@ def question_topk(qids: list[str], qvecs: np.ndarray, ivecs: np.ndarray, k: int,
 
 
 class MathIndex:
-    """Items by their formula trigrams (variables renamed): a question whose formulas share at least `share`
-    (Jaccard) of an item's, which has at least `min_trigrams`, is a candidate for it (translations keep
-    their formulas when an English sentence model loses their meaning)."""
+    """Items by their formula trigrams (variables renamed, stock trigrams left out: `_stock_cap`): a question
+    holding at least `share` of an item's distinctive trigrams, which number at least `min_trigrams`, is a
+    candidate for it (translations keep their formulas when an English sentence model loses their meaning)."""
 
     def __init__(self, item_texts: list[str], share: float = 0.4, min_trigrams: int = 4):
-        self.sets = [content(t).math for t in item_texts]
+        sets = [math_trigrams(t) for t in item_texts]
+        df: dict[tuple, int] = {}
+        for m in sets:
+            for g in m:
+                df[g] = df.get(g, 0) + 1
+        cap = _stock_cap(len(item_texts))
         self.index: dict[tuple, list[int]] = {}
-        for j, m in enumerate(self.sets):
-            if len(m) >= min_trigrams:
-                for g in m:
+        self.size: list[int] = []
+        for j, m in enumerate(sets):
+            rare = [g for g in m if df[g] <= cap]
+            self.size.append(len(rare))
+            if len(rare) >= min_trigrams:
+                for g in rare:
                     self.index.setdefault(g, []).append(j)
         self.share = share
 
     def match(self, text: str) -> list[int]:
         if "$" not in text and "\\" not in text and "=" not in text and "^" not in text:
             return []
-        m = content(text).math
         got: dict[int, int] = {}
-        for g in m:
+        for g in math_trigrams(text):
             for j in self.index.get(g, ()):
                 got[j] = got.get(j, 0) + 1
-        return [j for j, c in got.items() if c / len(self.sets[j] | m) >= self.share]
+        return [j for j, c in got.items() if c >= self.share * self.size[j]]
