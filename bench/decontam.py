@@ -171,8 +171,8 @@ def labelled() -> None:
     from ded.params import load_params
 
     dc = load_params(REPO / "pipelines" / "ded-paper.yaml").embed.decontam
-    kw = dict(n=dc.ngram, min_coverage=dc.min_coverage, embedding_threshold=dc.embedding_threshold,
-              paraphrase_threshold=dc.paraphrase_threshold, paraphrase_min_digits=dc.paraphrase_min_digits)
+    kw = {"n": dc.ngram, "min_coverage": dc.min_coverage, "embedding_threshold": dc.embedding_threshold,
+          "paraphrase_threshold": dc.paraphrase_threshold, "paraphrase_min_digits": dc.paraphrase_min_digits}
     rows, bench = load_set(DATA), benchmark_texts(DATA)
     enc = load_encoder()
     tmp = Path(tempfile.mkdtemp(prefix="bench_decontam_labelled_"))
@@ -254,9 +254,9 @@ def full_check(n_pool: int, n_base: int) -> None:
                                  for q, t in zip(ids, pool)])
         lake.append("question_vectors", rows_table(ids, [0] * len(ids), vec, enc.name, ["-"] * len(ids)))
         print(f"pool of {len(pool)} written", flush=True)
-        kw = dict(n=dc.ngram, min_coverage=dc.min_coverage, embedding_threshold=dc.embedding_threshold,
-                  rephrase=True, top_k=dc.top_k, candidate_floor=dc.candidate_floor,
-                  question_top_k=dc.question_top_k, question_floor=dc.question_floor, encoder=enc)
+        kw = {"n": dc.ngram, "min_coverage": dc.min_coverage, "embedding_threshold": dc.embedding_threshold,
+              "rephrase": True, "top_k": dc.top_k, "candidate_floor": dc.candidate_floor,
+              "question_top_k": dc.question_top_k, "question_floor": dc.question_floor, "encoder": enc}
         t0 = time.perf_counter()
         warm = decontaminate(lake, **kw)  # embeds the benchmark items into benchmark_vectors
         warm_s = time.perf_counter() - t0

@@ -16,7 +16,7 @@ from ded.embeddings import load_encoder
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "data" / "contamination"))
-from openai_stub import StubServer  # noqa: E402
+from openai_stub import StubServer
 
 KEEP = ("verbatim", "reworded", "story", "words", "translated")
 
@@ -113,8 +113,8 @@ REWRITES = {  # question -> item id, known to the judge as "the same problem"
 
 def _judge_reply(body: dict) -> str:
     text = body["messages"][-1]["content"]
-    item = re.search(r"Problem 1 \(a benchmark test item\):\n(.*?)\n\nProblem 2", text, re.S).group(1)
-    question = re.search(r"Problem 2 \(a training question\):\n(.*?)\n\nReply", text, re.S).group(1)
+    item = re.search(r"Problem 1 \(a benchmark test item\):\n(.*?)\n\nProblem 2", text, re.DOTALL).group(1)
+    question = re.search(r"Problem 2 \(a training question\):\n(.*?)\n\nReply", text, re.DOTALL).group(1)
     same = any(q == question and ITEMS[int(i)]["problem"] == item for q, i in REWRITES.items())
     return f"They {'ask the same thing' if same else 'differ'}.\nVERDICT: {'SAME' if same else 'DIFFERENT'}"
 

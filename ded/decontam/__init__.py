@@ -1,6 +1,8 @@
 """Benchmark decontamination: pool questions against `benchmark_items` → `contamination`.
 
-Two detectors, run together (ARCHITECTURE.md: contamination(question_id, benchmark, item_id, method, score)):
+Three detectors, run together (ARCHITECTURE.md: contamination(question_id, benchmark, item_id, method, score));
+the third, `rephrase` (issue 19, `ded.decontam.rephrase`: embedding top-k candidates, then a content second
+opinion and optionally an LLM judge, `ded.decontam.judge`), is described there and in docs/embeddings.md:
 - `ngram`: word n-gram overlap (n = 8 by default as s1 and open-r1; 13 and 32 selectable), scored by the share
   of the item's n-grams found in the question (`ded.decontam.ngram`). Catches verbatim and reformatted copies.
 - `embedding`: cosine of sentence embeddings (question vs item, mean of chunks) >= `embedding_threshold`;
@@ -176,11 +178,19 @@ def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.6, embeddin
     """Recompute `contamination` from `questions` and `benchmark_items` (loaded beforehand). With an
     `encoder` and `embedding_threshold`, benchmark items are embedded (incrementally, `benchmark_vectors`)
     and compared with `question_vectors`. With `rephrase` (and an encoder), candidate pairs
-    (`ded.decontam.candidates`) get the offline second opinion (`ded.decontam.rephrase`), which replaces the
-    paraphrase rule; with `judge` ({spec, template, max_tokens[, backend]}: `ded.decontam.judge`), an LLM
+    (top-k per item and per question, the number and formula indexes, every n-gram and embedding hit) get the
+    offline second opinion (`ded.decontam.rephrase`), which decides the kind of every pair it saw; with `judge` ({spec, template, max_tokens[, backend]}: `ded.decontam.judge`), an LLM
     judges every candidate pair, cached by fingerprint in `decontam_judgements`. Returns counts for the
     receipt."""
-    from ded.decontam.rephrase import MathIndex, NumberIndex, Rules, load_e5, question_topk, second_opinion, topk_pairs
+    from ded.decontam.rephrase import (
+        MathIndex,
+        NumberIndex,
+        Rules,
+        load_e5,
+        question_topk,
+        second_opinion,
+        topk_pairs,
+    )
     from ded.embeddings.store import embed_into, load_vectors
 
     t0 = time.perf_counter()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,7 @@ def judge_pairs(lake, pairs: list[tuple[str, int]], q_texts: dict[str, str], ite
     finally:
         if own and backend is not None and hasattr(backend, "close"):
             backend.close()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = []
     thash = stable_hash(text, n=12)
     for f, p in todo.items():

@@ -5,7 +5,7 @@ Why: n-grams catch verbatim and reformatted copies, and one global cosine thresh
 paraphrases (MiniLM gives them 0.6-0.85) or flags a pool's stock phrasing. LMSYS's llm-decontaminator
 (Yang et al. 2023, "Rethinking Benchmark and Contamination for Language Models with Rephrased Samples")
 takes the embedding top-k per benchmark item and asks an LLM whether each pair is the same problem. Here:
-1. candidates (`ded.decontam.candidates`): per benchmark item, its `top_k` nearest questions by MiniLM
+1. candidates (in `ded.decontam.decontaminate`): per benchmark item, its `top_k` nearest questions by MiniLM
    cosine (>= `candidate_floor`); per question, its `question_top_k` nearest items (>= `question_floor`);
    questions stating most of an item's distinctive numbers (`NumberIndex`) or sharing most of its formulas
    (`MathIndex`): a translation keeps both when an English sentence model loses its meaning; the n-gram hits;
