@@ -200,7 +200,7 @@ class DecontamParams(Section):
     min_coverage: float = Field(0.6, ge=0, le=1, description="Flag when the question contains this share of the item's n-grams (0 = any shared n-gram, as open-r1; that flags 10% of MATH train against MATH-500, 0.6 flags 0.5%).")
     embedding_threshold: float | None = Field(0.92, gt=0, le=1, description="Flag when question-item cosine reaches this; null disables embedding decontamination.")
     paraphrase_threshold: float | None = Field(0.65, gt=0, le=1, description="Also flag from this cosine up when question and item state the same numbers (a paraphrase keeps them); null disables.")
-    paraphrase_min_digits: int = Field(3, ge=1, description="The shared numbers must carry at least this many digits in all (so '2' and '6' alone do not count). Used only with rephrase: false.")
+    paraphrase_min_digits: int = Field(3, ge=1, description="The shared numbers must carry at least this many digits in all (so '2' and '6' alone do not count).")
     rephrase: bool = Field(True, description="Rephrased-sample detector (ded/decontam/rephrase.py): candidate pairs by embedding top-k, then an offline second opinion on their content (numbers, formulas, asked quantity); replaces the paraphrase rule; reports renumbered copies as near_duplicate. Needs embeddings.")
     top_k: int = Field(10, ge=1, description="Candidates per benchmark item: its top_k nearest questions by cosine (llm-decontaminator's top-k).")
     candidate_floor: float = Field(0.5, ge=-1, le=1, description="Per-item candidates need at least this cosine.")
