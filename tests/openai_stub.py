@@ -56,8 +56,9 @@ def fail_first(k: int, status: int = 429, retry_after: float | None = 0) -> Call
 
 class StubServer:
     def __init__(self, script: Callable[[int, dict], Action] | None = None, delay: float = 0.0,
-                 words: int = 12, port: int = 0):
+                 words: int = 12, port: int = 0, reply: Callable[[dict], str] | None = None):
         self.script, self.delay, self.words, self.port = script, delay, words, port
+        self.reply = reply  # reply(body) -> the answer's text (a judge's verdict), instead of the hash text
         self.calls = 0
         self.bodies: list[dict] = []
         self.auth: list[str | None] = []  # the Authorization header of each request
@@ -117,7 +118,7 @@ class StubServer:
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         choices, completion = [], 0
         for i in range(int(body.get("n") or 1)):
-            text = self.text_for(prompt, body.get("seed"), i, self.words)
+            text = self.reply(body) if self.reply else self.text_for(prompt, body.get("seed"), i, self.words)
             reason = "stop"
             if truncate or len(text.split()) > max_tokens:
                 text, reason = " ".join(text.split()[:min(max_tokens, 3)]), "length"

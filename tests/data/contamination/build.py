@@ -124,6 +124,54 @@ def load_set(data: Path, path: Path = SET) -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------- scoring a detector on the set
+
+
+def score_set(rows: list[dict], bench: dict, lake_dir: Path, encoder=None, **decontam_kw) -> dict:
+    """Run `ded.decontam.decontaminate` on a lake of the set's texts (questions, ids = row ids) against every
+    item of the four panels, and score it: per kind, the share of rows whose own item got the row's label
+    (kind `contaminated`, or `near_duplicate` for renumbered rows), by method; the negatives flagged
+    `contaminated` (against any item) and `near_duplicate`; the whole table's rows (`hits`)."""
+    sys.path.insert(0, str(REPO))
+    from ded.decontam import decontaminate
+    from ded.embeddings.store import embed_into, question_items
+    from ded.lake import Lake
+
+    lake = Lake(lake_dir)
+    if not lake.exists("questions"):
+        lake.merge("questions", [{"question_id": r["id"], "problem": r["text"], "source": "labelled"} for r in rows])
+        lake.merge("benchmark_items", [{"benchmark": b, "item_id": i, "problem": t,
+                                        "domain": "code" if b == "lcb" else "math"} for (b, i), t in bench.items()])
+    if encoder is not None:
+        embed_into(lake, "question_vectors", question_items(lake), encoder)
+    stats = decontaminate(lake, encoder=encoder, **decontam_kw)
+    hits: dict[str, dict] = {}
+    for h in lake.read("contamination").to_pylist():
+        hits.setdefault(h["question_id"], {})[(h["benchmark"], h["item_id"])] = h
+    kinds: dict[str, dict] = {}
+    neg_flags = []
+    for r in rows:
+        k = kinds.setdefault(r["kind"], {"rows": 0, "caught": 0, "by_method": {}})
+        k["rows"] += 1
+        mine = hits.get(r["id"], {})
+        if r["kind"] == "negative":
+            for (b, i), h in mine.items():
+                neg_flags.append({"id": r["id"], "benchmark": b, "item_id": i, "kind": h["kind"],
+                                  "method": h["method"]})
+            continue
+        h = mine.get((r["benchmark"], r["benchmark_id"]))
+        if h and h["kind"] == r["label"]:
+            k["caught"] += 1
+            k["by_method"][h["method"]] = k["by_method"].get(h["method"], 0) + 1
+    for k in kinds.values():
+        k["recall"] = round(k["caught"] / k["rows"], 4) if k["rows"] else None
+    neg = kinds.get("negative", {"rows": 0})
+    return {"kinds": kinds, "negatives": neg["rows"],
+            "negatives_contaminated": sorted({f["id"] for f in neg_flags if f["kind"] == "contaminated"}),
+            "negatives_near_duplicate": sorted({f["id"] for f in neg_flags if f["kind"] == "near_duplicate"}),
+            "negative_flags": neg_flags, "stats": stats, "lake": lake}
+
+
 # ---------------------------------------------------------------- building the file
 
 

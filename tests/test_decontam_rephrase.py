@@ -1,0 +1,173 @@
+"""Rephrased-sample decontamination (issue 19): the whole labelled set, the offline verdict rules, and the
+LLM judge through a real OpenAI-compatible server on 127.0.0.1 (called for candidate pairs only, cached)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from ded.decontam.rephrase import Rules, is_foreign, verdict
+from ded.embeddings import load_encoder
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "data" / "contamination"))
+from openai_stub import StubServer
+
+KEEP = ("verbatim", "reworded", "story", "words", "translated")
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_encoder("sentence-transformers/all-MiniLM-L6-v2", "cpu")
+
+
+@pytest.fixture(scope="module")
+def labelled(shared_data, encoder, tmp_path_factory):
+    """The whole labelled set (tests/data/contamination: 741 rows) against all 839 items of the four panels,
+    with the default params' detectors (DecontamParams, as the real profiles set them)."""
+    from build import benchmark_texts, load_set, score_set
+
+    from ded.params import load_params
+
+    dc = load_params(HERE.parent / "pipelines" / "ded-paper.yaml").embed.decontam
+    rows = load_set(shared_data)
+    bench = benchmark_texts(shared_data)
+    res = score_set(rows, bench, tmp_path_factory.mktemp("labelled") / "lake", encoder,
+                    n=dc.ngram, min_coverage=dc.min_coverage, embedding_threshold=dc.embedding_threshold,
+                    rephrase=dc.rephrase, top_k=dc.top_k, candidate_floor=dc.candidate_floor,
+                    question_top_k=dc.question_top_k, question_floor=dc.question_floor)
+    print(json.dumps({k: v["recall"] for k, v in res["kinds"].items()}), res["stats"])
+    return rows, res
+
+
+def test_labelled_set_is_whole(labelled):
+    rows, res = labelled
+    kinds = res["kinds"]
+    assert {k: v["rows"] for k, v in kinds.items()} == {
+        "verbatim": 62, "reworded": 62, "story": 62, "translated": 62, "words": 59, "renumbered": 62, "negative": 372}
+    assert all(r["text"] for r in rows)  # every derived row was rebuilt from the shared data
+
+
+def test_labelled_set_targets_met(labelled):
+    """Issue 19's targets that the offline detectors meet: verbatim, numbers as words and translated >= 0.95,
+    renumbered copies >= 0.9 reported as near_duplicate, and no hard negative flagged as contaminated."""
+    _, res = labelled
+    k = res["kinds"]
+    for kind in ("verbatim", "words", "translated"):
+        assert k[kind]["recall"] >= 0.95, (kind, k[kind])
+    assert k["renumbered"]["recall"] >= 0.9, k["renumbered"]
+    assert res["negatives_contaminated"] == [], [f for f in res["negative_flags"] if f["kind"] == "contaminated"]
+    # what the offline rules reach on the two kinds below target (docs/embeddings.md): a drop here is a regression
+    assert k["reworded"]["recall"] >= 0.91 and k["story"]["recall"] >= 0.85, (k["reworded"], k["story"])
+    # every rephrase row names its detector version; the renumbered copies are reported with both problems
+    t = res["lake"].read("contamination").to_pylist()
+    assert all(r["detector"] == Rules().version() for r in t if r["method"] == "rephrase")
+    from ded.stages.embed import contamination_report
+
+    rep = contamination_report(res["lake"], kind="near_duplicate")
+    assert rep and all(r["question"] and r["item"] for r in rep)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 19 asks >= 0.95 for reworded and story-changed copies; the offline "
+                   "rules reach 0.92 and 0.85 on the labelled set without flagging a hard negative (docs/embeddings.md); "
+                   "the LLM judge (decontam.judge) is the way to the target")
+def test_labelled_set_reworded_and_story_reach_095(labelled):
+    _, res = labelled
+    assert res["kinds"]["reworded"]["recall"] >= 0.95 and res["kinds"]["story"]["recall"] >= 0.95
+
+
+def test_verdict_rules():
+    same = {"numbers": 1.0, "numbers_shared": 6.0, "math": 0.0, "shape": 0.0, "asked": None}
+    assert verdict(same, 0.3) == "contaminated"  # every informative number, whatever the words
+    small = {"numbers": 1.0, "numbers_shared": 1.5, "math": 0.0, "shape": 0.0, "asked": None}
+    assert verdict(small, 0.9) is None  # "5 and 5 around a table": small numbers need a copy's cosine
+    assert verdict(small, 0.96) == "contaminated"
+    assert verdict(small, 0.45, foreign=True) == "contaminated"  # a translation: MiniLM cannot read it
+    renum = {"numbers": 0.0, "numbers_shared": 0.0, "math": 0.2, "shape": 1.0, "asked": None}
+    assert verdict(renum, 0.7) == "near_duplicate" and verdict(renum, 0.5) is None
+    code = {"numbers": 0.54, "numbers_shared": 4.0, "math": 0.25, "shape": 0.3, "asked": None}
+    assert verdict(code, 0.86, code=True) is None and verdict(code, 0.9, code=True) == "contaminated"
+    assert is_foreign("Trouver la plus grande partie réelle possible de $z$, où $z$ est un nombre complexe tel que")
+    assert not is_foreign("Find the largest possible real part of $z$ where $z$ is a complex number such that")
+
+
+# ------------------------------------------------------------------ the LLM judge
+
+
+ITEMS = [
+    {"id": "0", "problem": "Find the number of ordered pairs $(x,y)$ of positive integers with $x^2 + y^2 = 2025$."},
+    {"id": "1", "problem": "A bag holds 7 red and 11 blue marbles. Two are drawn without replacement. "
+                           "What is the probability that both are blue?"},
+    {"id": "2", "problem": "Compute the sum of all positive divisors of 864."},
+]
+REWRITES = {  # question -> item id, known to the judge as "the same problem"
+    "How many ordered pairs of positive integers $(x,y)$ satisfy $x^2+y^2=2025$?": "0",
+    "In a sack there are 11 blue and 7 red marbles; we draw two at once. Find the chance that both are blue.": "1",
+}
+
+
+def _judge_reply(body: dict) -> str:
+    text = body["messages"][-1]["content"]
+    item = re.search(r"Problem 1 \(a benchmark test item\):\n(.*?)\n\nProblem 2", text, re.DOTALL).group(1)
+    question = re.search(r"Problem 2 \(a training question\):\n(.*?)\n\nReply", text, re.DOTALL).group(1)
+    same = any(q == question and ITEMS[int(i)]["problem"] == item for q, i in REWRITES.items())
+    return f"They {'ask the same thing' if same else 'differ'}.\nVERDICT: {'SAME' if same else 'DIFFERENT'}"
+
+
+def test_judge_called_for_candidate_pairs_only_and_cached(tmp_path, monkeypatch, shared_data, encoder):
+    from ded.lake import Lake
+    from ded.params import parse_params
+    from ded.stages.embed import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "items.jsonl").write_text("".join(json.dumps(it) + "\n" for it in ITEMS))
+    pool = [r["problem"] for r in json.loads((shared_data / "math_pool/rllm_math_train.json").read_text())[:40]]
+    lake = Lake(tmp_path / "lake")
+    qs = [{"question_id": f"q{i:03d}", "problem": t, "source": "math_train"} for i, t in enumerate(pool)]
+    qs += [{"question_id": f"r{i}", "problem": t, "source": "rewrite"} for i, t in enumerate(REWRITES)]
+    lake.merge("questions", qs)
+    with StubServer(reply=_judge_reply) as srv:
+        params = parse_params({
+            "models": [{"name": "judge", "backend": "openai", "model": "stub-judge", "base_url": srv.url}],
+            "benchmarks": {"toy": {"path_or_hub": str(tmp_path / "items.jsonl")}},
+            "embed": {"fts": False, "dedup": {"methods": ["exact"]},
+                      "decontam": {"min_coverage": 0.6, "embedding_threshold": 0.92, "top_k": 3, "question_top_k": 1,
+                                   "judge": "judge"}}})
+        first = main(params, lake, encoder=encoder)
+        c = first["contamination"]
+        calls = srv.calls
+        judged = {(r["question_id"], r["item_id"]) for r in lake.read("decontam_judgements").to_pylist()}
+        # one call per candidate pair, and candidates are far fewer than all pairs
+        assert calls == c["candidates"] == c["judge"]["called"] == len(judged) and c["judge"]["cached"] == 0
+        assert 0 < c["candidates"] < len(qs) * len(ITEMS) // 2
+        # every prompt the server saw was a candidate pair's, on the versioned template
+        assert all("VERDICT: SAME" in b["messages"][-1]["content"] for b in srv.bodies)
+        rows = {(r["question_id"], r["item_id"]): r for r in lake.read("contamination").to_pylist()}
+        for i, (q, item) in enumerate(REWRITES.items()):
+            r = rows[(f"r{i}", item)]
+            assert r["kind"] == "contaminated" and r["judge"] == "judge" and r["judge_verdict"] == "same", r
+        assert all(r["judge_verdict"] in ("same", "different") and r["judge"] == "judge" for r in rows.values())
+        assert {k for k, r in rows.items() if r["kind"] == "contaminated"} == {(f"r{i}", it) for i, it in enumerate(REWRITES.values())}
+        # a rerun (forced: the stage would be a no-op) asks the judge nothing: the verdicts come from the cache
+        srv.reset_counts()
+        again = main(params, lake, encoder=encoder, force=True)
+        assert srv.calls == 0 and again["contamination"]["judge"]["cached"] == c["candidates"]
+        assert {(r["question_id"], r["item_id"]): r["judge_verdict"] for r in lake.read("contamination").to_pylist()} \
+            == {k: r["judge_verdict"] for k, r in rows.items()}
+        # a new question: only its own candidate pairs go to the judge
+        lake.merge("questions", [{"question_id": "new", "problem": "Sum every positive divisor of 864.", "source": "x"}])
+        third = main(params, lake, encoder=encoder)
+        assert 0 < srv.calls == third["contamination"]["judge"]["called"] <= len(ITEMS)
+        assert all("Sum every positive divisor of 864." in b["messages"][-1]["content"] for b in srv.bodies)
+
+
+def test_judge_must_name_a_model():
+    from ded.params import ParamsError, parse_params
+
+    with pytest.raises((ParamsError, ValueError), match="not a model in `models`"):
+        parse_params({"embed": {"decontam": {"judge": "gpt-judge"}}})
