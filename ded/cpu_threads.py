@@ -3,7 +3,7 @@
 Intra-op threads split each matrix product; a width-64 model's products are too small to split, so a second
 thread only adds synchronisation, and on a machine whose cores other jobs are using it waits for them:
 measured on the demo's SFT (2 shared cores, load ~3): 15,600 tokens/s with one thread, 2,800 with two
-(bench note in docs/performance.md). Below `TINY_HIDDEN` the rule is one thread; above it torch decides.
+(docs/pipeline.md, "CPU threads"). Below `TINY_HIDDEN` the rule is one thread; above it torch decides.
 """
 
 from __future__ import annotations
