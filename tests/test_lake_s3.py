@@ -115,7 +115,7 @@ def test_lake_tables_history_and_export(lakes, tmp_path):
             for n in ("r.jsonl", "l.jsonl")]
     for d in rows[0] + rows[1]:
         d.pop("ingested_at")
-    assert rows[0] == rows[1] and len(rows[0]) == 60
+    assert rows[0] == rows[1] and len(rows[0]) == 320  # the demo's 300 math + 20 code questions
 
 
 def test_search_on_s3_matches_local(lakes):
