@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,21 @@ def run_checked(args: list[str], cwd, env: dict, timeout: float = 900) -> str:
     if out.returncode:
         raise AssertionError(f"{' '.join(args)} failed ({out.returncode}):\n{out.stdout[-4000:]}\n{out.stderr[-6000:]}")
     return out.stdout + out.stderr
+
+
+def clone_workspace(ws: Path) -> dict:
+    """Copy the repository's files (tracked and untracked, not ignored) into `ws`, make it a one-commit git
+    repository as a fresh clone is, and return the environment the workspace tests run its commands in."""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (ws / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, ws / name)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DED_PROGRESS": "0", "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": str(ws)}
+    git = ["git", "-c", "user.name=ded-test", "-c", "user.email=ded-test@localhost"]
+    run_checked(["git", "init", "-q"], ws, env)
+    run_checked(["git", "add", "-A"], ws, env)
+    run_checked(git + ["commit", "-q", "-m", "clone"], ws, env)
+    return env

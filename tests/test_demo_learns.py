@@ -13,10 +13,6 @@ What ded/demo.py plants and why each must hold:
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,23 +25,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def repro(tmp_path_factory):
-    from conftest import run_checked
+    from conftest import clone_workspace, run_checked
 
     if not (REPO / ".git").exists():
         pytest.skip("not a git checkout: the test clones the repository's tracked files")
     ws = tmp_path_factory.mktemp("demo")
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, files):
-        if (REPO / name).is_file():
-            (ws / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, ws / name)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DED_PROGRESS": "0", "DVC_NO_ANALYTICS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": str(ws)}
-    git = ["git", "-c", "user.name=ded-test", "-c", "user.email=ded-test@localhost"]
-    run_checked(["git", "init", "-q"], ws, env)
-    run_checked(["git", "add", "-A"], ws, env)
-    run_checked(git + ["commit", "-q", "-m", "clone"], ws, env)
+    env = clone_workspace(ws)
     run_checked(["dvc", "repro"], ws, env, timeout=2400)
     return ws
 
