@@ -84,8 +84,8 @@ class DemoSize:
 
 SIZES = {
     # demo: 300 math + 20 code questions x (3 teachers x 3 samples + 4 student samples); benchmarks of 100 math
-    # items (an interval of about +-0.1 at avg@n 0.5) and 10 code items
-    "demo": DemoSize(60, 4, 3, 4, 20, 2),
+    # items (difficulty 2-5: an interval of about +-0.1 at avg@n 0.5) and 10 code items
+    "demo": DemoSize(60, 4, 3, 4, 25, 2),
     "ci": DemoSize(6, 2, 2, 2, 2, 1),
 }
 
@@ -235,9 +235,9 @@ def _math_item(rng: random.Random, d: int) -> dict:
             "start": start, "ops": ops}
 
 
-def _math_problems(seed: int, per_difficulty: int, prefix: str) -> list[dict]:
+def _math_problems(seed: int, per_difficulty: int, prefix: str, difficulties=range(1, 6)) -> list[dict]:
     items, seen = [], set()
-    for d in range(1, 6):
+    for d in difficulties:
         rng = random.Random(f"math/{seed}/{d}")
         while sum(i["difficulty"] == d for i in items) < per_difficulty:
             item = _math_item(rng, d)
@@ -379,7 +379,9 @@ def demo_items(seed: int = 0, size: str = "demo") -> tuple[list[dict], list[dict
     train = _math_problems(seed, s.per_difficulty_math, "m") + _code_problems(seed, s.per_difficulty_code, "c")
     # The benchmark uses another seed; any problem text already in train is skipped (no contamination).
     seen = {item["problem"] for item in train}
-    bench = [b for b in _math_problems(seed + 1000, s.bench_per_difficulty_math, "bm")
+    # The math benchmark is the hard band (difficulty > STUDENT_SOLVES), as AIME is to a student that already
+    # solves easy problems: what the student must learn, not what it knew (the base scores ~0 on it).
+    bench = [b for b in _math_problems(seed + 1000, s.bench_per_difficulty_math, "bm", range(STUDENT_SOLVES + 1, 6))
              + _code_problems(seed + 1000, s.bench_per_difficulty_code, "bc") if b["problem"] not in seen]
     return train, bench
 

@@ -8,11 +8,15 @@ model would have read about running sums, and nothing else:
 - raw documents "<header>\\n[<filler>]\\n14 + a5 = 19\\n19 + b9 = 28\\n28 + c2 = 30\\nresult 30", the header being
   the demo's problem wording or one of two others (so the operand look-up does not hang on one wording), the
   chain in the base notation `ded.demo.chain_lines` (the concise teacher's notation: Fact 1 of ded/demo.py);
-- no chat turn, no `<think>`, no answer in `\\boxed{}` (the prompt's request for one is among the fillers), no
-  prose: the base scores ~0 on the demo benchmarks, and what SFT must teach is to solve in the chat turn, with
-  the chain in `<think>` and the boxed total after it; the verbose teacher's prose is new to it. (Chat
-  transcripts that only restate the problem, tried as 30% of the documents, made it worse: the smoke-trained
-  student scored 0.02 instead of 0.43-0.50, as it first had to unlearn the restating.)
+- its "instruction tuning": `CHAT_SHARE` of the documents are chat transcripts (the demo's user turn, ded.prompts,
+  and the student's own answer: the chain in `<think>`, the boxed total) of **easy-band problems only**
+  (difficulty <= `demo.STUDENT_SOLVES`, one operand). So the base already answers the easy band in the chat
+  turn, as the student rollouts in data/demo/student.jsonl say (Fact 3 of ded/demo.py: what compression
+  removes is what this model really solves; tests/test_demo_student.py measures it), and it has never answered
+  a longer chain in the chat turn: on the demo benchmark (difficulty 2-5) it writes one line and stops, ~0.
+  What SFT must teach is to carry the chain to the end of the tape inside the chat turn; the verbose teacher's
+  prose is new to it. (Chat transcripts that only restate the problem, tried as 30% of the documents in an
+  earlier world, made it worse: the student first had to unlearn the restating.)
 - no benchmark problem (the demo benchmark's problems are left out of the pretraining draws).
 
 The tokenizer is ded.tiny's byte-level BPE trained on the demo's own text, plus one token per number 0..99
@@ -30,8 +34,10 @@ import random
 from pathlib import Path
 
 from ded import demo
+from ded.prompts import render_assistant, render_messages
 
-STEPS = 2000
+STEPS = 3000
+CHAT_SHARE = 0.25  # documents that are chat transcripts of an easy-band problem (module docstring)
 WIDTH, LAYERS, HEADS, KV_HEADS = 64, 2, 4, 2
 VOCAB_BPE = 400  # BPE merges on the demo text; the 100 number tokens come on top
 BATCH, LENGTH, LR, WARMUP = 32, 128, 3e-3, 50
@@ -44,16 +50,27 @@ _FILLERS = ["Please reason step by step, and put your final answer within \\boxe
             "Let us compute.", "", "Work:", "Answer below."]
 
 
-def pretraining_doc(rng: random.Random, exclude: set[str]) -> str:
-    """One raw running-sum document (module docstring); never a problem in `exclude`."""
+def pretraining_doc(rng: random.Random, exclude: set[str], chat) -> str:
+    """One document (module docstring): a raw running sum, or with probability CHAT_SHARE the chat transcript
+    of an easy-band problem (`chat(messages)` renders it with the student's chat template); never a problem
+    in `exclude`."""
+    is_chat = rng.random() < CHAT_SHARE
     while True:
-        d = rng.randint(1, 5)
+        d = rng.randint(1, demo.STUDENT_SOLVES if is_chat else 5)
         start, ops = rng.randint(0, demo.START_MAX), [rng.randint(0, 9) for _ in range(d)]
         if demo.math_problem(start, ops) not in exclude:
             break
     steps, total = demo.chain(start, ops)
+    if is_chat:
+        question = {"problem": demo.math_problem(start, ops), "domain": "math"}
+        answer = render_assistant("\n".join(demo.chain_lines(steps)), f"The answer is \\boxed{{{total}}}")
+        return chat(render_messages(question) + [{"role": "assistant", "content": answer}])
     head, fill = rng.choice(_HEADERS)(start, ops), rng.choice(_FILLERS)
     return "\n".join([head] + ([fill] if fill else []) + demo.chain_lines(steps) + [f"result {total}"])
+
+
+def _chat(tok):
+    return lambda messages: tok.apply_chat_template(messages, tokenize=False)
 
 
 def _benchmark_problems() -> set[str]:
@@ -69,17 +86,22 @@ def tokenizer_texts() -> list[str]:
             rng = random.Random(f"tokenizer/{model}/{k}")
             texts.append(demo._response(style, item, rng.random() < 0.8, rng, k % demo._CONSISTENT_VARIANTS)[0])
     rng = random.Random("tokenizer/pretraining")
-    return texts + [pretraining_doc(rng, set()) for _ in range(200)]
+    return texts + [pretraining_doc(rng, set(), _plain_chat) for _ in range(200)]
+
+
+def _plain_chat(messages: list[dict]) -> str:
+    """The tokenizer's training text for a chat document (the template's markers are special tokens anyway)."""
+    return "\n".join(m["content"] for m in messages)
 
 
 def spec() -> dict:
     """The build's identity: architecture, schedule, and a hash of the tokenizer texts and the first documents."""
     rng = random.Random(f"ded.demo_student/{SEED}")
-    exclude = _benchmark_problems()
-    sample = [pretraining_doc(rng, exclude) for _ in range(256)]
+    exclude, chat = _benchmark_problems(), _chat(build_tokenizer())
+    sample = [pretraining_doc(rng, exclude, chat) for _ in range(256)]
     digest = hashlib.sha256("\x00".join(tokenizer_texts() + sample).encode()).hexdigest()[:16]
     return {"format": "demo-student/1", "steps": STEPS, "width": WIDTH, "layers": LAYERS, "heads": HEADS,
-            "kv_heads": KV_HEADS, "vocab_bpe": VOCAB_BPE, "numbers": 100, "batch": BATCH, "length": LENGTH, "lr": LR,
+            "kv_heads": KV_HEADS, "chat_share": CHAT_SHARE, "vocab_bpe": VOCAB_BPE, "numbers": 100, "batch": BATCH, "length": LENGTH, "lr": LR,
             "warmup": WARMUP, "decay_from": DECAY_FROM, "seed": SEED, "texts_sha256": digest}
 
 
@@ -109,7 +131,7 @@ def build(out_dir=demo.STUDENT_BASE, steps: int = STEPS) -> Path:
                          num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, max_position_embeddings=2048,
                          tie_word_embeddings=True, bos_token_id=None, eos_token_id=eos, pad_token_id=pad)
     rng = random.Random(f"ded.demo_student/{SEED}")
-    exclude = _benchmark_problems()
+    exclude, chat = _benchmark_problems(), _chat(tok)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same float sums on any machine: the build is reproducible
     losses = []
@@ -127,7 +149,7 @@ def build(out_dir=demo.STUDENT_BASE, steps: int = STEPS) -> Path:
                     for _ in range(BATCH):  # documents packed end to end, cut at LENGTH
                         ids: list[int] = []
                         while len(ids) < LENGTH:
-                            ids += tok(pretraining_doc(rng, exclude) + "\n\n")["input_ids"]
+                            ids += tok(pretraining_doc(rng, exclude, chat) + "\n\n")["input_ids"]
                         rows.append(ids[:LENGTH])
                     batch = torch.tensor(rows)
                     loss = model(input_ids=batch, labels=batch).loss

@@ -170,8 +170,9 @@ def test_wrong_concise_chains_leave_one_operand_out(tmp_path):
 
 
 def test_the_committed_student_base_is_the_builders_and_never_read_a_benchmark_problem():
-    """data/demo-student is what `python -m ded.demo_student` builds from this code (tiny.json's spec), and its
-    pretraining draws leave every demo benchmark problem out."""
+    """data/demo-student is what `python -m ded.demo_student` builds from this code (tiny.json's spec); its
+    pretraining draws leave every demo benchmark problem out, and its chat transcripts are of the easy band only
+    (one operand: what the student rollouts say it solves)."""
     import random
     from pathlib import Path
 
@@ -180,9 +181,48 @@ def test_the_committed_student_base_is_the_builders_and_never_read_a_benchmark_p
 
     base = Path(__file__).resolve().parents[1] / STUDENT_BASE
     assert demo_student.is_current(base), (
-        f"{STUDENT_BASE} is stale: rebuild it with `python -m ded.demo_student` (about 5 CPU minutes)")
-    bench = {b["problem"] for b in demo_items(0, "demo")[1]}
+        f"{STUDENT_BASE} is stale: rebuild it with `python -m ded.demo_student` (about 7 CPU minutes)")
+    bench = {b["problem"] for size in ("demo", "ci") for b in demo_items(0, size)[1]}
     rng = random.Random(0)
-    docs = [demo_student.pretraining_doc(rng, bench) for _ in range(3000)]
-    assert not any(d.split("\n")[0] in bench for d in docs)
-    assert not any(re.search(r"boxed\{\d", d) or "<think>" in d or "<|im_start|>" in d for d in docs)
+    chat = demo_student._chat(demo_student.build_tokenizer())
+    docs = [demo_student.pretraining_doc(rng, bench, chat) for _ in range(3000)]
+    chats = [d for d in docs if d.startswith("<|im_start|>")]
+    assert 0.15 < len(chats) / len(docs) < 0.35
+    assert not any(p in d for d in docs for p in bench)
+    for d in chats:  # the easy band in the chat turn: one operand, one chain line, its boxed total
+        problem = re.search(r"<\|im_start\|>user\n(.*?)\n", d).group(1)
+        assert len(re.findall(r" \+ [a-e]\d = ", d)) == STUDENT_SOLVES == len(re.findall(r" [a-e]\d", problem))
+        assert re.search(r"</think>\n\nThe answer is \\boxed\{\d+\}<\|im_end\|>", d)
+    raw = [d for d in docs if d not in chats]
+    assert not any(re.search(r"boxed\{\d", d) or "<think>" in d or "<|im_start|>" in d for d in raw)
+
+
+def test_the_committed_base_solves_the_easy_band_in_the_chat_turn_and_not_the_benchmark():
+    """Fact 3 is about the real base, not only the synthetic student rollouts: greedy answers of
+    data/demo-student in the chat turn solve the training pool's one-operand problems (what compression
+    removes) and almost none of demo-math (difficulty 2-5: what SFT must teach)."""
+    from pathlib import Path
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ded.demo import STUDENT_BASE
+    from ded.prompts import render_messages
+
+    base = Path(__file__).resolve().parents[1] / STUDENT_BASE
+    tok, model = AutoTokenizer.from_pretrained(base), AutoModelForCausalLM.from_pretrained(base).eval()
+    train, bench = demo_items(0, "demo")
+
+    def solved(items):
+        prompts = [tok.apply_chat_template(render_messages(i), add_generation_prompt=True, tokenize=False) for i in items]
+        batch = tok(prompts, return_tensors="pt", padding=True)
+        with torch.no_grad():
+            out = model.generate(**batch, max_new_tokens=48, do_sample=False, pad_token_id=tok.pad_token_id)
+        texts = tok.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        return [_boxed(t.split("</think>")[-1]) == i["answer"] for t, i in zip(texts, items)]
+
+    easy = [i for i in train if i["domain"] == "math" and i["difficulty"] <= STUDENT_SOLVES]
+    hard = [b for b in bench if b["domain"] == "math"][:40]
+    assert hard and min(b["difficulty"] for b in hard) > STUDENT_SOLVES
+    assert sum(solved(easy)) >= 0.9 * len(easy)
+    assert sum(solved(hard)) <= 0.05 * len(hard)
