@@ -489,6 +489,7 @@ class AblateParams(Section):
     objectives: list[Literal["plain", "t3s", "rrt"]] = Field(default_factory=lambda: ["plain"], description="SFT objectives of the arms (sft.objective): plain, t3s, rrt. A non-plain arm lives in `<arm>/<objective>/` and is named `<arm>-<objective>`; the DVC stage of an arm runs all of them on the same selection; each is compared with the plain arm of the same recipe, budget, teacher and seeds.")
     baseline: str = Field("random", description="The recipe every other recipe is compared with, at the same budget, teacher and seeds.")
     train: bool = Field(True, description="Fine-tune and evaluate each arm; false: select and export only (`ded ablate --no-train`, e.g. on a machine without a GPU).")
+    select: dict[str, Any] = Field(default_factory=dict, description="Overrides of the `select` section for the arms (e.g. {domain_mix: {math: 1.0}}), the same for every arm; the arm's recipe, budget, seed and teacher go on top.")
     sft: dict[str, Any] = Field(default_factory=dict, description="Overrides of the `sft` section for the arms (e.g. {epochs: 3}); the same for every arm.")
     evaluate: dict[str, Any] = Field(default_factory=dict, description="Overrides of the `evaluate` section for the arms (e.g. {n: 4, limit: 100}); the same for every arm.")
     keep_models: bool = Field(False, description="Keep each arm's fine-tuned model under its folder (a real student is tens of GB per arm: off by default).")

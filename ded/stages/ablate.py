@@ -81,8 +81,13 @@ def arm_params(params: Any, recipe: str, budget: int, seed: int, teacher: str, o
 
     ab = params.ablate
     base, stage = ("ded", STAGE_ARMS[recipe]) if recipe in STAGE_ARMS else (recipe, "diverse")
+    for name, over, section in (("select", ab.select, params.select), ("evaluate", ab.evaluate, params.evaluate)):
+        unknown = set(over) - set(type(section).model_fields)
+        if unknown:
+            raise AblateError(f"unknown {name} setting(s) {sorted(unknown)} in ablate.{name}; see ded/params.py "
+                              f"{type(section).__name__}")
     export = params.select.export.model_copy(update={"out_dir": str(out / "corpus"), "hf_dataset": False})
-    sel = params.select.model_validate({**params.select.model_dump(), "recipe": base, "stage": stage, "budget": budget,
+    sel = params.select.model_validate({**params.select.model_dump(), **ab.select, "recipe": base, "stage": stage, "budget": budget,
                                         "seed": seed, "teacher": teacher, "export": export.model_dump()})
     p = params.model_copy(update={"select": sel})
     sft = sft_params(p, **{**ab.sft, "corpus": str(out / "corpus" / "train.jsonl"), "output_dir": str(out / "model"),
@@ -90,9 +95,6 @@ def arm_params(params: Any, recipe: str, budget: int, seed: int, teacher: str, o
                            "checkpoint_dir": str(Path("checkpoints") / "ablate" /
                                                  arm_name(recipe, budget, seed, teacher, objective)),
                            "seed": seed, "objective": "plain" if objective == "sft" else objective})
-    unknown = set(ab.evaluate) - set(type(params.evaluate).model_fields)
-    if unknown:
-        raise AblateError(f"unknown evaluate setting(s) {sorted(unknown)} in ablate.evaluate; see ded/params.py EvaluateParams")
     ev = params.evaluate.model_validate({**params.evaluate.model_dump(), **ab.evaluate,
                                          "model_path": str(out / "model"),
                                          "metrics_dir": str(out / "metrics" / "eval"),
