@@ -24,7 +24,8 @@ import yaml
 ray = pytest.importorskip("ray", reason="compute.engine: ray needs the optional extra: pip install -e '.[ray]'")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from s3_server import S3Server, apply_env, moto_missing, restore_env  # noqa: E402
+from ray_cluster import loopback_cluster
+from s3_server import S3Server, apply_env, moto_missing, restore_env
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "verify", "embed", "score", "select")
@@ -33,14 +34,8 @@ pytestmark = pytest.mark.skipif(moto_missing() is not None, reason=moto_missing(
 
 @pytest.fixture(scope="module")
 def cluster():
-    from ray.cluster_utils import Cluster
-
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    c.add_node(num_cpus=1)
-    ray.init(address=c.address, log_to_driver=False)
-    yield c
-    ray.shutdown()
-    c.shutdown()
+    with loopback_cluster(nodes=2, cpus=1) as c:  # two raylets on 127.0.0.1, one CPU each
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +61,11 @@ def _params(run: Path, sources: dict[str, Path], lake: dict, engine: str) -> Pat
             m["model"] = str(REPO / m["model"])
     for s in p["ingest"]["sources"]:
         s["path"] = str(sources[Path(s["path"]).stem])
-    for name, b in p["benchmarks"].items():
+    for b in p["benchmarks"].values():
         b["path_or_hub"] = str(sources[Path(b["path_or_hub"]).stem])
     p["verify"]["workers"] = 2
+    # student scoring on too (the profile leaves it off): on Ray the student runs on actors as well
+    p["score"]["student_scores"].update(enabled=True, device="cpu", max_batch_tokens=1024)  # packs of ~4 trajectories
     p["select"].update(teacher=PLANTED_BEST_TEACHER, budget=24, workers=1)
     assert p["select"]["export"]["out_dir"] == "corpus"  # relative: each run's own folder (cwd), same manifest
     out = run / "params.yaml"
@@ -102,15 +99,37 @@ def runs(cluster, s3, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("demo-ray-s3")
     sources = {p.stem: p for p in write_demo_sources(tmp / "data", seed=0, size="ci").values()}
-    out = {}
+    out, where = {}, {}
     for name, lake, engine in (("local", {"root": str(tmp / "local" / "lake")}, "local"),
                                ("ray", {"root": s3.root("demo/lake"), "storage_options": s3.storage_options}, "ray")):
         run = tmp / name
         run.mkdir(exist_ok=True)
         params = _params(run, sources, lake, engine)
-        _run_pipeline(run, params)
+        with pytest.MonkeyPatch.context() as mp:
+            _record_actors(mp, where)
+            _run_pipeline(run, params)
         out[name] = (run, params)
+    out["where"] = where
     return out
+
+
+def _record_actors(mp, where: dict) -> None:
+    """Note where each stage's Ray actors ran (node ids), as each engine object is made."""
+    from ded.compute import embed_actors, score_actors, verify_actors
+
+    for stage, cls in (("verify", verify_actors.RayGraders), ("embed", embed_actors.RayEncoder)):
+        def init(self, params, _real=cls.__init__, _stage=stage):
+            _real(self, params)
+            where[_stage] = {w["node_id"] for w in self.where()}
+
+        mp.setattr(cls, "__init__", init)
+
+    def load(self, _real=score_actors.RayStudentScorer.load):
+        out = _real(self)
+        where.setdefault("score", {w["node_id"] for w in self.where()})
+        return out
+
+    mp.setattr(score_actors.RayStudentScorer, "load", load)
 
 
 def _sha(path: Path) -> str:
@@ -128,14 +147,21 @@ def test_corpus_files_byte_identical(runs):
     hf = sorted(p.relative_to(local / "corpus") for p in (local / "corpus" / "hf").rglob("*.arrow"))
     assert hf and all(_sha(local / "corpus" / p) == _sha(remote / "corpus" / p) for p in hf)
     ma, mb = (json.loads((d / "corpus" / "manifest.json").read_text()) for d in (local, remote))
-    assert ma == mb
+    assert ma == mb, _diff(ma, mb)
+
+
+def _diff(a, b, at: str = "") -> list[str]:
+    """Where two JSON values differ (paths), for the failure message."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _diff(a.get(k), b.get(k), f"{at}.{k}")]
+    return [] if a == b else [f"{at}: {a!r} != {b!r}"]
 
 
 def test_selection_table_identical(runs):
     from ded.lake import open_lake
     from ded.params import load_params
 
-    lakes = {k: open_lake(load_params(p), create=False) for k, (_, p) in runs.items()}
+    lakes = {k: open_lake(load_params(runs[k][1]), create=False) for k in ("local", "ray")}
     assert lakes["ray"].root.startswith("s3://")
     cols = ["run_id", "trajectory_id", "recipe", "question_id", "kept", "dropped_by", "rank", "reasons",
             "params_hash", "input_versions"]
@@ -146,17 +172,24 @@ def test_selection_table_identical(runs):
 
 
 def test_ray_run_used_both_nodes_and_the_s3_lake(runs, s3):
-    """The Ray run's receipts name the S3 lake; its vectors are the local run's (the same model on actors)."""
+    """verify, embed and student scoring ran on actors on both nodes; the Ray run's receipts name the S3 lake;
+    its vectors and student scores are the local run's (the same models on actors)."""
     import numpy as np
 
     from ded.embeddings.store import load_vectors
     from ded.lake import open_lake
     from ded.params import load_params
 
-    remote, params = runs["ray"]
+    nodes = {n["NodeID"] for n in ray.nodes()}
+    assert len(nodes) == 2 and runs["where"] == {"verify": nodes, "embed": nodes, "score": nodes}
+    remote = runs["ray"][0]
     rec = json.loads((remote / "receipts" / "verify.json").read_text())
     assert str(rec["lake"]).startswith("s3://")
-    lakes = {k: open_lake(load_params(p), create=False) for k, (_, p) in runs.items()}
+    lakes = {k: open_lake(load_params(runs[k][1]), create=False) for k in ("local", "ray")}
     (ia, va), (ib, vb) = (load_vectors(lk, pooled=False) for lk in (lakes["local"], lakes["ray"]))
     assert ia == ib and len(ia) == lakes["local"].count("questions")
     np.testing.assert_allclose(va, vb, atol=1e-6)
+    cols = ["trajectory_id", "student_tokens", "student_entropy", "student_rsr", "student_surprisal"]
+    a, b = (sorted(lk.read("trajectory_scores", columns=cols).to_pylist(), key=lambda r: r["trajectory_id"])
+            for lk in (lakes["local"], lakes["ray"]))
+    assert a == b and sum(r["student_rsr"] is not None for r in a) > 100
