@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -147,13 +148,20 @@ def test_corpus_files_byte_identical(runs):
     hf = sorted(p.relative_to(local / "corpus") for p in (local / "corpus" / "hf").rglob("*.arrow"))
     assert hf and all(_sha(local / "corpus" / p) == _sha(remote / "corpus" / p) for p in hf)
     ma, mb = (json.loads((d / "corpus" / "manifest.json").read_text()) for d in (local, remote))
-    assert ma == mb, _diff(ma, mb)
+    # equal but for the last bits of the teacher ranking's means: DuckDB's parallel AVG sums in thread order,
+    # so two local runs differ there too (seen: mean_student_rsr 5.735173046872374 vs ...378); the
+    # per-trajectory scores they average are equal exactly (test_ray_run_used_both_nodes_and_the_s3_lake)
+    assert not _diff(ma, mb), _diff(ma, mb)
 
 
 def _diff(a, b, at: str = "") -> list[str]:
-    """Where two JSON values differ (paths), for the failure message."""
+    """Where two JSON values differ (paths), floats within 1e-12 relative counted equal."""
     if isinstance(a, dict) and isinstance(b, dict):
         return [d for k in sorted(set(a) | set(b)) for d in _diff(a.get(k), b.get(k), f"{at}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _diff(x, y, f"{at}[{i}]")]
+    if isinstance(a, float) and isinstance(b, float):
+        return [] if math.isclose(a, b, rel_tol=1e-12) else [f"{at}: {a!r} != {b!r}"]
     return [] if a == b else [f"{at}: {a!r} != {b!r}"]
 
 
