@@ -2,7 +2,8 @@
 
 One model per actor, one actor per node; the driver chunks, plans and commits. On the same small input (the
 CI-sized demo sources) the vectors and the student scores equal the local engine's, and the lake gets as
-many commits as the local run gives it (one per embed.commit_every texts, not one per chunk).
+many commits as the local run gives it (one per embed.commit_every texts, not one per chunk). A model actor
+killed mid-embed is restarted by Ray and its chunk retried: nothing doubled, nothing lost.
 """
 
 from __future__ import annotations
@@ -157,3 +158,50 @@ def test_plan_is_the_local_scorers_forwards():
         if len(g) > 1:
             assert sum(len(items[i][0]) for i in g) <= 50
             assert [len(items[i][0]) for i in g] == sorted((len(items[i][0]) for i in g), reverse=True)
+
+
+def test_killed_embed_actor_mid_run_loses_and_doubles_nothing(cluster, sources, tmp_path):
+    """SIGKILL one model actor after the first trajectory commit: Ray restarts it (the model reloads) and retries
+    its chunk; the run finishes with one row per (id, chunk) and the local engine's vectors."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from ded.compute.embed_actors import RayEncoder
+    from ded.stages.embed import embed_tables
+
+    local = _lake(tmp_path / "local", sources)
+    _embedded(local, _params("local"))
+    remote = _lake(tmp_path / "ray", sources)
+    params = _params("ray")
+    enc = RayEncoder(params)
+    pid = enc.where()[0]["pid"]
+    killed: list[int] = []
+
+    def killer():
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            n = remote.count("trajectory_vectors") if remote.exists("trajectory_vectors") else 0
+            if n > 0:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(n)
+                return
+            time.sleep(0.02)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    try:
+        embed_tables(remote, params, enc)
+        after = enc.where()
+    finally:
+        t.join()
+        enc.close()
+    assert killed, "the actor was not killed (no trajectory commit seen?)"
+    assert killed[0] < local.count("trajectory_vectors"), "killed only after the last commit: not mid-run"
+    assert pid not in {w["pid"] for w in after}  # a restarted actor did the rest
+    for table in ("question_vectors", "trajectory_vectors"):
+        assert remote.duplicate_keys(table) == 0
+        (ka, va), (kb, vb) = _vectors(local, table), _vectors(remote, table)
+        assert ka == kb
+        np.testing.assert_allclose(vb, va, rtol=0, atol=1e-6)
