@@ -2,8 +2,10 @@
 
 On `ray`, `ded verify` grades on Ray actors, one per node (`ded.compute.verify_actors`); the driver reads
 the pending rows, hands chunks out through Ray's ActorPool, and commits each batch to the lake itself (one
-Lance commit per `verify.batch_rows`, never one per row). Ray schedules, restarts and retries; nothing here
-does. `ded score` and `ded select` stay DuckDB on one node (docs/scale-out.md).
+Lance commit per `verify.batch_rows`, never one per row). `ded embed` (`embed_actors`) and student scoring
+(`score_actors`) run one model per actor (`model_actors`: one per node, or one per GPU) on the local engine's
+batches, so their results are the local engine's; the driver commits them. Ray schedules, restarts and
+retries; nothing here does. `ded score`'s SQL and `ded select` stay DuckDB on one node (docs/scale-out.md).
 """
 
 from __future__ import annotations

@@ -122,8 +122,6 @@ def _sql_list(values: list[str]) -> str:
 def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
     """Student scores for the configured models' trajectories, streamed from the lake in batches
     (memory bounded by one batch of texts); earlier results for the same text are reused."""
-    from ded.progress import progress
-    from ded.prompts import render_messages
     from ded.scorers.student import StudentScorer
     from ded.stages.score import STUDENT_SCHEMA
 
@@ -133,13 +131,33 @@ def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
     total = ts.filter(pl.col("model").is_in(models)).height
     if not models or total == 0:
         return STUDENT_SCHEMA.empty_table()
+    settings = scorer_settings(params)
+    kw = {"device": cfg.device, "chunk_tokens": cfg.chunk_tokens, "max_tokens": cfg.max_tokens,
+          "rank_cap": cfg.rank_cap, "max_batch_tokens": cfg.max_batch_tokens}
+    if params.compute.engine == "ray":  # the student on the cluster's actors, the same forwards (ded/compute)
+        from ded.compute.score_actors import RayStudentScorer
+
+        scorer = RayStudentScorer(params, path, **kw)
+    else:
+        scorer = StudentScorer(path, **kw)
+    try:
+        return _score(lake, params, ts, scorer, models, total, name, settings)
+    finally:
+        if params.compute.engine == "ray":
+            scorer.close()
+
+
+def _score(lake: Lake, params: Any, ts: pl.DataFrame, scorer: Any, models: list[str], total: int, name: str,
+           settings: str) -> pa.Table:
+    from ded.progress import progress
+    from ded.prompts import render_messages
+    from ded.stages.score import STUDENT_SCHEMA
+
+    cfg = params.score.student_scores
     qcols = ["question_id", "domain", "problem", "starter_code", "entry_point"]
     questions = {r["question_id"]: r for r in lake.read("questions", columns=qcols).to_pylist()}
     think = params.select.export.think
-    settings = scorer_settings(params)
     old_by_id = {r["trajectory_id"]: r for r in previous(lake, name, settings).to_dicts()}
-    scorer = StudentScorer(path, device=cfg.device, chunk_tokens=cfg.chunk_tokens, max_tokens=cfg.max_tokens,
-                           rank_cap=cfg.rank_cap, max_batch_tokens=cfg.max_batch_tokens)
     rows, new = [], 0
     cols = ["trajectory_id", "question_id", "reasoning", "final", "response"]
     batches = lake.scan("trajectories", columns=cols, filter=f"model IN ({_sql_list(models)})", batch_size=256)

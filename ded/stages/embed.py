@@ -32,7 +32,7 @@ TABLES = ["question_vectors", "trajectory_vectors", "duplicates", "contamination
 
 # The code the stage runs, as in dvc.yaml's embed deps (paths under the repository root): a change reruns it.
 CODE = ["sql/search", "sql/embed", "ded/stages/embed.py", "ded/embeddings", "ded/dedup", "ded/decontam",
-        "ded/benchmarks", "ded/evaluation", "ded/ids.py", "ded/lake.py", "ded/params.py", "ded/receipts.py",
+        "ded/benchmarks", "ded/compute", "ded/evaluation", "ded/ids.py", "ded/lake.py", "ded/params.py", "ded/receipts.py",
         "ded/schema.py", "ded/search", "ded/sql.py", "ded/text.py", "ded/verifiers", "ded/backends",
         "prompts/decontam_judge.jinja"]
 _ROOT = Path(__file__).resolve().parents[2]
@@ -159,13 +159,36 @@ def main(params: Any, lake: Lake | None = None, encoder: Any = None, force: bool
     if not force and inputs is not None and (prev := up_to_date(lake, params)) is not None:
         return {**prev, "seconds": round(time.perf_counter() - t0, 2)}
     # imported here, not above: a no-op run must not pay for torch and sentence-transformers
+    from ded.embeddings.model import load_encoder
+    from ded.receipts import write_receipt
+
+    ray_encoder = None
+    if encoder is None and params.compute.engine == "ray":  # the model on the cluster's actors (ded/compute)
+        from ded.compute.embed_actors import RayEncoder
+
+        encoder = ray_encoder = RayEncoder(params)
+    try:
+        summary = _run(lake, params, encoder or load_encoder(cfg.model, cfg.device), judge_backend)
+    finally:
+        if ray_encoder is not None:
+            ray_encoder.close()
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    if inputs is not None:  # the FTS index is a new version of `questions`: record the version it left
+        inputs = stage_inputs(lake, params)
+    write_receipt("embed", lake, [t for t in TABLES if lake.exists(t)], params,
+                  extra={"params_hash_embed": params.hash("embed", "benchmarks"), "summary": summary,
+                         "inputs": inputs})
+    return summary
+
+
+def _run(lake: Lake, params: Any, encoder: Any, judge_backend: Any) -> dict[str, Any]:
+    """Embed, index, dedup and decontaminate with `encoder` (local, or ded.compute.embed_actors.RayEncoder)."""
     from ded.benchmarks import load_benchmarks
     from ded.decontam import decontaminate
     from ded.dedup import find_duplicates
-    from ded.embeddings.model import load_encoder, resolve_device
-    from ded.receipts import write_receipt
+    from ded.embeddings.model import resolve_device
 
-    encoder = encoder or load_encoder(cfg.model, cfg.device)
+    cfg = params.embed
     summary: dict[str, Any] = {"model": encoder.name, "device": encoder.device}
     summary["embedded"] = embed_tables(lake, params, encoder)
     summary["indexes"] = build_indexes(lake, params)
@@ -178,12 +201,6 @@ def main(params: Any, lake: Lake | None = None, encoder: Any = None, force: bool
         summary["contamination"] = decontaminate(lake, encoder=encoder, **decontam_kwargs(params, judge_backend))
     else:
         summary["contamination"] = "skipped (no benchmarks in params)" if dc.enabled else "disabled"
-    summary["seconds"] = round(time.perf_counter() - t0, 2)
-    if inputs is not None:  # the FTS index is a new version of `questions`: record the version it left
-        inputs = stage_inputs(lake, params)
-    write_receipt("embed", lake, [t for t in TABLES if lake.exists(t)], params,
-                  extra={"params_hash_embed": params.hash("embed", "benchmarks"), "summary": summary,
-                         "inputs": inputs})
     return summary
 
 
