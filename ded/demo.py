@@ -7,9 +7,11 @@ claims (arXiv 2508.09883) holds in it for a reason this module plants and says:
 - **math the student can learn**: labelled running sums ("Start at 14 and add, in turn, a5 b9 c2 . What is the
   total?"), difficulty 1-5 = the number of operands. The student (`ded.demo_student`, committed under
   `STUDENT_BASE`) is a 2-layer Qwen2 pretrained on raw running-sum text in one notation ("14 + a5 = 19", one
-  line per operand): what a base model knows before it is distilled. It has never seen a chat turn, a
-  `<think>` block or `\\boxed{}`, so it scores 0 on the demo benchmarks; SFT on a few hundred good rows takes
-  it above 0.4 (the README has the numbers `dvc repro` prints).
+  line per operand), plus chat transcripts of one-operand sums only: a base that has read a great deal of
+  arithmetic and been instruction-tuned on easy problems. It answers the easy band in the chat turn and has
+  never answered a longer chain there: on the demo benchmark (difficulty 2-5, the hard band, as AIME is to a
+  real student) it writes one line and stops, ~0. SFT on a few hundred good rows takes it above 0.4 (the
+  README has the numbers `dvc repro` prints).
 - **Fact 1, the most accurate teacher is not the best teacher (DED's Table 1).** `ACCURACY_BEST_TEACHER`
   (synthetic-verbose) is right on every question, but writes each step in varied prose, with fillers and
   re-checks, in words the student's pretraining never used: high entropy under the student, so a small corpus
@@ -21,9 +23,10 @@ claims (arXiv 2508.09883) holds in it for a reason this module plants and says:
   skips one operand (a chain that looks right, one line short). A student trained on them learns to skip, so
   the correctness filter matters.
 - **Fact 3, the student already solves the easy band.** The student-style set (model `STUDENT`) solves every
-  problem of difficulty <= `STUDENT_SOLVES`: DED's compression removes those questions, and the budget goes
-  to the long chains, which are what the student cannot do yet (a long chain also shows when to stop; a
-  one-operand chain teaches nothing about the fourth operand).
+  problem of difficulty <= `STUDENT_SOLVES`, and so does the real committed base in the chat turn
+  (tests/test_demo.py measures it): DED's compression removes those questions, and the budget goes to the
+  long chains, which are what the student cannot do yet. A random corpus of the same size spends a fifth of
+  its rows on what the student already knows.
 - **Fact 4, distinct trajectories beat copies.** The concise teacher never writes two samples of a question
   byte for byte alike (an opening line, a closing line: `_CONSISTENT_VARIANTS`), as a teacher sampled at
   temperature > 0 does not; farthest-P keeps the distinct ones.

@@ -7,7 +7,7 @@ What ded/demo.py plants and why each must hold:
   auto` picks by the smoke scores, so the corpus comes from the planted best teacher although verified accuracy
   ranks it second;
 - the student learns: the committed base (data/demo-student) scores ~0 on demo-math (it has never written a
-  chat answer or a boxed total), and the student `ded sft` trains on the selected corpus scores well above it.
+  chat answer or a boxed total), and the student `ded sft` trains on the selected corpus reaches avg@n >= 0.40 (issue 13's target).
 """
 
 from __future__ import annotations
@@ -52,5 +52,6 @@ def test_smoke_tests_rank_the_planted_best_teacher_above_the_accuracy_best(repro
 def test_the_student_learns_from_the_selected_corpus(repro):
     doc = json.loads((repro / "metrics" / "eval" / "demo-math.json").read_text())
     m = doc["models"]["demo-student"]["metrics"]
-    # the base scores ~0 (it never answered in the chat turn); measured after SFT: 0.25 [0.18, 0.33]
-    assert m["avg_at_n_ci"][0] > 0.1, m
+    # the base scores ~0 on demo-math (tests/test_demo.py); issue 13's target is avg@n >= 0.40; measured after
+    # SFT on 2 shared cores: 0.54 [0.455, 0.625]
+    assert m["avg_at_n"] >= 0.40 and m["avg_at_n_ci"][0] > 0.3, m
