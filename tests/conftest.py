@@ -58,14 +58,20 @@ def torch_one_thread():
     torch.set_num_threads(before)
 
 
+_DEMO_LAKE: dict[str, Path] = {}  # the built demo lake of this test process, copied for each caller
+
+
 def load_demo_lake(lake):
     """The committed demo sources (data/demo) ingested, verified and scored under pipelines/demo.yaml; its params.
 
     Skips when data/demo is missing. No embed: callers select with diversity "none" (k-center needs a model).
+    Built once per test process (ingest + verify + score of ~4,000 rows take about a minute) and copied into
+    each caller's `lake`, so every caller still owns its tables.
     """
-    from ded.ingest import ingest_paths
+    import atexit
+    import tempfile
+
     from ded.params import load_params
-    from ded.stages import score, verify
 
     root = Path(__file__).resolve().parents[1]
     data = root / "data" / "demo"
@@ -82,13 +88,28 @@ def load_demo_lake(lake):
         "prompts": params.prompts.model_copy(update=prompts),
         "select": params.select.model_copy(update={"budget": 48, "domain_mix": {"math": 0.5, "code": 0.5},
                                                    "teacher": PLANTED_BEST_TEACHER})})
+    if "built" not in _DEMO_LAKE:
+        from ded.lake import Lake
+
+        tmp = tempfile.mkdtemp(prefix="ded-test-demo-lake-")
+        atexit.register(shutil.rmtree, tmp, True)
+        built = Path(tmp) / "lake"
+        _build_demo_lake(Lake(built), params, data)
+        _DEMO_LAKE["built"] = built
+    shutil.copytree(_DEMO_LAKE["built"], Path(lake.root), dirs_exist_ok=True)
+    return params
+
+
+def _build_demo_lake(lake, params, data: Path) -> None:
+    from ded.ingest import ingest_paths
+    from ded.stages import score, verify
+
     ingest_paths(lake, [data / "math_questions.jsonl", data / "code_questions.jsonl"], kind="questions",
                  source="demo", show_progress=False)
     ingest_paths(lake, sorted(data.glob("teacher_*.jsonl")) + [data / "student.jsonl"], kind="trajectories",
                  source="demo", show_progress=False)
     verify.main(params, lake, show_progress=False, workers=2)
     score.main(params, lake)
-    return params
 
 
 def run_checked(args: list[str], cwd, env: dict, timeout: float = 900) -> str:
