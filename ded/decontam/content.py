@@ -8,8 +8,16 @@ keeps the expressions' shape and the wording but not the numbers. `Content` hold
 - `math`: token trigrams of the LaTeX math (`$…$`, `\\[…\\]`, and bare formulas such as `x^2+y^2=25`),
   single-letter variables renamed by first appearance (so `p(n)` and `q(m)` agree), numbers kept;
 - `shape`: the same trigrams with every number replaced by `#` (what a renumbered copy keeps);
-- `asked`: the math trigrams of the last sentence (the asked quantity, often `m+n` or `AB\\cdot AC`).
-`compare(a, b)` scores two contents; `ded.decontam.rephrase` turns the scores into a verdict.
+- `asked`: the math trigrams of the last sentence (the asked quantity, often `m+n` or `AB\\cdot AC`);
+- `numbers_split`: the numbers with every plain comma read as a list separator ("36,100,196" in LiveCodeBench
+  sample notes is three numbers, "6,000,000" in a MATH problem is one: the comma alone cannot tell, so both
+  readings are kept and `compare` scores the pair by the reading under which they agree most).
+`compare(a, b)` scores two contents, both ways round: besides the symmetric number Jaccard it measures how
+much of the item's number weight the question keeps (`numbers_cover`, repeats counted) and how much distinctive weight the
+question adds that the item lacks (`numbers_added`, numbers of two digits or more). The two separate the
+kinds that keep a problem from the renumbered copy: a story adds small counts ("three drones", "two
+fountains": weight 0.5 each) but every number of the item stays; a renumbered copy loses the item's numbers
+and states others in their place. `ded.decontam.rephrase` turns the scores into a verdict.
 """
 
 from __future__ import annotations
@@ -30,6 +38,9 @@ _FOREIGN = {w: i for i, ws in enumerate([
     "huit ocho acht oito otto", "neuf nueve neun nove", "dix diez zehn dez dieci", "onze once elf undici",
     "douze doce zwölf doze dodici"]) for w in ws.split()}
 _FOREIGN_RUN = re.compile(r"\b(?:" + "|".join(sorted(_FOREIGN, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+# a right angle is 90 degrees: "a right triangle" / "right angle at A" states the 90 of "$\\angle A = 90^\\circ$"
+# (a rewording swaps one for the other as freely as "twelve" for 12; AIME 2025 #28's rewrites on the labelled set)
+_RIGHT_ANGLE = re.compile(r"\bright[- ](?:angle[ds]?|triangle)\b", re.IGNORECASE)
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
 _WORD = "|".join(sorted(list(_UNITS) + list(_TENS) + list(_SCALES), key=len, reverse=True))
 # a run of number words joined by spaces, hyphens or "and" ("one hundred and seven", "twenty-four")
@@ -64,9 +75,14 @@ def words_to_number(words: str) -> int | None:
     return total + cur if seen else None
 
 
-def spell_out_digits(text: str) -> str:
-    """Number words and comma-grouped numbers rewritten as plain digits."""
-    text = _GROUPED.sub(lambda m: re.sub(r"\{,\}|,", "", m.group()), text)
+def spell_out_digits(text: str, split_commas: bool = False) -> str:
+    """Number words and comma-grouped numbers rewritten as plain digits (`split_commas`: a plain comma
+    between digits separates numbers; `{,}`, LaTeX's thousands separator, still groups)."""
+    if split_commas:
+        text = _GROUPED.sub(lambda m: re.sub(r"\{,\}", "", m.group()).replace(",", ", "), text)
+    else:
+        text = _GROUPED.sub(lambda m: re.sub(r"\{,\}|,", "", m.group()), text)
+    text = _RIGHT_ANGLE.sub(lambda m: m.group() + " (90)", text)
 
     def repl(m: re.Match) -> str:
         n = words_to_number(m.group())
@@ -109,15 +125,30 @@ class Content:
     math: frozenset
     shape: frozenset
     asked: frozenset
+    numbers_split: frozenset | None = None  # the other reading of plain commas, when it differs
+    counts: tuple = ()  # (number, times stated) for `numbers`, and for `numbers_split` below
+    counts_split: tuple = ()
+
+
+def _counts(t: str) -> tuple:
+    c: dict[str, int] = {}
+    for n in _NUM.findall(t):
+        n = n.lstrip("0") or "0"
+        c[n] = c.get(n, 0) + 1
+    return tuple(sorted(c.items()))
 
 
 def content(text: str | None) -> Content:
-    t = spell_out_digits(strip_figures(text or ""))
-    nums = frozenset(n.lstrip("0") or "0" for n in _NUM.findall(t))
+    raw = strip_figures(text or "")
+    t = spell_out_digits(raw)
+    counts = _counts(t)
+    split = _counts(spell_out_digits(raw, split_commas=True)) if _GROUPED.search(raw) else counts
     toks, shape = _math_tokens(math_segments(t))
     sents = [s for s in _SENT.split(t.strip()) if s.strip()]
     asked_toks, _ = _math_tokens(math_segments(sents[-1])) if sents else ([], [])
-    return Content(nums, _trigrams(toks), _trigrams(shape), _trigrams(asked_toks))
+    nums = frozenset(n for n, _ in counts)
+    return Content(nums, _trigrams(toks), _trigrams(shape), _trigrams(asked_toks),
+                   frozenset(n for n, _ in split) if split != counts else None, counts, split)
 
 
 def math_trigrams(text: str | None) -> frozenset:
@@ -143,8 +174,22 @@ def _jaccard(a: frozenset, b: frozenset) -> float:
 
 
 def compare(a: Content, b: Content) -> dict:
-    """Scores in [0, 1]: numbers (weighted Jaccard), their shared weight, math and shape trigram Jaccard,
-    and whether the asked quantities agree."""
-    num, shared = _weighted_jaccard(a.numbers, b.numbers)
-    return {"numbers": num, "numbers_shared": shared, "math": _jaccard(a.math, b.math),
+    """Scores of item `a` against question `b`: numbers (weighted Jaccard) and their shared weight, under the
+    comma reading that agrees most; `numbers_cover`, the share of the item's number weight the question
+    states; `numbers_added`, the weight of the question's numbers of two digits or more that the item lacks;
+    math and shape trigram Jaccard; and whether the asked quantities agree."""
+    best = None
+    for x, xc in {(a.numbers, a.counts), (a.numbers_split or a.numbers, a.counts_split or a.counts)}:
+        for y, yc in {(b.numbers, b.counts), (b.numbers_split or b.numbers, b.counts_split or b.counts)}:
+            num, shared = _weighted_jaccard(x, y)
+            if best is None or num > best[0]:
+                best = (num, shared, x, y, xc, yc)
+    num, shared, x, y, xc, yc = best
+    # cover counts repeats: "1 + 2 + ... + 9 + 10 divided by 9" states 9 twice, its "divided by 8" variant once
+    yd = dict(yc)
+    item_w = sum(number_weight(n) * k for n, k in xc)
+    kept_w = sum(number_weight(n) * min(k, yd.get(n, 0)) for n, k in xc)
+    added = sum(w for w in map(number_weight, y - x) if w >= 2)
+    return {"numbers": num, "numbers_shared": shared, "numbers_cover": kept_w / item_w if item_w else 0.0,
+            "numbers_added": added, "math": _jaccard(a.math, b.math),
             "shape": _jaccard(a.shape, b.shape), "asked": _jaccard(a.asked, b.asked) if a.asked and b.asked else None}
