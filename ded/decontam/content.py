@@ -17,7 +17,11 @@ much of the item's number weight the question keeps (`numbers_cover`, repeats co
 question adds that the item lacks (`numbers_added`, numbers of two digits or more). The two separate the
 kinds that keep a problem from the renumbered copy: a story adds small counts ("three drones", "two
 fountains": weight 0.5 each) but every number of the item stays; a renumbered copy loses the item's numbers
-and states others in their place. `ded.decontam.rephrase` turns the scores into a verdict.
+and states others in their place. A story's added counts are words ("three corners"); a number the question
+adds in digits ("$2\\sin A = 3\\cos A$" against "$\\sin A = 2\\cos A$") changes the problem, which is what
+`numbers_added_digits` measures on MATH train against MATH-500 (docs/embeddings.md). A range
+("$n = 2, 3, 4, \\dots, 7$") implies the numbers it skips. `ded.decontam.rephrase` turns the scores into a
+verdict.
 """
 
 from __future__ import annotations
@@ -128,6 +132,8 @@ class Content:
     numbers_split: frozenset | None = None  # the other reading of plain commas, when it differs
     counts: tuple = ()  # (number, times stated) for `numbers`, and for `numbers_split` below
     counts_split: tuple = ()
+    digits: frozenset = frozenset()  # the numbers written with digits (not only as words), either reading
+    implied: frozenset = frozenset()  # the numbers a range "2, 3, 4, \dots, 7" states without writing them
 
 
 def _counts(t: str) -> tuple:
@@ -138,8 +144,22 @@ def _counts(t: str) -> tuple:
     return tuple(sorted(c.items()))
 
 
+_RANGE = re.compile(r"(\d+)[^\d]{0,12}?(?:\\[lc]?dots|\.\.\.|…)[^\d]{0,12}?(\d+)")
+
+
+def _implied(t: str) -> frozenset:
+    out = set()
+    for m in _RANGE.finditer(t):
+        a, b = int(m.group(1)), int(m.group(2))
+        if a < b <= a + 50:
+            out.update(str(i) for i in range(a + 1, b))
+    return frozenset(out)
+
+
 def content(text: str | None) -> Content:
     raw = strip_figures(text or "")
+    grouped = _GROUPED.sub(lambda m: re.sub(r"\{,\}|,", "", m.group()), raw)
+    digits = frozenset(n.lstrip("0") or "0" for n in _NUM.findall(grouped) + _NUM.findall(raw))
     t = spell_out_digits(raw)
     counts = _counts(t)
     split = _counts(spell_out_digits(raw, split_commas=True)) if _GROUPED.search(raw) else counts
@@ -148,7 +168,7 @@ def content(text: str | None) -> Content:
     asked_toks, _ = _math_tokens(math_segments(sents[-1])) if sents else ([], [])
     nums = frozenset(n for n, _ in counts)
     return Content(nums, _trigrams(toks), _trigrams(shape), _trigrams(asked_toks),
-                   frozenset(n for n, _ in split) if split != counts else None, counts, split)
+                   frozenset(n for n, _ in split) if split != counts else None, counts, split, digits, _implied(t))
 
 
 def math_trigrams(text: str | None) -> frozenset:
@@ -177,6 +197,8 @@ def compare(a: Content, b: Content) -> dict:
     """Scores of item `a` against question `b`: numbers (weighted Jaccard) and their shared weight, under the
     comma reading that agrees most; `numbers_cover`, the share of the item's number weight the question
     states; `numbers_added`, the weight of the question's numbers of two digits or more that the item lacks;
+    `numbers_added_digits`, the weight of the numbers the item lacks (and does not imply by a range) that the
+    question writes in digits;
     math and shape trigram Jaccard; and whether the asked quantities agree."""
     best = None
     for x, xc in {(a.numbers, a.counts), (a.numbers_split or a.numbers, a.counts_split or a.counts)}:
@@ -190,6 +212,8 @@ def compare(a: Content, b: Content) -> dict:
     item_w = sum(number_weight(n) * k for n, k in xc)
     kept_w = sum(number_weight(n) * min(k, yd.get(n, 0)) for n, k in xc)
     added = sum(w for w in map(number_weight, y - x) if w >= 2)
+    new = y - x - a.implied
     return {"numbers": num, "numbers_shared": shared, "numbers_cover": kept_w / item_w if item_w else 0.0,
-            "numbers_added": added, "math": _jaccard(a.math, b.math),
+            "numbers_added": added, "numbers_added_digits": sum(map(number_weight, new & b.digits)),
+            "math": _jaccard(a.math, b.math),
             "shape": _jaccard(a.shape, b.shape), "asked": _jaccard(a.asked, b.asked) if a.asked and b.asked else None}

@@ -41,10 +41,11 @@ class Rules:
     numbers masked, `ngram` the n-gram coverage of the item.
 
     `kept` (the item's numbers kept) means numbers >= `numbers_strong`, or numbers >= `cover_numbers` with
-    numbers_cover >= `cover_all` and numbers_added == 0: every number of the item is in the question, as many
-    times, and the question adds a few small ones but none of two digits or more (a story adds "three drones",
-    "two fountains"; a renumbered copy replaces the item's numbers; a problem that shares a long list of small
-    numbers with the item, {1, 2, ..., 7}, has a low Jaccard).
+    numbers_cover >= `cover_all`, numbers_added == 0 and numbers_added_digits == 0: every number of the item is
+    in the question, as many times, and the question adds a few small ones, in words (a story adds "three
+    drones", "two fountains"; a renumbered copy replaces the item's numbers; a MATH problem with one more
+    coefficient, "$x^3 + 3x^2 + ax + 7$" against "$x^3 + ax^2 + ax + 1$", adds it in digits; a problem that
+    shares a long list of small numbers with the item, {1, 2, ..., 7}, has a low Jaccard).
 
     Math, `contaminated` (the same problem) when any of:
       ngram >= `copy_ngram` and numbers == 1 (a reformatted copy);
@@ -242,7 +243,8 @@ def verdict(scores: dict, cos: float | None, e5: float | None = None, rules: Rul
     c = max(x for x in (cos, e5, -1.0) if x is not None)
     num, shared, m, shp = scores["numbers"], scores["numbers_shared"], scores["math"], scores["shape"]
     kept = num >= r.numbers_strong or (num >= r.cover_numbers and scores.get("numbers_cover", 0.0) >= r.cover_all
-                                       and scores.get("numbers_added", 1.0) == 0)
+                                       and scores.get("numbers_added", 1.0) == 0
+                                       and scores.get("numbers_added_digits", 1.0) == 0)
     if code:
         if c >= r.code_cosine and num >= 0.5:
             return "contaminated"
