@@ -27,7 +27,7 @@ verdict.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ded.dedup.canonical import strip_figures
 
@@ -82,11 +82,14 @@ def words_to_number(words: str) -> int | None:
 def spell_out_digits(text: str, split_commas: bool = False) -> str:
     """Number words and comma-grouped numbers rewritten as plain digits (`split_commas`: a plain comma
     between digits separates numbers; `{,}`, LaTeX's thousands separator, still groups)."""
-    if split_commas:
-        text = _GROUPED.sub(lambda m: re.sub(r"\{,\}", "", m.group()).replace(",", ", "), text)
-    else:
-        text = _GROUPED.sub(lambda m: re.sub(r"\{,\}|,", "", m.group()), text)
-    text = _RIGHT_ANGLE.sub(lambda m: m.group() + " (90)", text)
+    # substring guards skip regexes that cannot match: this runs on every candidate question (bench --full)
+    if "," in text:
+        if split_commas:
+            text = _GROUPED.sub(lambda m: re.sub(r"\{,\}", "", m.group()).replace(",", ", "), text)
+        else:
+            text = _GROUPED.sub(lambda m: re.sub(r"\{,\}|,", "", m.group()), text)
+    if "ight" in text or "IGHT" in text:
+        text = _RIGHT_ANGLE.sub(lambda m: m.group() + " (90)", text)
 
     def repl(m: re.Match) -> str:
         n = words_to_number(m.group())
@@ -101,11 +104,15 @@ def _trigrams(tokens: list[str]) -> frozenset:
     return frozenset(zip(tokens, tokens[1:], tokens[2:]))
 
 
+_LAYOUT_CMD = re.compile(r"\\(?:left|right|big|Big|displaystyle|[dt](?=frac)|,|;|!|quad)")
+
+
 def _math_tokens(segments: list[str]) -> tuple[list[str], list[str]]:
     names: dict[str, str] = {}
     toks, shape = [], []
     for seg in segments:
-        seg = re.sub(r"\\(?:left|right|big|Big|displaystyle|[dt](?=frac)|,|;|!|quad)", "", seg)
+        if "\\" in seg:
+            seg = _LAYOUT_CMD.sub("", seg)
         for t in _MTOK.findall(seg):
             if len(t) == 1 and t.isalpha():
                 t = names.setdefault(t, f"v{len(names)}")
@@ -134,6 +141,14 @@ class Content:
     counts_split: tuple = ()
     digits: frozenset = frozenset()  # the numbers written with digits (not only as words), either reading
     implied: frozenset = frozenset()  # the numbers a range "2, 3, 4, \dots, 7" states without writing them
+    # per comma reading: (numbers, {number: times}, their weight, their weight with repeats), precomputed for
+    # `compare` (it runs on every candidate pair: ~10 per pool question)
+    readings: tuple = field(default=(), compare=False)
+
+
+def _reading(counts: tuple) -> tuple:
+    d = dict(counts)
+    return (frozenset(d), d, sum(map(_weight, d)), sum(_weight(n) * k for n, k in d.items()))
 
 
 def _counts(t: str) -> tuple:
@@ -158,17 +173,22 @@ def _implied(t: str) -> frozenset:
 
 def content(text: str | None) -> Content:
     raw = strip_figures(text or "")
-    grouped = _GROUPED.sub(lambda m: re.sub(r"\{,\}|,", "", m.group()), raw)
-    digits = frozenset(n.lstrip("0") or "0" for n in _NUM.findall(grouped) + _NUM.findall(raw))
+    has_groups = "," in raw and _GROUPED.search(raw) is not None
+    found = _NUM.findall(raw)
+    if has_groups:
+        found += _NUM.findall(_GROUPED.sub(lambda m: re.sub(r"\{,\}|,", "", m.group()), raw))
+    digits = frozenset(n.lstrip("0") or "0" for n in found)
     t = spell_out_digits(raw)
     counts = _counts(t)
-    split = _counts(spell_out_digits(raw, split_commas=True)) if _GROUPED.search(raw) else counts
+    split = _counts(spell_out_digits(raw, split_commas=True)) if has_groups else counts
     toks, shape = _math_tokens(math_segments(t))
     sents = [s for s in _SENT.split(t.strip()) if s.strip()]
     asked_toks, _ = _math_tokens(math_segments(sents[-1])) if sents else ([], [])
     nums = frozenset(n for n, _ in counts)
+    readings = (_reading(counts),) + ((_reading(split),) if split != counts else ())
     return Content(nums, _trigrams(toks), _trigrams(shape), _trigrams(asked_toks),
-                   frozenset(n for n, _ in split) if split != counts else None, counts, split, digits, _implied(t))
+                   frozenset(n for n, _ in split) if split != counts else None, counts, split, digits, _implied(t),
+                   readings)
 
 
 def math_trigrams(text: str | None) -> frozenset:
@@ -183,9 +203,19 @@ def number_weight(n: str) -> float:
     return 0.5 if len(n) == 1 or n == "10" else float(min(len(n), 4))
 
 
+_WEIGHTS: dict[str, float] = {}
+
+
+def _weight(n: str) -> float:
+    w = _WEIGHTS.get(n)
+    if w is None:
+        w = _WEIGHTS[n] = number_weight(n)
+    return w
+
+
 def _weighted_jaccard(a: frozenset, b: frozenset) -> tuple[float, float]:
-    inter = sum(number_weight(n) for n in a & b)
-    union = sum(number_weight(n) for n in a | b)
+    inter = sum(map(_weight, a & b))
+    union = sum(map(_weight, a | b))
     return (inter / union if union else 0.0), inter
 
 
@@ -201,19 +231,21 @@ def compare(a: Content, b: Content) -> dict:
     question writes in digits;
     math and shape trigram Jaccard; and whether the asked quantities agree."""
     best = None
-    for x, xc in {(a.numbers, a.counts), (a.numbers_split or a.numbers, a.counts_split or a.counts)}:
-        for y, yc in {(b.numbers, b.counts), (b.numbers_split or b.numbers, b.counts_split or b.counts)}:
-            num, shared = _weighted_jaccard(x, y)
+    for ra in a.readings or (_reading(a.counts),):
+        for rb in b.readings or (_reading(b.counts),):
+            inter = ra[0] & rb[0]
+            shared = sum(map(_weight, inter))
+            union = ra[2] + rb[2] - shared
+            num = shared / union if union else 0.0
             if best is None or num > best[0]:
-                best = (num, shared, x, y, xc, yc)
-    num, shared, x, y, xc, yc = best
+                best = (num, shared, inter, ra, rb)
+    num, shared, inter, (x, xd, _, item_w), (y, yd, _, _) = best
     # cover counts repeats: "1 + 2 + ... + 9 + 10 divided by 9" states 9 twice, its "divided by 8" variant once
-    yd = dict(yc)
-    item_w = sum(number_weight(n) * k for n, k in xc)
-    kept_w = sum(number_weight(n) * min(k, yd.get(n, 0)) for n, k in xc)
-    added = sum(w for w in map(number_weight, y - x) if w >= 2)
-    new = y - x - a.implied
+    kept_w = sum(_weight(n) * min(xd[n], yd[n]) for n in inter)
+    extra = y - inter
+    added = sum(w for w in map(_weight, extra) if w >= 2)
+    new = extra - a.implied
     return {"numbers": num, "numbers_shared": shared, "numbers_cover": kept_w / item_w if item_w else 0.0,
-            "numbers_added": added, "numbers_added_digits": sum(map(number_weight, new & b.digits)),
+            "numbers_added": added, "numbers_added_digits": sum(map(_weight, new & b.digits)) if new else 0,
             "math": _jaccard(a.math, b.math),
             "shape": _jaccard(a.shape, b.shape), "asked": _jaccard(a.asked, b.asked) if a.asked and b.asked else None}
