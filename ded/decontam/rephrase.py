@@ -35,7 +35,7 @@ _GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\})\d{3})+(?!\d)")
 @dataclass(frozen=True)
 class Rules:
     """The second opinion's thresholds, chosen on tests/data/contamination (docs/embeddings.md: the set is also
-    the test, there is no held-out split). `numbers` is the weighted Jaccard of the two number sets
+    the test; its half B, `build.half`, is a check rather than a clean held-out split). `numbers` is the weighted Jaccard of the two number sets
     (`content.number_weight`: 0-10 weigh 0.5, longer numbers their digits), `shared` their shared weight,
     `cos` the MiniLM cosine, `math` the Jaccard of the variable-renamed formula trigrams, `shape` the same with
     numbers masked, `ngram` the n-gram coverage of the item.
