@@ -99,7 +99,8 @@ def cold_baseline(root: Path, text: str) -> float:
             f"search(Lake({str(root)!r}), text={text!r}, k=10, encoder=load_encoder())")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], cwd=root.parent, env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=root.parent, env=env, capture_output=True, text=True,
+                         check=False)
     dt = time.perf_counter() - t0
     if out.returncode != 0:
         raise SystemExit(f"baseline search failed: {out.stderr[-2000:]}")

@@ -239,7 +239,7 @@ def compare(a: Content, b: Content) -> dict:
             num = shared / union if union else 0.0
             if best is None or num > best[0]:
                 best = (num, shared, inter, ra, rb)
-    num, shared, inter, (x, xd, _, item_w), (y, yd, _, _) = best
+    num, shared, inter, (_, xd, _, item_w), (y, yd, _, _) = best
     # cover counts repeats: "1 + 2 + ... + 9 + 10 divided by 9" states 9 twice, its "divided by 8" variant once
     kept_w = sum(_weight(n) * min(xd[n], yd[n]) for n in inter)
     extra = y - inter
