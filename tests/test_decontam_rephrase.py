@@ -62,8 +62,6 @@ def test_labelled_set_targets_met(labelled):
         assert k[kind]["recall"] >= 0.95, (kind, k[kind])
     assert k["renumbered"]["recall"] >= 0.9, k["renumbered"]
     assert res["negatives_contaminated"] == [], [f for f in res["negative_flags"] if f["kind"] == "contaminated"]
-    # what the offline rules reach on the two kinds below target (docs/embeddings.md): a drop here is a regression
-    assert k["reworded"]["recall"] >= 0.91 and k["story"]["recall"] >= 0.85, (k["reworded"], k["story"])
     # every rephrase row names its detector version; the renumbered copies are reported with both problems
     t = res["lake"].read("contamination").to_pylist()
     assert all(r["detector"] == Rules().version() for r in t if r["method"] == "rephrase")
@@ -73,12 +71,37 @@ def test_labelled_set_targets_met(labelled):
     assert rep and all(r["question"] and r["item"] for r in rep)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19 asks >= 0.95 for reworded and story-changed copies; the offline "
-                   "rules reach 0.92 and 0.85 on the labelled set without flagging a hard negative (docs/embeddings.md); "
-                   "the LLM judge (decontam.judge) is the way to the target")
 def test_labelled_set_reworded_and_story_reach_095(labelled):
+    """Issue 19's target for reworded and story-changed copies, on the whole set (rules-3 reach 0.968 and 0.952;
+    on half A of the items, where they were fitted, 0.939 and 0.939; half B 1.0 and 0.966: docs/embeddings.md)."""
     _, res = labelled
-    assert res["kinds"]["reworded"]["recall"] >= 0.95 and res["kinds"]["story"]["recall"] >= 0.95
+    k = res["kinds"]
+    assert k["reworded"]["recall"] >= 0.95 and k["story"]["recall"] >= 0.95, (k["reworded"], k["story"])
+    assert set(k["story"]["recall_by_half"]) == {"A", "B"}  # both halves hold rows of every kind
+
+
+def test_content_reads_numbers_as_a_rewrite_states_them():
+    from ded.decontam.content import compare, content
+
+    # a plain comma between digits reads both ways; the pair is scored by the reading that agrees
+    item = content("Sample Output 1: 3. The positive integers 36,100,196 satisfy the condition.")
+    s = compare(item, content("For example N = 1 gives 3 (the numbers 36, 100 and 196)."))
+    assert s["numbers_cover"] == 1.0 and s["numbers"] == 1.0
+    assert "6000000" in content("a prize of 6,000,000 dollars").numbers
+    # "a right angle" / "a right triangle" states the 90 of 90^\circ
+    assert "90" in content("Triangle $ABC$ has a right angle at $A$.").numbers
+    # a story adds counts in words; a changed problem adds them in digits
+    base = content("In triangle $ABC$ the circumradius is $13$ and the inradius is $6$. Find $AB\\cdot AC$.")
+    story = compare(base, content("A field has three corners; its circle has radius 13, its inner circle radius 6."))
+    changed = compare(base, content("In triangle $ABC$ the circumradius is $13$, the inradius is $6$ and $BC = 3$."))
+    assert story["numbers_cover"] == 1.0 and story["numbers_added_digits"] == 0
+    assert changed["numbers_cover"] == 1.0 and changed["numbers_added_digits"] > 0
+    # repeats count: "... + 9 + 10 divided by 9" keeps 9 twice, its "divided by 8" sibling once
+    rem = content("What is the remainder when $1 + 2 + 3 + 4 + \\dots + 9 + 10$ is divided by 9?")
+    assert compare(rem, content("What is the remainder when $1 + 2 + 3 + 4 + \\dots + 9 + 10$ is divided by 8?"))[
+        "numbers_cover"] < 1.0
+    # a range implies the numbers it skips
+    assert {"5", "6"} <= content("for $n = 2,$ 3, 4, $\\dots,$ 7").implied
 
 
 def test_verdict_rules():
@@ -90,6 +113,18 @@ def test_verdict_rules():
     assert verdict(small, 0.45, foreign=True) == "contaminated"  # a translation: MiniLM cannot read it
     renum = {"numbers": 0.0, "numbers_shared": 0.0, "math": 0.2, "shape": 1.0, "asked": None}
     assert verdict(renum, 0.7) == "near_duplicate" and verdict(renum, 0.5) is None
+    # every item number kept, a count added in words (a story): kept; the same count in digits: not
+    story = {"numbers": 0.83, "numbers_shared": 2.5, "numbers_cover": 1.0, "numbers_added": 0,
+             "numbers_added_digits": 0, "math": 0.22, "shape": 0.2, "asked": None}
+    assert verdict(story, 0.57, item_math=29) == "contaminated"
+    assert verdict({**story, "numbers_added_digits": 0.5}, 0.57, item_math=29) is None
+    # a substantial formula kept verbatim with a low cosine (a story around it)
+    formula = {"numbers": 1.0, "numbers_shared": 1.5, "math": 0.76, "shape": 0.74, "asked": 0.0}
+    assert verdict(formula, 0.38, item_math=18) == "contaminated" and verdict(formula, 0.38, item_math=6) is None
+    # code: shared sample values no other item states
+    sample = {"numbers": 0.98, "numbers_shared": 23.5, "numbers_rare": 8.0, "math": 0.1, "shape": 0.1, "asked": None}
+    assert verdict(sample, 0.6, code=True) == "contaminated"
+    assert verdict({**sample, "numbers_rare": 0.0}, 0.6, code=True) is None
     code = {"numbers": 0.54, "numbers_shared": 4.0, "math": 0.25, "shape": 0.3, "asked": None}
     assert verdict(code, 0.86, code=True) is None and verdict(code, 0.9, code=True) == "contaminated"
     assert is_foreign("Trouver la plus grande partie réelle possible de $z$, où $z$ est un nombre complexe tel que")

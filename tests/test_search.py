@@ -131,6 +131,28 @@ def test_cli_search_json(pool, tmp_path, monkeypatch):
     assert res.exit_code == 0 and "nearest questions" in res.output
 
 
+def test_cli_text_query_from_a_fresh_process_skips_torch(pool, encoder, tmp_path):
+    """`ded search TEXT` encodes the query with the NumPy MiniLM (ded.embeddings.numpy_minilm): a fresh process
+    imports neither torch nor sentence-transformers, and its hits and similarities are the torch encoder's."""
+    import subprocess
+
+    lake, planted = pool
+    code = ("import sys, json\nfrom ded.cli import app\ntry:\n"
+            f"    app(['--lake', {lake.root!r}, 'search', {HEXAGON!r}, '-k', '3', '--format', 'json'])\n"
+            "except SystemExit:\n    pass\n"
+            "print('heavy:', [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules])")
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this checkout's ded
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert "heavy: []" in out.stdout, out.stdout + out.stderr
+    rows = json.loads(out.stdout[out.stdout.index("["):out.stdout.index("\nheavy:")])
+    ref = search(lake, text=HEXAGON, k=3, encoder=encoder)
+    assert [r["id"] for r in rows] == [h.id for h in ref] and rows[0]["id"] == planted
+    assert [r["similarity"] for r in rows] == pytest.approx([h.similarity for h in ref], abs=2e-4)
+
+
 def test_where_ids_over_both_tables_through_the_sql_file(lake):
     """sql/search/matching_ids.sql: the id column of whichever table is searched, filtered by --where."""
     from ded.search.query import where_ids

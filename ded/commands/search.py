@@ -33,9 +33,9 @@ def search(
     check_table(lake, table)
     encoder = None
     if text is not None and like is None:
-        from ded.embeddings.model import load_encoder
+        from ded.embeddings.model import load_query_encoder
 
-        encoder = load_encoder(params.embed.model, params.embed.device)
+        encoder = load_query_encoder(params.embed.model, params.embed.device)
     hits = run_search(lake, text=text, like=like, table=table, k=k, where=where, hybrid=hybrid, encoder=encoder,
                       nprobes=params.embed.nprobes, refine_factor=params.embed.refine_factor)
     rows = [h.as_dict() for h in hits]

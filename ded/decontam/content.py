@@ -8,14 +8,26 @@ keeps the expressions' shape and the wording but not the numbers. `Content` hold
 - `math`: token trigrams of the LaTeX math (`$…$`, `\\[…\\]`, and bare formulas such as `x^2+y^2=25`),
   single-letter variables renamed by first appearance (so `p(n)` and `q(m)` agree), numbers kept;
 - `shape`: the same trigrams with every number replaced by `#` (what a renumbered copy keeps);
-- `asked`: the math trigrams of the last sentence (the asked quantity, often `m+n` or `AB\\cdot AC`).
-`compare(a, b)` scores two contents; `ded.decontam.rephrase` turns the scores into a verdict.
+- `asked`: the math trigrams of the last sentence (the asked quantity, often `m+n` or `AB\\cdot AC`);
+- `numbers_split`: the numbers with every plain comma read as a list separator ("36,100,196" in LiveCodeBench
+  sample notes is three numbers, "6,000,000" in a MATH problem is one: the comma alone cannot tell, so both
+  readings are kept and `compare` scores the pair by the reading under which they agree most).
+`compare(a, b)` scores two contents, both ways round: besides the symmetric number Jaccard it measures how
+much of the item's number weight the question keeps (`numbers_cover`, repeats counted) and how much distinctive weight the
+question adds that the item lacks (`numbers_added`, numbers of two digits or more). The two separate the
+kinds that keep a problem from the renumbered copy: a story adds small counts ("three drones", "two
+fountains": weight 0.5 each) but every number of the item stays; a renumbered copy loses the item's numbers
+and states others in their place. A story's added counts are words ("three corners"); a number the question
+adds in digits ("$2\\sin A = 3\\cos A$" against "$\\sin A = 2\\cos A$") changes the problem, which is what
+`numbers_added_digits` measures on MATH train against MATH-500 (docs/embeddings.md). A range
+("$n = 2, 3, 4, \\dots, 7$") implies the numbers it skips. `ded.decontam.rephrase` turns the scores into a
+verdict.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ded.dedup.canonical import strip_figures
 
@@ -30,6 +42,9 @@ _FOREIGN = {w: i for i, ws in enumerate([
     "huit ocho acht oito otto", "neuf nueve neun nove", "dix diez zehn dez dieci", "onze once elf undici",
     "douze doce zwölf doze dodici"]) for w in ws.split()}
 _FOREIGN_RUN = re.compile(r"\b(?:" + "|".join(sorted(_FOREIGN, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+# a right angle is 90 degrees: "a right triangle" / "right angle at A" states the 90 of "$\\angle A = 90^\\circ$"
+# (a rewording swaps one for the other as freely as "twelve" for 12; AIME 2025 #28's rewrites on the labelled set)
+_RIGHT_ANGLE = re.compile(r"\bright[- ](?:angle[ds]?|triangle)\b", re.IGNORECASE)
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
 _WORD = "|".join(sorted(list(_UNITS) + list(_TENS) + list(_SCALES), key=len, reverse=True))
 # a run of number words joined by spaces, hyphens or "and" ("one hundred and seven", "twenty-four")
@@ -64,9 +79,17 @@ def words_to_number(words: str) -> int | None:
     return total + cur if seen else None
 
 
-def spell_out_digits(text: str) -> str:
-    """Number words and comma-grouped numbers rewritten as plain digits."""
-    text = _GROUPED.sub(lambda m: re.sub(r"\{,\}|,", "", m.group()), text)
+def spell_out_digits(text: str, split_commas: bool = False) -> str:
+    """Number words and comma-grouped numbers rewritten as plain digits (`split_commas`: a plain comma
+    between digits separates numbers; `{,}`, LaTeX's thousands separator, still groups)."""
+    # substring guards skip regexes that cannot match: this runs on every candidate question (bench --full)
+    if "," in text:
+        if split_commas:
+            text = _GROUPED.sub(lambda m: re.sub(r"\{,\}", "", m.group()).replace(",", ", "), text)
+        else:
+            text = _GROUPED.sub(lambda m: re.sub(r"\{,\}|,", "", m.group()), text)
+    if "ight" in text or "IGHT" in text:
+        text = _RIGHT_ANGLE.sub(lambda m: m.group() + " (90)", text)
 
     def repl(m: re.Match) -> str:
         n = words_to_number(m.group())
@@ -81,11 +104,15 @@ def _trigrams(tokens: list[str]) -> frozenset:
     return frozenset(zip(tokens, tokens[1:], tokens[2:]))
 
 
+_LAYOUT_CMD = re.compile(r"\\(?:left|right|big|Big|displaystyle|[dt](?=frac)|,|;|!|quad)")
+
+
 def _math_tokens(segments: list[str]) -> tuple[list[str], list[str]]:
     names: dict[str, str] = {}
     toks, shape = [], []
     for seg in segments:
-        seg = re.sub(r"\\(?:left|right|big|Big|displaystyle|[dt](?=frac)|,|;|!|quad)", "", seg)
+        if "\\" in seg:
+            seg = _LAYOUT_CMD.sub("", seg)
         for t in _MTOK.findall(seg):
             if len(t) == 1 and t.isalpha():
                 t = names.setdefault(t, f"v{len(names)}")
@@ -109,15 +136,59 @@ class Content:
     math: frozenset
     shape: frozenset
     asked: frozenset
+    numbers_split: frozenset | None = None  # the other reading of plain commas, when it differs
+    counts: tuple = ()  # (number, times stated) for `numbers`, and for `numbers_split` below
+    counts_split: tuple = ()
+    digits: frozenset = frozenset()  # the numbers written with digits (not only as words), either reading
+    implied: frozenset = frozenset()  # the numbers a range "2, 3, 4, \dots, 7" states without writing them
+    # per comma reading: (numbers, {number: times}, their weight, their weight with repeats), precomputed for
+    # `compare` (it runs on every candidate pair: ~10 per pool question)
+    readings: tuple = field(default=(), compare=False)
+
+
+def _reading(counts: tuple) -> tuple:
+    d = dict(counts)
+    return (frozenset(d), d, sum(map(_weight, d)), sum(_weight(n) * k for n, k in d.items()))
+
+
+def _counts(t: str) -> tuple:
+    c: dict[str, int] = {}
+    for n in _NUM.findall(t):
+        n = n.lstrip("0") or "0"
+        c[n] = c.get(n, 0) + 1
+    return tuple(sorted(c.items()))
+
+
+_RANGE = re.compile(r"(\d+)[^\d]{0,12}?(?:\\[lc]?dots|\.\.\.|…)[^\d]{0,12}?(\d+)")
+
+
+def _implied(t: str) -> frozenset:
+    out = set()
+    for m in _RANGE.finditer(t):
+        a, b = int(m.group(1)), int(m.group(2))
+        if a < b <= a + 50:
+            out.update(str(i) for i in range(a + 1, b))
+    return frozenset(out)
 
 
 def content(text: str | None) -> Content:
-    t = spell_out_digits(strip_figures(text or ""))
-    nums = frozenset(n.lstrip("0") or "0" for n in _NUM.findall(t))
+    raw = strip_figures(text or "")
+    has_groups = "," in raw and _GROUPED.search(raw) is not None
+    found = _NUM.findall(raw)
+    if has_groups:
+        found += _NUM.findall(_GROUPED.sub(lambda m: re.sub(r"\{,\}|,", "", m.group()), raw))
+    digits = frozenset(n.lstrip("0") or "0" for n in found)
+    t = spell_out_digits(raw)
+    counts = _counts(t)
+    split = _counts(spell_out_digits(raw, split_commas=True)) if has_groups else counts
     toks, shape = _math_tokens(math_segments(t))
     sents = [s for s in _SENT.split(t.strip()) if s.strip()]
     asked_toks, _ = _math_tokens(math_segments(sents[-1])) if sents else ([], [])
-    return Content(nums, _trigrams(toks), _trigrams(shape), _trigrams(asked_toks))
+    nums = frozenset(n for n, _ in counts)
+    readings = (_reading(counts),) + ((_reading(split),) if split != counts else ())
+    return Content(nums, _trigrams(toks), _trigrams(shape), _trigrams(asked_toks),
+                   frozenset(n for n, _ in split) if split != counts else None, counts, split, digits, _implied(t),
+                   readings)
 
 
 def math_trigrams(text: str | None) -> frozenset:
@@ -132,9 +203,19 @@ def number_weight(n: str) -> float:
     return 0.5 if len(n) == 1 or n == "10" else float(min(len(n), 4))
 
 
+_WEIGHTS: dict[str, float] = {}
+
+
+def _weight(n: str) -> float:
+    w = _WEIGHTS.get(n)
+    if w is None:
+        w = _WEIGHTS[n] = number_weight(n)
+    return w
+
+
 def _weighted_jaccard(a: frozenset, b: frozenset) -> tuple[float, float]:
-    inter = sum(number_weight(n) for n in a & b)
-    union = sum(number_weight(n) for n in a | b)
+    inter = sum(map(_weight, a & b))
+    union = sum(map(_weight, a | b))
     return (inter / union if union else 0.0), inter
 
 
@@ -143,8 +224,28 @@ def _jaccard(a: frozenset, b: frozenset) -> float:
 
 
 def compare(a: Content, b: Content) -> dict:
-    """Scores in [0, 1]: numbers (weighted Jaccard), their shared weight, math and shape trigram Jaccard,
-    and whether the asked quantities agree."""
-    num, shared = _weighted_jaccard(a.numbers, b.numbers)
-    return {"numbers": num, "numbers_shared": shared, "math": _jaccard(a.math, b.math),
+    """Scores of item `a` against question `b`: numbers (weighted Jaccard) and their shared weight, under the
+    comma reading that agrees most; `numbers_cover`, the share of the item's number weight the question
+    states; `numbers_added`, the weight of the question's numbers of two digits or more that the item lacks;
+    `numbers_added_digits`, the weight of the numbers the item lacks (and does not imply by a range) that the
+    question writes in digits;
+    math and shape trigram Jaccard; and whether the asked quantities agree."""
+    best = None
+    for ra in a.readings or (_reading(a.counts),):
+        for rb in b.readings or (_reading(b.counts),):
+            inter = ra[0] & rb[0]
+            shared = sum(map(_weight, inter))
+            union = ra[2] + rb[2] - shared
+            num = shared / union if union else 0.0
+            if best is None or num > best[0]:
+                best = (num, shared, inter, ra, rb)
+    num, shared, inter, (_, xd, _, item_w), (y, yd, _, _) = best
+    # cover counts repeats: "1 + 2 + ... + 9 + 10 divided by 9" states 9 twice, its "divided by 8" variant once
+    kept_w = sum(_weight(n) * min(xd[n], yd[n]) for n in inter)
+    extra = y - inter
+    added = sum(w for w in map(_weight, extra) if w >= 2)
+    new = extra - a.implied
+    return {"numbers": num, "numbers_shared": shared, "numbers_cover": kept_w / item_w if item_w else 0.0,
+            "numbers_added": added, "numbers_added_digits": sum(map(_weight, new & b.digits)) if new else 0,
+            "math": _jaccard(a.math, b.math),
             "shape": _jaccard(a.shape, b.shape), "asked": _jaccard(a.asked, b.asked) if a.asked and b.asked else None}

@@ -142,3 +142,21 @@ def load_encoder(name: str = DEFAULT_MODEL, device: str = "auto") -> Encoder:
         enc = Encoder(canonical, model, dev)
         _CACHE[key] = enc
         return enc
+
+
+def load_query_encoder(name: str = DEFAULT_MODEL, device: str = "auto") -> Any:
+    """An encoder for a handful of texts (a `ded search` query). For the bundled MiniLM: the NumPy forward pass
+    of `ded.embeddings.numpy_minilm` over the same verified weights, which spares the ~4 s import of
+    sentence-transformers and torch (docs/performance.md, cold `ded search`); an encoder this process already
+    loaded is reused. Any other model: `load_encoder`."""
+    with _LOCK:
+        for (n, _), enc in _CACHE.items():
+            if n == name:
+                return enc
+    if name.lower() in _ALIASES and all(importlib.util.find_spec(m) for m in ("tokenizers", "safetensors")):
+        from ded.embeddings.numpy_minilm import NumpyMiniLM
+
+        d = bundled_model_dir()
+        verify_bundled(d)
+        return NumpyMiniLM(d, DEFAULT_MODEL)
+    return load_encoder(name, device)

@@ -53,9 +53,12 @@ class Hit:
 _OPEN: dict[tuple, object] = {}
 
 
-def open_table(lake: Lake, name: str):
-    """A LanceDB handle, reused while the table's version is unchanged (opening costs ~1 ms a query)."""
-    key = (lake.root, tuple(sorted(lake.storage_options.items())), name)
+def open_table(lake: Lake, name: str, raw: bool = False):
+    """A LanceDB handle (`raw`: the Lance dataset), reused while the table's version is unchanged (opening costs
+    ~1 ms a query). Vector search uses the Lance dataset: `import lancedb` alone costs ~1.3-1.9 s on this CPU
+    (its generated REST client and pandas), more than the rest of a cold `ded search`, and the index query is
+    the same Lance scan either way (same ids and distances; docs/performance.md)."""
+    key = (lake.root, tuple(sorted(lake.storage_options.items())), name, raw)
     versions = None
     if "://" not in lake.root or lake.root.startswith("file://"):
         vdir = Path(lake.uri(name).removeprefix("file://")) / "_versions"
@@ -63,7 +66,7 @@ def open_table(lake: Lake, name: str):
     hit = _OPEN.get(key)
     if hit is not None and versions is not None and hit[0] == versions:
         return hit[1]
-    tbl = lake.lancedb().open_table(name)
+    tbl = lake.dataset(name) if raw else lake.lancedb().open_table(name)
     _OPEN[key] = (versions, tbl)
     return tbl
 
@@ -144,12 +147,11 @@ def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10, allow
         budget = fetch * refine_factor  # exact re-ranks an unfiltered query pays for
         fetch = int(fetch / share * 1.5) + 1
         refine_factor = max(1, budget // fetch)
-    tbl = open_table(lake, vt)
-    q = tbl.search(np.asarray(vector, np.float32), vector_column_name="vector").distance_type("cosine")
-    q = q.nprobes(nprobes).refine_factor(refine_factor).select(["id", "chunk", "_distance"]).limit(fetch)
+    nearest = {"column": "vector", "q": np.asarray(vector, np.float32), "k": fetch, "metric": "cosine",
+               "nprobes": nprobes, "refine_factor": refine_factor}
     if ef:
-        q = q.ef(ef)
-    res = q.to_arrow()
+        nearest["ef"] = ef
+    res = open_table(lake, vt, raw=True).to_table(columns=["id", "chunk", "_distance"], nearest=nearest)
     best: dict[str, tuple[int, float]] = {}
     for i, c, d in zip(res.column("id").to_pylist(), res.column("chunk").to_pylist(),
                        res.column("_distance").to_pylist()):

@@ -127,6 +127,15 @@ def load_set(data: Path, path: Path = SET) -> list[dict]:
 # ---------------------------------------------------------------- scoring a detector on the set
 
 
+def half(benchmark: str, item_id: str) -> str:
+    """"A" or "B": a fixed split of the items by hash, so that a change to the detector can be fitted on one
+    half's rows and checked on the other's (docs/embeddings.md reports both)."""
+    sys.path.insert(0, str(REPO))
+    from ded.ids import stable_hash
+
+    return "AB"[int(stable_hash([benchmark, item_id]), 16) % 2]
+
+
 def score_set(rows: list[dict], bench: dict, lake_dir: Path, encoder=None, **decontam_kw) -> dict:
     """Run `ded.decontam.decontaminate` on a lake of the set's texts (questions, ids = row ids) against every
     item of the four panels, and score it: per kind, the share of rows whose own item got the row's label
@@ -160,11 +169,15 @@ def score_set(rows: list[dict], bench: dict, lake_dir: Path, encoder=None, **dec
                                   "method": h["method"]})
             continue
         h = mine.get((r["benchmark"], r["benchmark_id"]))
+        hk = k.setdefault("halves", {}).setdefault(half(r["benchmark"], r["benchmark_id"]), [0, 0])
+        hk[1] += 1
         if h and h["kind"] == r["label"]:
+            hk[0] += 1
             k["caught"] += 1
             k["by_method"][h["method"]] = k["by_method"].get(h["method"], 0) + 1
     for k in kinds.values():
         k["recall"] = round(k["caught"] / k["rows"], 4) if k["rows"] else None
+        k["recall_by_half"] = {h: round(c / n, 4) for h, (c, n) in sorted(k.pop("halves", {}).items())}
     neg = kinds.get("negative", {"rows": 0})
     return {"kinds": kinds, "negatives": neg["rows"],
             "negatives_contaminated": sorted({f["id"] for f in neg_flags if f["kind"] == "contaminated"}),
