@@ -7,6 +7,8 @@ a fresh, empty store. Not a mock of Lance: Lance, LanceDB and DuckDB talk HTTP t
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import socket
 import subprocess
@@ -90,3 +92,16 @@ def restore_env(before: dict[str, str | None]) -> None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@contextlib.contextmanager
+def running_s3():
+    """A started S3Server with its endpoint and credentials in os.environ; both undone on exit (the tests'
+    module-scoped `s3` fixtures)."""
+    server = S3Server()
+    before = apply_env(server.env())
+    try:
+        yield server
+    finally:
+        restore_env(before)
+        server.close()

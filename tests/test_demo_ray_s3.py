@@ -26,7 +26,7 @@ ray = pytest.importorskip("ray", reason="compute.engine: ray needs the optional 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ray_cluster import loopback_cluster
-from s3_server import S3Server, apply_env, moto_missing, restore_env
+from s3_server import moto_missing, running_s3
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "verify", "embed", "score", "select")
@@ -41,11 +41,8 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def s3():
-    server = S3Server()
-    before = apply_env(server.env())
-    yield server
-    restore_env(before)
-    server.close()
+    with running_s3() as server:
+        yield server
 
 
 def _params(run: Path, sources: dict[str, Path], lake: dict, engine: str) -> Path:

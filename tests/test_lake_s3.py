@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from s3_server import S3Server, apply_env, moto_missing, restore_env
+from s3_server import moto_missing, running_s3
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(moto_missing() is not None, reason=moto_missing() or "")
@@ -28,11 +28,8 @@ pytestmark = pytest.mark.skipif(moto_missing() is not None, reason=moto_missing(
 
 @pytest.fixture(scope="module")
 def s3():
-    server = S3Server()
-    before = apply_env(server.env())
-    yield server
-    restore_env(before)
-    server.close()
+    with running_s3() as server:
+        yield server
 
 
 def _params(tmp: Path, root: str, storage_options: dict | None) -> Path:
