@@ -31,12 +31,20 @@ _BOILER_START = re.compile(
     re.IGNORECASE,
 )
 _WS = re.compile(r"\s+")
+# figures and links: Asymptote/TikZ drawing code and URLs are not problem text (the three public AIME 2024
+# copies differ only by whether they carry the [asy] block, checked on ../shared/data/aime24)
+_FIGURE = re.compile(r"\[asy\].*?\[/asy\]|\\begin\{tikzpicture\}.*?\\end\{tikzpicture\}|https?://\S+", re.DOTALL | re.IGNORECASE)
 
 
 def strip_boilerplate(text: str) -> str:
     """Remove known answer-format instructions from a problem statement."""
     text = _BOILER_END.sub("", text)
     return _BOILER_START.sub("", text).strip()
+
+
+def strip_figures(text: str) -> str:
+    """Drawing code ([asy], TikZ) and URLs replaced by a space."""
+    return _FIGURE.sub(" ", text)
 
 
 def normalize_problem(text: str) -> str:

@@ -119,6 +119,14 @@ KEYS: dict[str, list[str]] = {
 
 TABLES = tuple(SCHEMAS)
 
+# The student scores of one trajectory (`ded score` with score.student_scores; ded/scorers/student_run.py),
+# joined into trajectory_scores and carried between runs for the same scoring model, settings and text.
+STUDENT_SCHEMA = pa.schema([
+    ("trajectory_id", S), ("student_model", S), ("student_text_hash", S),
+    ("student_tokens", pa.int64()), ("student_entropy", pa.float64()), ("student_rsr", pa.float64()),
+    ("student_surprisal", pa.float64()), ("student_scorer", S),
+])
+
 
 class SchemaError(ValueError):
     """Data that cannot be shaped into a table's core schema."""

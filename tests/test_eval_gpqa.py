@@ -5,7 +5,8 @@ from collections import Counter
 
 import pytest
 
-from ded.evaluation import gpqa
+from ded.benchmarks import gpqa
+from ded.verifiers import choice
 
 # Two rows in the documented hub schema of Idavidrein/gpqa (gpqa_diamond.csv); texts written for the test.
 HUB_ROWS = [
@@ -61,18 +62,18 @@ def test_format_question_lists_lettered_options():
     (None, None),
 ])
 def test_extract_letter(text, letter):
-    assert gpqa.extract_letter(text) == letter
+    assert choice.extract_letter(text) == letter
 
 
 def test_grade():
-    assert gpqa.grade("Answer: B", "B") == {"status": "correct", "correct": True, "extracted": "B"}
-    assert gpqa.grade("Answer: C", "B")["status"] == "wrong"
-    assert gpqa.grade("no idea", "B") == {"status": "no_answer", "correct": False, "extracted": None}
+    assert choice.grade("Answer: B", "B") == {"status": "correct", "correct": True, "extracted": "B"}
+    assert choice.grade("Answer: C", "B")["status"] == "wrong"
+    assert choice.grade("no idea", "B") == {"status": "no_answer", "correct": False, "extracted": None}
 
 
 def test_option_text_fallback_when_the_value_is_boxed():
     opts = ["+2", "+7", "+4", "+6"]
-    assert gpqa.option_text_fallback("<think>x</think> so \\boxed{+7}", opts, "B")["correct"] is True
-    assert gpqa.option_text_fallback("\\boxed{\\text{+4}}", opts, "B")["extracted"] == "C"
-    assert gpqa.option_text_fallback("\\boxed{5}", opts, "B") is None  # no option says 5
-    assert gpqa.option_text_fallback("<think>cut off \\boxed{+7}", opts, "B") is None  # unclosed: no answer
+    assert choice.option_text_fallback("<think>x</think> so \\boxed{+7}", opts, "B")["correct"] is True
+    assert choice.option_text_fallback("\\boxed{\\text{+4}}", opts, "B")["extracted"] == "C"
+    assert choice.option_text_fallback("\\boxed{5}", opts, "B") is None  # no option says 5
+    assert choice.option_text_fallback("<think>cut off \\boxed{+7}", opts, "B") is None  # unclosed: no answer

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ded.backends.base import Backend, GenResult
-from ded.evaluation import gpqa
+from ded.benchmarks import gpqa
 from ded.lake import Lake
 from ded.params import parse_params
 from ded.stages.evaluate import main

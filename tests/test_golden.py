@@ -84,8 +84,8 @@ def digests(tmp_path_factory):
         export = params.select.export.model_copy(update={"out_dir": str(folder), "hf_dataset": False})
         m = select.main(params, lake, diversity="none", export=export, **sel)
         rows = lake.read("selection", filter=f"run_id = '{m['run_id']}'")
-        out[f"selection:{name}"] = {**table_digest(rows, ("run_id", "params_hash")), "run_id": m["run_id"],
-                                    "kept": m["rows"]}
+        # run_id and params_hash hash the prompt templates' absolute paths: they differ by where the clone lives
+        out[f"selection:{name}"] = {**table_digest(rows, ("run_id", "params_hash")), "kept": m["rows"]}
         out[f"corpus:{name}"] = {"train.jsonl": file_digest(folder / "train.jsonl"),
                                  "train.parquet": file_digest(folder / "train.parquet")}
     return out

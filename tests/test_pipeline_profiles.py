@@ -116,7 +116,8 @@ def _code_closure(entry: str) -> set[str]:
 
 
 def _sql_files(code: set[str]) -> set[str]:
-    """The sql/ files these modules run: string constants such as "select/candidates" naming a file there."""
+    """The sql/ files these modules run: string constants such as "select/candidates" naming a file there, or
+    "report/" naming a folder there whose files a module runs by name."""
     import ast
 
     out = set()
@@ -124,6 +125,8 @@ def _sql_files(code: set[str]) -> set[str]:
         for node in ast.walk(ast.parse((REPO / f).read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and "/" in node.value \
                     and len(node.value) < 80 and "\n" not in node.value:
+                if node.value.endswith("/") and (REPO / "sql" / node.value).is_dir():
+                    out |= {str(p.relative_to(REPO)) for p in (REPO / "sql" / node.value).glob("*.sql")}
                 name = node.value if node.value.endswith(".sql") else f"{node.value}.sql"
                 if (REPO / "sql" / name).is_file():
                     out.add(f"sql/{name}")
@@ -229,3 +232,122 @@ def test_paper_batch_counts_samples_not_packed_rows(name, batch):
     assert p.sft.packing is False
     assert p.sft.per_device_batch_size == 1
     assert p.sft.per_device_batch_size * p.sft.gradient_accumulation_steps * gpus == batch
+
+
+# Sections a stage may read without declaring them: where the lake lives and where the work runs change no
+# output (tests/test_demo_ray_s3.py: the same corpus on S3 + Ray as locally), and the profile's name is a label.
+PARAMS_NOT_DECLARED = {"lake", "compute", "profile", "evaluate.grade_workers"}  # grade_workers: parallelism only
+# Files in a stage's closure whose reads of a section are on another stage's path, or read a section the caller
+# built (the closure is per file, so it over-approximates): (stage, file) -> why the stage need not declare them.
+READ_VIA = {
+    ("sft", "ded/evaluation/runner.py"): "t3s calls build_plan/grade_run with an evaluate section it built from "
+                                         "t3s keys and evaluate.{ks,ci_level,bootstrap}; select_items "
+                                         "(params.benchmarks, evaluate.lcb_*) is evaluate's path, not t3s's",
+    ("sft", "ded/evaluation/results.py"): "run_entry reads the evaluate section t3s built (see above)",
+    ("sft", "ded/benchmarks/__init__.py"): "load_benchmarks is reached from select_items only (evaluate's path)",
+}
+# Params methods that read a section: `params.model(name)` looks a name up in `models`.
+PARAMS_METHODS = {"model": "models", "hash": None, "model_dump": None, "model_copy": None}
+
+
+def _params_chain(node) -> list[str] | None:
+    """`params.a.b` or `getattr(getattr(params, "a"), "b")` -> ["a", "b"]; None when not rooted at `params`."""
+    import ast
+
+    if isinstance(node, ast.Name):
+        return [] if node.id == "params" else None
+    if isinstance(node, ast.Attribute):
+        head = _params_chain(node.value)
+        return None if head is None else head + [node.attr]
+    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr" and len(node.args) > 1 \
+            and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
+        head = _params_chain(node.args[0])
+        return None if head is None else head + [node.args[1].value]
+    return None
+
+
+def _params_reads(f: str) -> dict[str, int]:
+    """The params keys a file reads, as dotted paths (`params.select.export.think` -> select.export.think),
+    with a line each: every attribute chain (or getattr chain) on a name `params`. Sub-objects handed on
+    (`sp = params.select`) count as the whole section; so does a section's method (`params.score.model_copy`)."""
+    import ast
+
+    tree = ast.parse((REPO / f).read_text(encoding="utf-8"))
+    parent = {c: p for p in ast.walk(tree) for c in ast.iter_child_nodes(p)}
+    out: dict[str, int] = {}
+    for node in ast.walk(tree):
+        chain = _params_chain(node)
+        if not chain or _params_chain(parent.get(node)) is not None:
+            continue  # not a read, or not the longest chain (its parent extends it)
+        if chain[0] in PARAMS_METHODS:
+            if PARAMS_METHODS[chain[0]] is None:
+                continue
+            chain = [PARAMS_METHODS[chain[0]]]
+        if chain[0] not in Params.model_fields:
+            continue
+        fields: list[str] = []
+        model = Params
+        for part in chain:  # the fields of the chain; a method or a dict key ends it
+            mf = getattr(model, "model_fields", None)
+            if mf is None or part not in mf:
+                break
+            fields.append(part)
+            ann = mf[part].annotation
+            model = ann if isinstance(ann, type) else None
+        out.setdefault(".".join(fields), node.lineno)
+    return out
+
+
+def _declared_params(st: dict) -> set[str]:
+    out: set[str] = set()
+    for p in st.get("params", []):
+        out |= set(next(iter(p.values()))) if isinstance(p, dict) else {p}
+    return out
+
+
+def test_every_params_key_a_stage_reads_is_declared():
+    """A stage that reads a params key dvc.yaml does not declare keeps a stale cache when the key changes (the
+    score stage's student scoring read select.export.think, prompts and models undeclared). The keys are read
+    from the stage's code closure, so adding a read without declaring it fails here."""
+    problems = []
+    for name, st in _dvc().items():
+        st = st.get("do", st)
+        declared = _declared_params(st)
+        for f in sorted(_code_closure(f"ded.commands.{name}") - NOT_DEPS):
+            if (name, f) in READ_VIA:
+                continue
+            for key, line in _params_reads(f).items():
+                if key.split(".")[0] in PARAMS_NOT_DECLARED or key in PARAMS_NOT_DECLARED:
+                    continue
+                if not any(key == d or key.startswith(d + ".") for d in declared):
+                    problems.append(f"{name}: {f}:{line} reads params.{key}, not among its params {sorted(declared)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_params_reader_finds_reads():
+    """The reader above is not blind: it sees chains, getattr, the models method and stops at sub-objects."""
+    import tempfile
+
+    src = ("def f(params):\n    a = params.select.export.think\n    b = getattr(params, 'sft', None)\n"
+           "    c = params.model('x')\n    d = params.score.model_copy(update={})\n    e = params.hash()\n"
+           "    g = getattr(getattr(params, 'ablate', None), 'metrics', None)\n")
+    with tempfile.NamedTemporaryFile("w", suffix=".py", dir=REPO / "tests", delete=False) as t:
+        t.write(src)
+    try:
+        got = _params_reads(str(Path(t.name).relative_to(REPO)))
+    finally:
+        Path(t.name).unlink()
+    assert set(got) == {"select.export.think", "sft", "models", "score", "ablate.metrics"}
+
+
+def test_no_stage_depends_on_code_it_does_not_run():
+    """The other direction: a code dependency none of whose files the stage runs reruns it for nothing
+    (GPQA's evaluation code once sat in the verify stage's deps)."""
+    stale = []
+    for name, st in _dvc().items():
+        code = _code_closure(f"ded.commands.{name}")
+        needed = code | _sql_files(code)
+        for dep in (d.split("#")[0].strip().rstrip("/") for d in st.get("do", st)["deps"]):
+            if dep.split("/")[0] in ("ded", "sql") and not any(f == dep or f.startswith(dep + "/") for f in needed):
+                stale.append(f"{name}: {dep}")
+    assert not stale, f"dvc.yaml deps no code path of the stage reaches: {stale}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from lake_builder import LakeBuilder
 
 from ded.params import parse_params
-from ded.selectors.synthetic import LakeBuilder
 from ded.stages import score, select
 
 

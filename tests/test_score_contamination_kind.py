@@ -8,9 +8,9 @@ It is exposed as benchmark_near_duplicate / near_duplicate_of and dropped only w
 from __future__ import annotations
 
 import polars as pl
+from lake_builder import LakeBuilder
 
 from ded.params import parse_params
-from ded.selectors.synthetic import LakeBuilder
 from ded.stages import score, select
 
 

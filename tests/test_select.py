@@ -8,9 +8,9 @@ import logging
 import numpy as np
 import polars as pl
 import pytest
+from lake_builder import LakeBuilder
 
 from ded.params import parse_params
-from ded.selectors.synthetic import LakeBuilder
 from ded.stages import score, select
 from ded.stages.select import SelectError
 
@@ -310,9 +310,9 @@ def test_s1k_keeps_only_the_domains_of_domain_mix(planted, tmp_path):
 def test_auto_teacher_by_accuracy_alone_is_warned_about(lake, tmp_path, caplog):
     """No smoke test and no student scores: `select.teacher: auto` falls back to accuracy and says so, with how to
     get a student signal, on the console, in the manifest, in the teacher step and in every row's reasons."""
+    import yaml
     from typer.testing import CliRunner
 
-    import yaml
     from ded.cli import app
 
     build(lake, {})

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from lake_builder import LakeBuilder
 
 from ded.params import parse_params
 from ded.scorers.diversity import farthest_p
 from ded.selectors.blocks import SetStep, run_chain
-from ded.selectors.synthetic import LakeBuilder
 from ded.stages import score, select
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,10 +7,11 @@ import math
 import polars as pl
 import pyarrow as pa
 import pytest
+from lake_builder import LakeBuilder
 
-from ded.selectors.synthetic import LakeBuilder
 from ded.sql import connect, run_sql_file
-from ded.stages.score import STUDENT_SCHEMA, materialize
+from ded.schema import STUDENT_SCHEMA
+from ded.stages.score import materialize
 
 P = {"verifiers": ["math", "judge"], "student": "stu", "chars_per_token": 3.5, "band_hard": 0.3, "band_easy": 0.7}
 

@@ -112,9 +112,7 @@ def _tests(raw: Any) -> str | None:
 def shape_items(rows: list[dict], benchmark: str, domain: str, options: dict[str, Any], source: str) -> list[dict]:
     """`benchmark_items` rows (plus solution, starter_code, metadata, source) from raw rows."""
     if rows and all(c in rows[0] for c in ("Question", "Correct Answer", "Incorrect Answer 1")):
-        from ded.evaluation.gpqa import (
-            items_from_hub_rows,  # GPQA: one shared shape with evaluate
-        )
+        from ded.benchmarks.gpqa import items_from_hub_rows  # GPQA: one shared shape with evaluate
         items = items_from_hub_rows(rows, benchmark=benchmark)
         for it in items:
             it["source"] = source

@@ -13,20 +13,13 @@ import re
 import unicodedata
 from collections import Counter
 
-from ded.ids import strip_boilerplate, text_hash
+from ded.ids import strip_boilerplate, strip_figures, text_hash
 
 # LaTeX that changes layout, never meaning (sizing, spacing, display style)
 _LAYOUT = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg|displaystyle|textstyle|limits|quad|qquad|[,;:!]|\s)"
                      r"(?![A-Za-z])")
-# figures and links: Asymptote/TikZ drawing code and URLs are not problem text (the three public AIME 2024
-# copies differ only by whether they carry the [asy] block, checked on ../shared/data/aime24)
-_FIGURE = re.compile(r"\[asy\].*?\[/asy\]|\\begin\{tikzpicture\}.*?\\end\{tikzpicture\}|https?://\S+", re.DOTALL | re.IGNORECASE)
 _FRAC = re.compile(r"\\[dt]frac(?![A-Za-z])")
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")  # letter runs and digit runs: `\frac12` = frac 1 2
-
-
-def strip_figures(text: str) -> str:
-    return _FIGURE.sub(" ", text)
 
 
 def canonical_tokens(text: str | None) -> list[str]:

@@ -17,13 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ded.ids import normalize_problem
+from ded.ids import normalize_problem, strip_figures
 
 
 def question_text(problem: str | None) -> str:
     """The problem with boilerplate and figure code ([asy] blocks, URLs) removed, whitespace collapsed."""
-    from ded.dedup.canonical import strip_figures
-
     return normalize_problem(strip_figures(problem or ""))
 
 

@@ -1,7 +1,7 @@
 """The evaluation loop: benchmark items → requests → samples in `eval_samples` → grades → metrics.
 
 Two resumable phases, like generate and verify: generation writes each finished sample ungraded (resume by
-fingerprint, batched commits through `ded.stages.run_requests`); grading then fills `correct`, `extracted` and
+fingerprint, batched commits through `ded.backends.run_requests`); grading then fills `correct`, `extracted` and
 `status` of every sample of the run not graded by the current verifier version. A crash in either phase
 keeps what was committed; a rerun with nothing missing only recomputes the metrics.
 
@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ded.backends.base import GenRequest, GenResult, Sampling, fingerprint
-from ded.evaluation import gpqa
+from ded.benchmarks import gpqa
 from ded.evaluation import livecodebench as lcb
 from ded.ids import stable_hash
 from ded.text import split_reasoning
+from ded.verifiers import choice
 
 if TYPE_CHECKING:  # the lake (Lance) is imported by callers only: the GPU bench runs this module without it
     from ded.lake import Lake
@@ -74,7 +75,7 @@ def prompt_and_gold(item: dict, seed: int) -> tuple[dict, dict]:
         choices = json.loads(item["choices"])
         options, letter = gpqa.shuffled(item["item_id"], choices, item["answer"], seed)
         # options go into the problem text; the shared template adds the answer-format instruction
-        row["problem"] = item["problem"] + "\n\n" + "\n".join(f"{gpqa.LETTERS[i]}) {o}" for i, o in enumerate(options))
+        row["problem"] = item["problem"] + "\n\n" + "\n".join(f"{choice.LETTERS[i]}) {o}" for i, o in enumerate(options))
         gold.update(answer=letter, options=options)
     return row, gold
 
@@ -196,7 +197,7 @@ def grade_run(lake: Lake, plan: EvalPlan, workers: int | None = None, force: boo
             out = []
             for (r, gold), v in zip(chunk, results):
                 if gold.get("options") and v.get("status") in ("no_answer", "parse_error"):
-                    v = {**v, **(gpqa.option_text_fallback(r["response"], gold["options"], gold["answer"]) or {})}
+                    v = {**v, **(choice.option_text_fallback(r["response"], gold["options"], gold["answer"]) or {})}
                 r.update({k: v.get(k) for k in GRADE_COLUMNS if k in v})
                 if v.get("extracted") is not None:
                     r["extracted"] = str(v["extracted"])

@@ -55,6 +55,9 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
     return next((n for n in names if n in columns), None)
 
 
+SQL_DIR = "report/"  # every query of the report is a file under sql/report/
+
+
 class _Queries:
     """`q("name", **params)` runs sql/report/name.sql and returns rows; `q.arrow(...)` returns Arrow."""
 
@@ -62,7 +65,7 @@ class _Queries:
         self.con, self.run = con, run_sql_file
 
     def arrow(self, name: str, **params):
-        return self.run(self.con, f"report/{name}", **params)
+        return self.run(self.con, f"{SQL_DIR}{name}", **params)
 
     def __call__(self, name: str, **params) -> list[dict]:
         return self.arrow(name, **params).to_pylist()
@@ -88,8 +91,8 @@ def gather(lake: Lake, params: Any = None, metrics_dir: str | Path | None = None
 
     rp = getattr(params, "report", None)
     bins = getattr(rp, "bins", 20)
-    ev = getattr(params, "evaluate", None)
-    metrics_dir = Path(metrics_dir or getattr(rp, "metrics_dir", None) or getattr(ev, "metrics_dir", None) or "metrics")
+    metrics_dir = Path(metrics_dir or getattr(rp, "metrics_dir", None)
+                       or getattr(getattr(params, "evaluate", None), "metrics_dir", None) or "metrics")
     asked = selection_run or getattr(rp, "selection_run", None)
     if asked:  # a run the user named must exist: a typo would otherwise report "no selection" and exit 0
         from ded.selectors.explain import require_run

@@ -11,6 +11,7 @@ instead of dropping them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -18,6 +19,7 @@ import pyarrow as pa
 
 from ded.ids import text_hash
 from ded.lake import Lake
+from ded.schema import STUDENT_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,6 @@ def scorer_settings(params: Any) -> str:
 def previous(lake: Lake, model: str, settings: str | None = None) -> pl.DataFrame:
     """Earlier results of the same scoring model and settings (empty when none). Rows written
     before student_scorer existed (null there) match on the model name alone."""
-    from ded.stages.score import STUDENT_SCHEMA
-
     cols = STUDENT_SCHEMA.names
     empty = pl.from_arrow(STUDENT_SCHEMA.empty_table())
     if not lake.exists("trajectory_scores"):
@@ -86,8 +86,6 @@ def carried_scores(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
     scoring model and settings as now configured, and the trajectory's assistant text unchanged
     (same hash). `ded score` keeps these when student scoring is off, so a plain rerun neither
     drops scores that cost GPU hours nor makes the next enabled run recompute them."""
-    from ded.stages.score import STUDENT_SCHEMA
-
     if not lake.exists("trajectory_scores") or "student_rsr" not in lake.dataset("trajectory_scores").schema.names:
         return STUDENT_SCHEMA.empty_table()
     try:
@@ -119,31 +117,29 @@ def _sql_list(values: list[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
-    """Student scores for the configured models' trajectories, streamed from the lake in batches
-    (memory bounded by one batch of texts); earlier results for the same text are reused."""
-    from ded.scorers.student import StudentScorer
-    from ded.stages.score import STUDENT_SCHEMA
+def scorer_kwargs(cfg: Any) -> dict[str, Any]:
+    """The scorer's settings from `score.student_scores` (the local StudentScorer and the Ray actors take the same)."""
+    return {"device": cfg.device, "chunk_tokens": cfg.chunk_tokens, "max_tokens": cfg.max_tokens,
+            "rank_cap": cfg.rank_cap, "max_batch_tokens": cfg.max_batch_tokens}
 
+
+def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame, make_scorer: Callable[[], Any]) -> pa.Table:
+    """Student scores for the configured models' trajectories, streamed from the lake in batches
+    (memory bounded by one batch of texts); earlier results for the same text are reused. `make_scorer`
+    builds the scorer (local or on Ray: the stage chooses) only when there is something to score; it is
+    closed after if it has `close`."""
     cfg = params.score.student_scores
-    name, path = scoring_model(params)
+    name, _path = scoring_model(params)
     models = sorted(set(cfg.models) if cfg.models else set(ts.filter(~pl.col("is_student"))["model"].to_list()))
     total = ts.filter(pl.col("model").is_in(models)).height
     if not models or total == 0:
         return STUDENT_SCHEMA.empty_table()
     settings = scorer_settings(params)
-    kw = {"device": cfg.device, "chunk_tokens": cfg.chunk_tokens, "max_tokens": cfg.max_tokens,
-          "rank_cap": cfg.rank_cap, "max_batch_tokens": cfg.max_batch_tokens}
-    if params.compute.engine == "ray":  # the student on the cluster's actors, the same forwards (ded/compute)
-        from ded.compute.score_actors import RayStudentScorer
-
-        scorer = RayStudentScorer(params, path, **kw)
-    else:
-        scorer = StudentScorer(path, **kw)
+    scorer = make_scorer()
     try:
         return _score(lake, params, ts, scorer, models, total, name, settings)
     finally:
-        if params.compute.engine == "ray":
+        if hasattr(scorer, "close"):
             scorer.close()
 
 
@@ -151,8 +147,6 @@ def _score(lake: Lake, params: Any, ts: pl.DataFrame, scorer: Any, models: list[
            settings: str) -> pa.Table:
     from ded.progress import progress
     from ded.prompts import render_messages
-    from ded.stages.score import STUDENT_SCHEMA
-
     cfg = params.score.student_scores
     qcols = ["question_id", "domain", "problem", "starter_code", "entry_point"]
     questions = {r["question_id"]: r for r in lake.read("questions", columns=qcols).to_pylist()}

@@ -42,7 +42,7 @@ def evaluated_specs(params: Any, models: list[str] | None = None) -> list[Any]:
 def evaluate_model(params: Any, lake: Lake, spec: Any, benchmark: str, backend: Any = None,
                    regrade: bool = False) -> dict[str, Any]:
     """One model on one benchmark: generate what is missing, grade, write metrics; returns the metrics entry."""
-    from ded.stages.run_requests import done_fingerprints, run_requests
+    from ded.backends.run_requests import done_fingerprints, run_requests
 
     items, dropped, notes = select_items(lake, params, benchmark)
     plan = build_plan(params, spec, benchmark, items)

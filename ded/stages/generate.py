@@ -24,7 +24,7 @@ from ded.evaluation.model_identity import model_identity
 from ded.errors import DedError
 from ded.ids import trajectory_id
 from ded.lake import Lake, now, open_lake
-from ded.stages.run_requests import RunStats, done_fingerprints, run_requests
+from ded.backends.run_requests import RunStats, done_fingerprints, run_requests
 from ded.text import split_reasoning
 
 ORIGIN = "generated"
@@ -210,7 +210,7 @@ def generate_model(spec: Any, lake: Lake, params: Any, where: str | None = None,
                    backend=None, have: dict[str, str] | None = None, total: int | None = None) -> RunStats:
     """Generate one model's missing samples, question chunk by chunk, under one progress bar."""
     from ded.backends import get_backend
-    from ded.stages.run_requests import Meter
+    from ded.backends.run_requests import Meter
 
     g = params.generate
     where, limit = _scope(params, where, limit)

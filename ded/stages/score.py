@@ -22,6 +22,12 @@ import pyarrow as pa
 
 from ded.errors import DedError
 from ded.lake import Lake, open_lake
+from ded.scorers.student_run import (
+    carried_scores,
+    score_trajectories,
+    scorer_kwargs,
+    scoring_model,
+)
 from ded.sql import connect, referenced_params, run_sql_file, sql_path
 
 log = logging.getLogger(__name__)
@@ -29,13 +35,6 @@ log = logging.getLogger(__name__)
 INPUTS = ["questions", "trajectories", "verdicts", "contamination", "duplicates", "smoke_results"]
 OUTPUTS = ["trajectory_scores", "question_scores", "model_scores"]
 SQL_CHAIN = ["trusted_verdicts", "trajectory_scores", "answer_clusters", "question_scores"]
-
-STUDENT_SCHEMA = pa.schema([
-    ("trajectory_id", pa.string()), ("student_model", pa.string()), ("student_text_hash", pa.string()),
-    ("student_tokens", pa.int64()), ("student_entropy", pa.float64()), ("student_rsr", pa.float64()),
-    ("student_surprisal", pa.float64()), ("student_scorer", pa.string()),
-])
-
 
 class ScoreError(DedError):
     """Scoring cannot proceed; the message says what to run or set."""
@@ -88,13 +87,19 @@ def limo_scores(lake: Lake, n_tokens: pl.DataFrame, batch_size: int = 20_000) ->
 def student_scores(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
     """Entropy and RSR under the student for the configured trajectories, reusing earlier results.
     Off: the earlier results still valid (same scoring model and settings, same text), not none."""
-    from ded.scorers.student_run import carried_scores, score_trajectories
-
     cfg = params.score.student_scores
     if not cfg.enabled:
         return carried_scores(lake, params, ts)
+    _name, path = scoring_model(params)
+    if params.compute.engine == "ray":  # the student on the cluster's actors, the same forwards (ded/compute)
+        from ded.compute.score_actors import RayStudentScorer
 
-    return score_trajectories(lake, params, ts)
+        make = lambda: RayStudentScorer(params, path, **scorer_kwargs(cfg))
+    else:
+        from ded.scorers.student import StudentScorer  # lazy: torch and transformers
+
+        make = lambda: StudentScorer(path, **scorer_kwargs(cfg))
+    return score_trajectories(lake, params, ts, make)
 
 
 def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ded.errors import DedError
+from ded.params import EvaluateParams
 
 log = logging.getLogger(__name__)
 
@@ -179,14 +180,16 @@ def train_accuracy(params, lake, model_path: str, name: str, items: list[dict], 
     """avg@n of `model_path` on the training items: `ded evaluate`'s plan, generation (resumed by fingerprint
     in eval_samples), grading and metrics, under benchmark `t3s-train` and the model name `name`."""
     from ded.backends import get_backend
+    from ded.backends.run_requests import done_fingerprints, run_requests
     from ded.evaluation.results import run_entry
     from ded.evaluation.runner import build_plan, grade_run, row_maker, run_filter
-    from ded.stages.run_requests import done_fingerprints, run_requests
 
     # sampling from the t3s section, else the student's own (not `evaluate`'s: the sft stage does not depend on
-    # it); seed: sft.seed. Only the intervals' level and resamples come from `evaluate`.
-    ev = params.evaluate.model_copy(update={"n": t3s.n, "limit": None, "temperature": t3s.temperature,
-                                            "top_p": None, "max_tokens": t3s.max_tokens, "seed": seed})
+    # it); seed: sft.seed. Only pass@k's ks and the intervals' level and resamples come from `evaluate` (the sft
+    # stage declares those three keys); grade_workers only sets how many processes grade.
+    ev = EvaluateParams(n=t3s.n, temperature=t3s.temperature, max_tokens=t3s.max_tokens, seed=seed,
+                        ks=params.evaluate.ks, ci_level=params.evaluate.ci_level,
+                        bootstrap=params.evaluate.bootstrap, grade_workers=params.evaluate.grade_workers)
     p = params.model_copy(update={"evaluate": ev})
     spec = _student_spec(params, name, model_path)
     plan = build_plan(p, spec, TRAIN_BENCHMARK, items)

@@ -8,7 +8,7 @@ The one entry point other stages call is `grade_many` (see docs/verification.md)
 
 Routing by item: `domain == "code"` → code verifier (extract the program, run the tests); anything
 else → math verifier; a gold that is one letter A–J is graded as multiple choice (the letter is
-read with `ded.evaluation.gpqa.extract_letter`). Heavy parts (math-verify, the sandbox server)
+read with `ded.verifiers.choice.extract_letter`). Heavy parts (math-verify, the sandbox server)
 start only when an item needs them.
 """
 
@@ -62,7 +62,7 @@ def _ungradable(item: dict) -> dict | None:
 def _math_extract(item: dict) -> tuple[str | None, str]:
     m = _LETTER_GOLD.match(str(item.get("answer") or ""))
     if m:
-        from ded.evaluation.gpqa import extract_letter
+        from ded.verifiers.choice import extract_letter
 
         final, closed = final_text(item.get("response"))
         letter = extract_letter(final) if closed else None

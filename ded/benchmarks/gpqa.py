@@ -1,4 +1,5 @@
-"""GPQA-Diamond as multiple choice: options shuffled by a seed, the answer read back as a letter.
+"""GPQA-Diamond as multiple choice: options shuffled by a seed (the letter is read back by
+`ded.verifiers.choice`).
 
 The hub copy (`Idavidrein/gpqa`, config `gpqa_diamond`, split `train`, 198 rows) is gated, so nothing here
 downloads it; `items_from_hub_rows` turns rows of its documented schema ("Question", "Correct Answer",
@@ -14,12 +15,10 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from ded.ids import stable_hash
-
-LETTERS = "ABCD"
+from ded.verifiers.choice import LETTERS
 
 # simple-evals QUERY_TEMPLATE_MULTICHOICE (openai/simple-evals, common.py), verbatim but for the option layout
 QUERY_TEMPLATE = (
@@ -84,52 +83,3 @@ def format_question(problem: str, options: Sequence[str]) -> str:
     return QUERY_TEMPLATE.format(question=problem, options=lines)
 
 
-# Ordered most to least explicit; within a pattern the LAST match wins (a model may restate the format early).
-_PATTERNS = [
-    re.compile(r"\*{0,2}(?i:answer)\*{0,2}\s*[:：][\s*]*\(?\s*\$?(?:\\text(?:bf)?\{)?([A-D])\b"),
-    re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{)?\s*\(?([A-D])\)?\s*\}?\s*\}"),
-    re.compile(r"(?i:answer\s+is)\s*[:：]?\s*\**\(?([A-D])\b"),
-]
-
-
-def extract_letter(text: str | None) -> str | None:
-    """The chosen letter, or None. Callers pass the final part (reasoning already stripped)."""
-    if not text:
-        return None
-    for pat in _PATTERNS:
-        found = pat.findall(text)
-        if found:
-            return found[-1].upper()
-    # a bare letter as the whole last line ("C", "(C)", "C)")
-    last = text.strip().splitlines()[-1].strip() if text.strip() else ""
-    m = re.fullmatch(r"\(?([A-D])[).]?", last)
-    return m.group(1) if m else None
-
-
-def option_text_fallback(response: str | None, options: Sequence[str], correct_letter: str) -> dict | None:
-    """When no letter was found, a final `\\boxed{…}` that states one option's text names that option (models
-    trained on boxed math answers often box the value, e.g. `\\boxed{+7}`). None when nothing matches exactly."""
-    from ded.text import split_reasoning
-    from ded.verifiers.extract import last_boxed
-
-    _r, final, closed = split_reasoning(response)
-    boxed = last_boxed(final) if closed else None
-    if not boxed:
-        return None
-    norm = lambda s: re.sub(r"\s+|\\text\{|\}|\$", "", s).lower()
-    hits = [i for i, o in enumerate(options) if norm(o) == norm(boxed)]
-    if len(hits) != 1:
-        return None
-    letter = LETTERS[hits[0]]
-    ok = letter == correct_letter
-    return {"status": "correct" if ok else "wrong", "correct": ok, "extracted": letter,
-            "detail": f"boxed option text {boxed[:60]!r} matched option {letter}"}
-
-
-def grade(final: str | None, correct_letter: str) -> dict:
-    """A verdict dict in the shape of ded.verifiers results: status, correct, extracted."""
-    letter = extract_letter(final)
-    if letter is None:
-        return {"status": "no_answer", "correct": False, "extracted": None}
-    ok = letter == correct_letter
-    return {"status": "correct" if ok else "wrong", "correct": ok, "extracted": letter}

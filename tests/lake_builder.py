@@ -1,4 +1,4 @@
-"""Small lakes with planted facts, for tests, benches and demos of scoring and selection.
+"""Small lakes with planted facts, for the tests of scoring and selection (test-only: not part of `ded`).
 
 Rows are written straight to the lake tables on their ARCHITECTURE.md schemas (the upstream
 stages' outputs), so selection can be tested on facts we know: which trajectories are wrong,
