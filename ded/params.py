@@ -318,10 +318,20 @@ class ExportParams(Section):
     hf_dataset: bool = Field(True, description="Also save the rows as a Hugging Face dataset on disk (corpus/hf).")
 
 
+def _recipe_names() -> tuple[str, ...]:
+    """The recipes: one file each in ded/selectors/recipes/ (the registry there). Read from the folder, not
+    imported: params sits on the floor below the selectors (docs/architecture.md)."""
+    folder = Path(__file__).parent / "selectors" / "recipes"
+    return tuple(sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")))
+
+
+RECIPE_NAMES = _recipe_names()
+
+
 class SelectParams(Section):
     """`ded select`: a recipe (chain of named filters) → `selection` rows and the corpus in `corpus/`."""
 
-    recipe: Literal["ded", "limo", "s1k", "rsr", "random"] = Field("ded", description="ded (arXiv 2508.09883), limo (2502.03387), s1k (2501.19393), rsr (2601.14249), or random (the baseline: the same teachers, budget and domain mix, rows drawn uniformly with select.seed).")
+    recipe: Literal[RECIPE_NAMES] = Field("ded", description="ded (arXiv 2508.09883), limo (2502.03387), s1k (2501.19393), rsr (2601.14249), or random (the baseline: the same teachers, budget and domain mix, rows drawn uniformly with select.seed).")
     stage: Literal["teacher", "correct", "compression", "diverse"] = Field("diverse", description="recipe ded only: the last DED step applied (the paper's Table 3 rows, at equal budget): teacher (the teacher's rows only), correct (+ correct, format, finished, length), compression (+ drop what the student solves), diverse (+ farthest-P: the whole recipe).")
     mix_mode: Literal["joint", "per_domain"] = Field("joint", description="joint: one run of the recipe, the budget split by domain_mix quotas; per_domain: the paper's mix: the recipe builds each domain's corpus on its own (its own teacher choice from that domain's scores, no quota lent across domains), then keeps each domain's share of the budget from it.")
     teacher: str = Field("auto", description="auto (rank models by teacher_metric, take the best), a model name, or all.")
@@ -470,7 +480,8 @@ class EvaluateParams(Section):
     grade_workers: int | None = Field(None, ge=1, description="Verifier worker processes (default: all cores).")
 
 
-ABLATE_RECIPES = ("ded", "limo", "s1k", "rsr", "random", "ded-teacher", "ded-correct", "ded-compression")
+# DED's stage ablations (the paper's Table 3 rows): recipe ded cut after a step (select.stage)
+ABLATE_RECIPES = (*RECIPE_NAMES, "ded-teacher", "ded-correct", "ded-compression")
 
 
 class AblateParams(Section):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from ded.params import RECIPE_NAMES
+
 
 def select(
     ctx: typer.Context,
-    recipe: str | None = typer.Option(None, "--recipe", help="ded, limo, s1k, rsr or random (overrides select.recipe)."),
+    recipe: str | None = typer.Option(None, "--recipe", help=f"One of {', '.join(RECIPE_NAMES)} (ded/selectors/recipes/; overrides select.recipe)."),
     budget: int | None = typer.Option(None, "--budget", help="Rows in the corpus (overrides select.budget)."),
     teacher: str | None = typer.Option(None, "--teacher", help="auto, all or a model name (overrides select.teacher)."),
     explain: str | None = typer.Option(None, "--explain", help="Say why this trajectory or question id was kept or dropped (selects nothing)."),

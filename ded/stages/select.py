@@ -25,8 +25,8 @@ import pyarrow as pa
 from ded.errors import DedError
 from ded.ids import stable_hash
 from ded.lake import Lake, now, open_lake
+from ded.selectors import recipes
 from ded.selectors.blocks import ChainResult, run_chain
-from ded.selectors.recipes import build_steps
 from ded.selectors.teacher import (
     accuracy_fallback_warning,
     choose_teachers,
@@ -38,11 +38,12 @@ log = logging.getLogger(__name__)
 
 INPUTS = ["questions", "trajectories", "trajectory_scores", "question_scores", "model_scores",
           "question_vectors", "smoke_results"]
-SCORE_COLUMNS = ["correct", "verifier", "format_ok", "finished", "n_tokens", "contaminated", "contaminated_by",
-                 "benchmark_near_duplicate", "near_duplicate_of",
-                 "is_duplicate", "student_pass_rate", "teacher_pass_rate", "n_models_correct", "agreement",
-                 "answer_entropy", "band", "ref_correct", "solver_correct", "reasoning_chars", "limo_score",
-                 "student_rsr", "student_entropy", "pick", "lev_min_dist", "lev_duplicate_of", "question_order"]
+# a row's reasons.scores in `selection`: the scores every recipe sees, then each recipe's own (its `scores`)
+SHARED_SCORE_COLUMNS = ["correct", "verifier", "format_ok", "finished", "n_tokens", "contaminated", "contaminated_by",
+                        "benchmark_near_duplicate", "near_duplicate_of",
+                        "is_duplicate", "student_pass_rate", "teacher_pass_rate", "n_models_correct", "agreement",
+                        "answer_entropy", "band"]
+SCORE_COLUMNS = SHARED_SCORE_COLUMNS + [c for c in recipes.score_columns() if c not in SHARED_SCORE_COLUMNS]
 
 # Part of every run_id: bump it when a fix changes what a recipe picks from the same params and
 # inputs, so the rerun writes its own rows instead of finding the old run "already in the lake".
@@ -91,25 +92,6 @@ def load_candidates(con, sp: Any) -> pl.DataFrame:
     return cand.with_columns(pl.col("domain").fill_null("other"))
 
 
-def add_s1k_domain(cand: pl.DataFrame, key: str) -> pl.DataFrame:
-    if key.startswith("metadata."):
-        path = "$." + key.removeprefix("metadata.")
-        expr = pl.col("metadata").str.json_path_match(path)
-    elif key in cand.columns:
-        expr = pl.col(key).cast(pl.Utf8)
-    else:
-        raise SelectError(f"select.s1k.domain_key={key!r} is neither a candidates column ({sorted(cand.columns)}) "
-                          f"nor metadata.KEY")
-    cand = cand.with_columns(expr.alias("s1k_domain"))
-    if cand.height:
-        missing = cand["s1k_domain"].null_count() / cand.height
-        if missing > 0.5:
-            log.warning("select.s1k.domain_key=%r is empty for %.0f%% of the candidates: s1k then samples them as one "
-                        "'(none)' domain; name a key the questions carry (domain, source, metadata.KEY)",
-                        key, 100 * missing)
-    return cand
-
-
 def vectors_loader(lake: Lake):
     """ids → {question_id: vector}; a question embedded in several chunks gets the mean of its chunks."""
     def load(ids: list[str]) -> dict[str, np.ndarray]:
@@ -150,12 +132,7 @@ def select(params: Any, lake: Lake) -> Selection:
     run_id, phash = run_id_for(params, versions)
     con = connect(lake, read_only=False)
     con.execute("SET enable_progress_bar = false")  # our own bars report progress
-    cand = load_candidates(con, sp)
-    if sp.recipe == "s1k":
-        cand = add_s1k_domain(cand, sp.s1k.domain_key)
-        if len(set(sp.domain_mix.values())) > 1:
-            log.warning("recipe s1k draws domains uniformly (s1's Algorithm 1): select.domain_mix %s decides which "
-                        "domains enter, not their shares", dict(sp.domain_mix))
+    cand = recipes.prepare(sp, load_candidates(con, sp))
     scores = pl.from_arrow(lake.read("model_scores"))
     metric, ranking = rank_teachers(scores, sp.teacher_metric)
     teachers = choose_teachers(sp.teacher, ranking)
@@ -166,7 +143,7 @@ def select(params: Any, lake: Lake) -> Selection:
         if sp.mix_mode == "per_domain":
             result, teachers = select_per_domain(sp, cand, scores, ctx, vectors)
         else:
-            steps = build_steps(sp, teachers, cand, vectors)
+            steps = recipes.build_steps(sp, teachers, cand, vectors)
             if warning:
                 log.warning("%s", warning)
                 # the step itself says so too (manifest steps, the console table, `selection` counts)
@@ -201,7 +178,7 @@ def select_per_domain(sp: Any, cand: pl.DataFrame, scores: pl.DataFrame, ctx: di
         dteachers = choose_teachers(sp.teacher, ranking)
         dctx = {**ctx}
         sub = cand.filter(pl.col("domain") == d)
-        res = run_chain(sub, build_steps(dsp, dteachers, sub, vectors), dctx)
+        res = run_chain(sub, recipes.build_steps(dsp, dteachers, sub, vectors), dctx)
         f = res.frame
         if want[d] == 0:  # a share that rounds to no row: every row is left out by the budget
             f = f.with_columns(pl.lit(False).alias("kept"), pl.lit(None, dtype=pl.Int64).alias("rank"),
@@ -283,8 +260,6 @@ def manifest(sel: Selection, params: Any, kept: pl.DataFrame) -> dict[str, Any]:
 
 def empty_message(sel: Selection, params: Any) -> str:
     """A selection with no row: which step emptied it, why, how to fix; the old corpus stays on disk."""
-    from ded.selectors.recipes import empty_hint
-
     counts = sel.result.counts
     last = next((c for c in counts if c["in"] and not c["out"]), None)
     upto = counts[: counts.index(last) + 1] if last else counts  # the steps after it saw nothing
@@ -296,7 +271,7 @@ def empty_message(sel: Selection, params: Any) -> str:
         reached = sel.result.frame.filter(pl.col("dropped_by") == last["step"])
         head = (f"recipe {sel.recipe} selected nothing: step {last['step']} dropped the last {last['in']} "
                 f"candidates ({last['why']})")
-        hint = empty_hint(params.select, last["step"], reached)
+        hint = recipes.empty_hint(params.select, last["step"], reached)
     return (f"{head}. {hint}. Funnel: {funnel}. Nothing was exported ({params.select.export.out_dir}/ is unchanged); "
             f"every candidate is recorded: `ded select --explain ID --run-id {sel.run_id}`")
 

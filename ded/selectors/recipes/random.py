@@ -19,9 +19,11 @@ import polars as pl
 
 from ded.selectors.blocks import RowFilter, SetStep, Step, domain_filter
 from ded.selectors.budget import plan_quotas
+from ded.selectors.recipes import Recipe, Vectors
 
 
-def random_steps(sp: Any, teachers: list[str] | None) -> list[Step]:
+def random_steps(sp: Any, teachers: list[str] | None, _cand: pl.DataFrame | None = None,
+                 _vectors: Vectors = None) -> list[Step]:
     """teacher → not contaminated → not a duplicate → domain mix → a seeded uniform draw of rows per quota."""
     steps: list[Step] = []
     if teachers is not None:
@@ -51,3 +53,10 @@ def random_budget(budget: int, mix: dict[str, float], fill: bool, seed: int) -> 
         return pl.DataFrame({"trajectory_id": ids, "rank": rank}, schema={"trajectory_id": pl.Utf8, "rank": pl.Int64})
 
     return SetStep("budget", fn, f"{budget} rows drawn uniformly at random (seed {seed}) by domain mix {mix}")
+
+
+RECIPE = Recipe(
+    name="random", paper="baseline",
+    doc="the baseline: the same teachers, budget and domain mix, rows drawn uniformly (seeded), no curation",
+    steps=random_steps,
+)
