@@ -621,6 +621,24 @@ def parse_params(data: dict[str, Any] | None, origin: str = "<dict>") -> Params:
         raise ParamsError(_fmt_error(e, origin)) from None
 
 
+def with_overrides(params: Params, section: str, **overrides: Any) -> Params:
+    """`params` with keys of one section replaced (a command's options, an ablation arm), validated as a params
+    file is: `model_copy(update=...)` skips validation, so `--budget -5` or a misspelt key would pass unseen."""
+    if not overrides:
+        return params
+    cur = getattr(params, section)
+    given = {k: (v.model_dump() if isinstance(v, BaseModel) else v) for k, v in overrides.items()}
+    try:
+        new = type(cur).model_validate({**cur.model_dump(), **given})
+    except ValidationError as e:
+        lines = [f"invalid override of `{section}`:"]
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err["loc"])
+            lines.append(f"  {section}.{loc}: {err['msg']} (got {err.get('input')!r:.80})")
+        raise ParamsError("\n".join(lines)) from None
+    return params.model_copy(update={section: new})
+
+
 def load_params(path: str | Path | None = "params.yaml") -> Params:
     """Load and validate a params file; a missing default file gives the defaults."""
     if path is None:

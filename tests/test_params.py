@@ -2,7 +2,7 @@
 
 import pytest
 
-from ded.params import ParamsError, load_params, parse_params
+from ded.params import Params, ParamsError, load_params, parse_params, with_overrides
 
 REPO_PARAMS = __import__("pathlib").Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -54,3 +54,21 @@ def test_a_source_without_kind_is_inferred_not_read_as_questions():
 
     p = parse_params({"ingest": {"sources": [{"path": "x.jsonl"}, {"path": "y.jsonl", "kind": "questions"}]}})
     assert [s.kind for s in p.ingest.sources] == ["auto", "questions"]
+
+
+def test_overrides_are_validated_like_a_params_file(tmp_path):
+    """A command's options go through the section's validation (they once went through model_copy, which
+    skips it): a bad value or a misspelt key is an error naming the key, a good one lands typed."""
+
+    from ded.stages import select
+
+    p = Params()
+    q = with_overrides(p, "select", budget="12", export={"out_dir": str(tmp_path), "think": False})
+    assert q.select.budget == 12 and q.select.export.out_dir == str(tmp_path) and q.select.export.think is False
+    assert p.select.budget != 12  # the original is untouched
+    with pytest.raises(ParamsError, match=r"select\.budget"):
+        with_overrides(p, "select", budget=-5)
+    with pytest.raises(ParamsError, match=r"select\.budgte"):
+        with_overrides(p, "select", budgte=5)
+    with pytest.raises(ParamsError, match=r"select\.recipe"):
+        select.main(p, None, recipe="nope")  # before any lake is opened

@@ -25,6 +25,7 @@ from typing import Any
 
 from ded.errors import DedError
 from ded.lake import Lake, open_lake
+from ded.params import with_overrides
 
 TABLES = ["question_vectors", "trajectory_vectors", "duplicates", "contamination", "benchmark_items",
           "benchmark_vectors", "decontam_judgements"]
@@ -149,7 +150,7 @@ def main(params: Any, lake: Lake | None = None, encoder: Any = None, force: bool
     changed since the last run (`up_to_date`) it returns that run's summary without loading the model,
     unless `force`."""
     if overrides:
-        params = params.model_copy(update={"embed": params.embed.model_copy(update=overrides)})
+        params = with_overrides(params, "embed", **overrides)
     cfg = params.embed
     lake = lake or open_lake(params)
     if not lake.exists("questions"):

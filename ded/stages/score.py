@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from ded.errors import DedError
 from ded.lake import Lake, open_lake
+from ded.params import with_overrides
 from ded.scorers.student_run import (
     carried_scores,
     score_trajectories,
@@ -107,7 +108,7 @@ def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, A
     from ded.receipts import write_receipt
 
     if overrides:
-        params = params.model_copy(update={"score": params.score.model_copy(update=overrides)})
+        params = with_overrides(params, "score", **overrides)
     lake = lake or open_lake(params)
     if not lake.exists("trajectories"):
         raise ScoreError(f"lake {lake.root} has no trajectories; run `ded ingest` or `ded generate` first")

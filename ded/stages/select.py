@@ -25,6 +25,7 @@ import pyarrow as pa
 from ded.errors import DedError
 from ded.ids import stable_hash
 from ded.lake import Lake, now, open_lake
+from ded.params import with_overrides
 from ded.selectors import recipes
 from ded.selectors.blocks import ChainResult, run_chain
 from ded.selectors.teacher import (
@@ -293,7 +294,7 @@ def main(params: Any, lake: Lake | None = None, receipt_dir: str | None = None, 
     from ded.receipts import write_receipt
 
     if overrides:
-        params = params.model_copy(update={"select": params.select.model_copy(update=overrides)})
+        params = with_overrides(params, "select", **overrides)
     lake = lake or open_lake(params)
     sel = select(params, lake)
     kept = sel.result.kept

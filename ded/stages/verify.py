@@ -22,6 +22,7 @@ from typing import Any
 
 from ded.errors import DedError
 from ded.lake import Lake, now, open_lake
+from ded.params import with_overrides
 
 
 class VerifyError(DedError):
@@ -244,7 +245,7 @@ def main(params: Any, lake: Lake | None = None, force: bool = False, limit: int 
     from ded.receipts import write_receipt
 
     if overrides:
-        params = params.model_copy(update={"verify": params.verify.model_copy(update=overrides)})
+        params = with_overrides(params, "verify", **overrides)
     lake = lake or open_lake(params)
     for table, fix in (("trajectories", "`ded ingest` (kind: trajectories) or `ded generate`"),
                        ("questions", "`ded ingest`")):
