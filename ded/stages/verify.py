@@ -129,7 +129,7 @@ def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
     committing what was graded) when `guard` finds the verifiers' infrastructure failing."""
     from ded.progress import progress
     from ded.sql import connect
-    from ded.verifiers import VERIFIER_VERSIONS, grade_many
+    from ded.verifiers import grade_many, routes
     from ded.verifiers.math import MathPool
     from ded.verifiers.sandbox import Limits
 
@@ -145,9 +145,7 @@ def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
         ray_graders = RayGraders(params)
     pool = MathPool(cfg.workers, cfg.math_timeout_s)
     con = connect(lake)
-    total, reader = _stream(con, "verify/pending", {"math_version": VERIFIER_VERSIONS["math"],
-                                                    "code_version": VERIFIER_VERSIONS["code"], "force": force},
-                            cfg.batch_rows)
+    total, reader = _stream(con, "verify/pending", {**routes(), "force": force}, cfg.batch_rows)
     total = min(total, limit) if limit is not None else total
     if total and ray_graders is None:
         pool.start()  # workers import math-verify while batches are read and extracted

@@ -6,34 +6,64 @@ The one entry point other stages call is `grade_many` (see docs/verification.md)
     results = grade_many([{"domain": "math", "response": "... \\\\boxed{25}", "answer": "025"}])
     # [{"status": "correct", "correct": True, "extracted": "25", "verifier": "math", ...}]
 
-Routing by item: `domain == "code"` → code verifier (extract the program, run the tests); anything
-else → math verifier; a gold that is one letter A–J is graded as multiple choice (the letter is
-read with `ded.verifiers.choice.extract_letter`). Heavy parts (math-verify, the sandbox server)
-start only when an item needs them.
+Routing by item: each verifier is a file here that declares itself (`VERIFIER = Verifier(...)`,
+ded/verifiers/base.py) with the question domains it grades: `code.py` the code domain (extract the program,
+run the tests), `math.py` every other domain (a gold that is one letter A–J is graded as multiple choice,
+the letter read by `ded.verifiers.choice`). The same routes and versions parameterize `ded verify`'s pending
+query (`routes()`). Heavy parts (math-verify workers, the sandbox servers) start only when an item needs them.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-import re
+import pkgutil
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
 from ded.progress import progress
-from ded.verifiers.code import VERSION as CODE_VERSION
-from ded.verifiers.extract import extract_code, extract_math, final_text
-from ded.verifiers.infra import is_failure
-from ded.verifiers.math import DEFAULT_TIMEOUT_S
-from ded.verifiers.math import VERSION as MATH_VERSION
+from ded.verifiers.base import GradeOptions, Verifier
+from ded.verifiers.extract import extract_code
+from ded.verifiers.math import extract_answer
 
-VERIFIER_VERSIONS = {"math": MATH_VERSION, "code": CODE_VERSION}
 NO_QUESTION_VERSION = "none-1"  # verifier 'none': the trajectory's question is missing (sql/verify/pending.sql)
-_LETTER_GOLD = re.compile(r"^\s*\(?([A-J])\)?\s*$")
+
+
+def _load() -> dict[str, Verifier]:
+    """Every module of this package that defines VERIFIER, by name; exactly one names no domain (the default)."""
+    found: dict[str, Verifier] = {}
+    for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        v = getattr(importlib.import_module(f"{__name__}.{m.name}"), "VERIFIER", None)
+        if isinstance(v, Verifier):
+            if v.name in found or v.name == "none":
+                raise ValueError(f"verifier name {v.name!r} in ded/verifiers/{m.name}.py is taken")
+            found[v.name] = v
+    defaults = [v.name for v in found.values() if not v.domains]
+    if len(defaults) != 1:
+        raise ValueError(f"exactly one verifier must name no domain (the default); these do: {defaults}")
+    claimed = [d for v in found.values() for d in v.domains]
+    if len(claimed) != len(set(claimed)):
+        raise ValueError(f"a domain is named by two verifiers: {sorted(claimed)}")
+    return found
+
+
+VERIFIERS: dict[str, Verifier] = _load()
+VERIFIER_VERSIONS = {name: v.version for name, v in VERIFIERS.items()}
+DEFAULT_VERIFIER = next(v.name for v in VERIFIERS.values() if not v.domains)
+_BY_DOMAIN = {d: v.name for v in VERIFIERS.values() for d in v.domains}
 
 
 def verifier_for(domain: str | None) -> str:
-    return "code" if domain == "code" else "math"
+    return _BY_DOMAIN.get(domain or "", DEFAULT_VERIFIER)
+
+
+def routes() -> dict[str, object]:
+    """The routing as parameters of sql/verify/pending.sql: parallel lists of the named domains, their
+    verifiers and versions, then the default verifier and its version."""
+    doms = sorted(_BY_DOMAIN)
+    return {"route_domains": doms, "route_verifiers": [_BY_DOMAIN[d] for d in doms],
+            "route_versions": [VERIFIER_VERSIONS[_BY_DOMAIN[d]] for d in doms],
+            "default_verifier": DEFAULT_VERIFIER, "default_version": VERIFIER_VERSIONS[DEFAULT_VERIFIER]}
 
 
 def _ungradable(item: dict) -> dict | None:
@@ -49,7 +79,7 @@ def _ungradable(item: dict) -> dict | None:
     v = verifier_for(item.get("domain"))
     if v == "math" and not str(item.get("answer") or "").strip():
         why = "the question has no reference answer (nor tests): nothing to grade against"
-        extracted = _math_extract(item)[0]  # still extracted: answer agreement needs no gold
+        extracted = extract_answer(item)[0]  # still extracted: answer agreement needs no gold
     elif v == "code" and str(item.get("tests") or "").strip() in ("", "[]", "{}"):
         why = "the code question has no tests: nothing to run"
         extracted = extract_code(item.get("response"))
@@ -57,17 +87,6 @@ def _ungradable(item: dict) -> dict | None:
         return None
     return {**base, "status": "no_reference", "extracted": extracted, "detail": why, "verifier": v,
             "verifier_version": VERIFIER_VERSIONS[v]}
-
-
-def _math_extract(item: dict) -> tuple[str | None, str]:
-    m = _LETTER_GOLD.match(str(item.get("answer") or ""))
-    if m:
-        from ded.verifiers.choice import extract_letter
-
-        final, closed = final_text(item.get("response"))
-        letter = extract_letter(final) if closed else None
-        return letter, "letter" if letter else ("unclosed_reasoning" if not closed else "no_letter")
-    return extract_math(item.get("response"))
 
 
 def grade_many(items: Iterable[dict], workers: int | None = None, timeout_s: float | None = None,
@@ -83,65 +102,25 @@ def grade_many(items: Iterable[dict], workers: int | None = None, timeout_s: flo
     `code_timeout_s` the per-test wall limit (default 6 s, LiveCodeBench's). `on_done(n)` reports
     progress to a caller's bar instead of showing one here; `math_pool` reuses a caller's MathPool.
     """
-    from ded.verifiers.code import grade_code, sandbox_failure
-    from ded.verifiers.math import grade_math_pairs
-    from ded.verifiers.sandbox import Limits, SandboxError, SandboxPool
-
     items = list(items)
-    n_workers = max(1, workers or os.cpu_count() or 1)
+    opts = GradeOptions(max(1, workers or os.cpu_count() or 1), timeout_s, code_timeout_s, float_tol,
+                        stop_at_first_failure, limits, uid_base, math_pool)
     out: list[dict | None] = [_ungradable(it) for it in items]
-    math_idx = [i for i, it in enumerate(items) if out[i] is None and verifier_for(it.get("domain")) == "math"]
-    code_idx = [i for i, it in enumerate(items) if out[i] is None and verifier_for(it.get("domain")) == "code"]
+    todo: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        if out[i] is None:
+            todo.setdefault(verifier_for(it.get("domain")), []).append(i)
     own_bar = show_progress and on_done is None
     with (progress(total=len(items), desc="verify", unit="items") if own_bar else nullcontext()) as bar:
         adv = bar.advance if own_bar else on_done
-        if adv and len(items) > len(math_idx) + len(code_idx):
-            adv(len(items) - len(math_idx) - len(code_idx))
-        if math_idx:
-            extracted = [_math_extract(items[i]) for i in math_idx]
-            pairs = [(items[i].get("answer"), ex) for i, (ex, _how) in zip(math_idx, extracted)]
-            res = grade_math_pairs(pairs, pool=math_pool, workers=n_workers,
-                                   timeout_s=timeout_s or DEFAULT_TIMEOUT_S, on_done=adv)
-            for i, (ex, how), (status, correct, detail) in zip(math_idx, extracted, res):
-                if ex is None and how == "unclosed_reasoning":
-                    detail = "reasoning never closed (cut off): no answer"
-                elif ex is not None:
-                    detail = f"{detail}; extracted by {how}"
-                out[i] = {"status": status, "correct": correct, "extracted": ex, "tests_passed": None,
-                          "tests_total": None, "detail": detail, "verifier": "math",
-                          "verifier_version": MATH_VERSION, "infra": is_failure(detail)}
-        if code_idx:
-            lim = limits or Limits()
-            if code_timeout_s:
-                lim.timeout_s = code_timeout_s
-            try:
-                pool = SandboxPool(min(n_workers, len(code_idx)), lim, uid_base)
-            except SandboxError as e:  # no sandbox at all (no free uid): every code item is undecided
-                for i in code_idx:
-                    out[i] = {**sandbox_failure(str(e)), "extracted": extract_code(items[i].get("response")),
-                              "verifier": "code", "verifier_version": CODE_VERSION}
-                    if adv:
-                        adv(1)
-                return out  # type: ignore[return-value]
-            with pool:
-                def one(i: int) -> tuple[int, dict]:
-                    it = items[i]
-                    program = extract_code(it.get("response"))
-                    sb = pool.acquire()
-                    try:
-                        v = grade_code(sb, program, it.get("tests"), it.get("starter_code"), it.get("entry_point"),
-                                       float_tol, stop_at_first_failure)
-                    finally:
-                        pool.release(sb)
-                    return i, {**v, "extracted": program, "verifier": "code", "verifier_version": CODE_VERSION}
-
-                # threads only wait on sandbox servers' pipes; the programs run in the servers' jails
-                with ThreadPoolExecutor(len(pool.all)) as ex:
-                    for i, v in ex.map(one, code_idx):
-                        out[i] = v
-                        if adv:
-                            adv(1)
+        n_todo = sum(len(ix) for ix in todo.values())
+        if adv and len(items) > n_todo:
+            adv(len(items) - n_todo)
+        for name in sorted(todo, key=lambda n: n != DEFAULT_VERIFIER):  # the default (math) first, as before
+            idx = todo[name]
+            for i, v in zip(idx, VERIFIERS[name].grade([items[i] for i in idx], opts, adv)):
+                out[i] = v
     return out  # type: ignore[return-value]
 
 
-__all__ = ["VERIFIER_VERSIONS", "grade_many", "verifier_for"]
+__all__ = ["VERIFIERS", "VERIFIER_VERSIONS", "grade_many", "routes", "verifier_for"]

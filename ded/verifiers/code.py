@@ -33,10 +33,14 @@ import ast
 import json
 import math
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ded.verifiers import preludes
-from ded.verifiers.sandbox import Sandbox, SandboxError
+from ded.verifiers.base import GradeOptions, Verifier
+from ded.verifiers.extract import extract_code
+from ded.verifiers.sandbox import Limits, Sandbox, SandboxError, SandboxPool
 
 VERSION = "code-2"  # bump when a change can alter a verdict (code-2: sandbox failures are null, not false; fn_name,
 #   wrapped, LeetCode prelude, a failed test assert = wrong)
@@ -237,3 +241,41 @@ def sandbox_failure(reason: str | None, first: dict | None = None, isolation: st
 def _verdict(status: str, correct: bool | None, passed: int, total: int, detail: dict) -> dict:
     return {"status": status, "correct": correct, "tests_passed": passed, "tests_total": total,
             "detail": json.dumps(detail, ensure_ascii=False), "infra": False}
+
+
+def grade_items(items: list[dict], opts: GradeOptions, on_done: Callable[[int], None] | None) -> list[dict]:
+    """Code verdicts of items (response, tests, starter_code, entry_point): each program run against its tests
+    in a pool of sandbox servers; no sandbox at all (no free uid) makes every item undecided, not wrong."""
+    lim = opts.limits or Limits()
+    if opts.code_timeout_s:
+        lim.timeout_s = opts.code_timeout_s
+    try:
+        pool = SandboxPool(min(opts.workers, len(items)), lim, opts.uid_base)
+    except SandboxError as e:
+        out = [{**sandbox_failure(str(e)), "extracted": extract_code(it.get("response")), "verifier": "code",
+                "verifier_version": VERSION} for it in items]
+        if on_done:
+            on_done(len(items))
+        return out
+
+    def one(it: dict) -> dict:
+        program = extract_code(it.get("response"))
+        sb = pool.acquire()
+        try:
+            v = grade_code(sb, program, it.get("tests"), it.get("starter_code"), it.get("entry_point"),
+                           opts.float_tol, opts.stop_at_first_failure)
+        finally:
+            pool.release(sb)
+        return {**v, "extracted": program, "verifier": "code", "verifier_version": VERSION}
+
+    out = []
+    with pool, ThreadPoolExecutor(len(pool.all)) as ex:  # threads only wait on the servers' pipes
+        for v in ex.map(one, items):
+            out.append(v)
+            if on_done:
+                on_done(1)
+    return out
+
+
+VERIFIER = Verifier(name="code", version=VERSION, domains=("code",), grade=grade_items,
+                    doc="the program in the response run against the question's tests in the sandbox")

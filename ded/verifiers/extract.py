@@ -29,7 +29,10 @@ from __future__ import annotations
 import ast
 import re
 
-from ded.text import last_boxed, split_reasoning  # last_boxed: also used by extractors here
+from ded.text import (  # last_boxed: also used by extractors here
+    last_boxed,
+    split_reasoning,
+)
 
 _FINAL_ANSWER = re.compile(r"final\s+answer\s*(?:is)?\s*[:：]?\s*(.+)", re.IGNORECASE)
 _MINERVA = re.compile(r"final answer is\s*\$?(.+?)\$?\.?\s*I hope it is correct", re.IGNORECASE | re.DOTALL)

@@ -33,6 +33,9 @@ from functools import lru_cache
 from multiprocessing.connection import wait
 
 from ded.verifiers import infra as _infra
+from ded.verifiers.base import GradeOptions, Verifier
+from ded.verifiers.choice import extract_letter
+from ded.verifiers.extract import extract_math, final_text
 
 VERSION = "math-2"  # bump when a change can alter a verdict; `ded verify` redoes older versions
 DEFAULT_TIMEOUT_S = 10.0  # math-verify's own defaults: 5 s parse + 5 s verify (math_verify.parse/verify)
@@ -570,3 +573,39 @@ def _grade_flat(pairs: list[tuple[str, str | None]], pool: MathPool | None, work
             for i in idx:
                 out[i] = res[key]
     return out  # type: ignore[return-value]
+
+
+_LETTER_GOLD = re.compile(r"^\s*\(?([A-J])\)?\s*$")
+
+
+def extract_answer(item: dict) -> tuple[str | None, str]:
+    """(the answer read from the response, how): a gold that is one letter A-J is multiple choice, read as a
+    letter (`ded.verifiers.choice`); any other gold reads the final math answer (`ded.verifiers.extract`)."""
+    if _LETTER_GOLD.match(str(item.get("answer") or "")):
+        final, closed = final_text(item.get("response"))
+        letter = extract_letter(final) if closed else None
+        return letter, "letter" if letter else ("unclosed_reasoning" if not closed else "no_letter")
+    return extract_math(item.get("response"))
+
+
+def grade_items(items: list[dict], opts: GradeOptions, on_done: Callable[[int], None] | None) -> list[dict]:
+    """Math verdicts of items (domain, response, answer): extraction here, equivalence in the worker pool."""
+    extracted = [extract_answer(it) for it in items]
+    pairs = [(it.get("answer"), ex) for it, (ex, _how) in zip(items, extracted)]
+    res = grade_math_pairs(pairs, pool=opts.math_pool, workers=opts.workers,
+                           timeout_s=opts.timeout_s or DEFAULT_TIMEOUT_S, on_done=on_done)
+    out = []
+    for (ex, how), (status, correct, detail) in zip(extracted, res):
+        if ex is None and how == "unclosed_reasoning":
+            detail = "reasoning never closed (cut off): no answer"
+        elif ex is not None:
+            detail = f"{detail}; extracted by {how}"
+        out.append({"status": status, "correct": correct, "extracted": ex, "tests_passed": None,
+                    "tests_total": None, "detail": detail, "verifier": "math", "verifier_version": VERSION,
+                    "infra": _infra.is_failure(detail)})
+    return out
+
+
+VERIFIER = Verifier(name="math", version=VERSION, domains=(), grade=grade_items,
+                    doc="the final answer (boxed, or a letter for multiple choice) against the reference, by "
+                        "math-verify in worker processes; every domain no other verifier names")

@@ -1,8 +1,11 @@
 -- produces: pending, the trajectories `ded verify` still has to grade by rule, with their question
 -- grain: one row per trajectory_id
 -- reads: trajectories, questions, verdicts
--- params: $math_version, $code_version (current verifier versions), $force (true: every trajectory)
--- A trajectory is pending when it has no verdict of its rule verifier ('code' for code questions,
+-- params: the routes of ded.verifiers.routes() (each verifier declares the domains it grades, in its file
+--   under ded/verifiers/): $route_domains, $route_verifiers, $route_versions (parallel lists: a named domain,
+--   its verifier, that verifier's current version), $default_verifier, $default_version (every other domain);
+--   $force (true: every trajectory)
+-- A trajectory is pending when it has no verdict of its rule verifier (today 'code' for code questions,
 -- 'math' for every other domain) at the current version, or only one that records an infrastructure
 -- failure (the sandbox or the math worker pool failed, not the trajectory: status error, correct null,
 -- a math detail starting 'infrastructure failure: ', a code detail with an `infra` key; ded/verifiers/infra.py):
@@ -16,9 +19,12 @@ WITH todo AS (
         TRY_CAST(json_extract_string(t.gen_params, '$.max_tokens') AS INTEGER) AS max_tokens,
         t.question_id, q.question_id IS NULL AS question_missing,
         q.domain, q.answer, q.tests, q.starter_code, q.entry_point,
-        CASE WHEN q.question_id IS NULL THEN 'none' WHEN q.domain = 'code' THEN 'code' ELSE 'math' END AS verifier,
-        CASE WHEN q.question_id IS NULL THEN 'none-1' WHEN q.domain = 'code' THEN $code_version
-             ELSE $math_version END AS verifier_version
+        CASE WHEN q.question_id IS NULL THEN 'none'
+             ELSE coalesce(list_extract($route_verifiers, list_position($route_domains, q.domain)),
+                           $default_verifier) END AS verifier,
+        CASE WHEN q.question_id IS NULL THEN 'none-1'
+             ELSE coalesce(list_extract($route_versions, list_position($route_domains, q.domain)),
+                           $default_version) END AS verifier_version
     FROM trajectories AS t
     LEFT JOIN questions AS q ON q.question_id = t.question_id
 )
