@@ -144,11 +144,21 @@ class BenchmarkSpec(Section):
 
 
 # -- stage sections -------------------------------------------------------------------------
+def _folder_names(*parts: str) -> tuple[str, ...]:
+    """The modules of a registry folder under ded/ (one file per recipe, preset...), `_` read as `-`. Read from
+    the folder, not imported: params sits on the floor below those packages (docs/architecture.md)."""
+    folder = Path(__file__).parent.joinpath(*parts)
+    return tuple(sorted(p.stem.replace("_", "-") for p in folder.glob("*.py") if not p.stem.startswith("_")))
+
+
+PRESET_NAMES = _folder_names("ingest", "presets")
+
+
 class SourceSpec(Section):
     path: str = Field(description="File or directory (jsonl, jsonl.gz, json, parquet, csv, HF dataset dir) or hub name.")
     kind: Literal["auto", "questions", "trajectories"] = Field(
         "auto", description="auto: trajectories for response presets and files whose records carry responses, else questions.")
-    preset: str = Field("generic", description="Row shape: generic, qwen-math-eval, lcb, rllm, humaneval, openr1-math, openthoughts, s1k.")
+    preset: Literal[PRESET_NAMES] = Field("generic", description="Row shape, one file each in ded/ingest/presets/: generic, qwen-math-eval, lcb, rllm, humaneval, mbpp, apps, taco, codeforces, openr1-math, openthoughts, s1k.")
     source: str | None = Field(None, description="Source label (default: file stem).")
     model: str | None = Field(None, description="Model name for trajectory files (default: from the row or the file name).")
     domain: Domain | None = Field(None, description="Domain for rows that do not say.")
@@ -318,14 +328,7 @@ class ExportParams(Section):
     hf_dataset: bool = Field(True, description="Also save the rows as a Hugging Face dataset on disk (corpus/hf).")
 
 
-def _recipe_names() -> tuple[str, ...]:
-    """The recipes: one file each in ded/selectors/recipes/ (the registry there). Read from the folder, not
-    imported: params sits on the floor below the selectors (docs/architecture.md)."""
-    folder = Path(__file__).parent / "selectors" / "recipes"
-    return tuple(sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")))
-
-
-RECIPE_NAMES = _recipe_names()
+RECIPE_NAMES = _folder_names("selectors", "recipes")  # the registry in ded/selectors/recipes/
 
 
 class SelectParams(Section):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
+
+from ded.params import PRESET_NAMES
 
 
 def ingest(
@@ -15,10 +16,10 @@ def ingest(
                              "(qwen-math-eval, openr1-math, openthoughts, s1k) and for files whose first record carries "
                              "responses (response, responses, generations, completion, a list `code`, ...), questions otherwise. "
                              "--kind questions on rows with responses keeps the questions and warns with the count."),
-    preset: str = typer.Option("generic", "--preset", help="Row shape: generic, qwen-math-eval, lcb, rllm, humaneval, mbpp, apps, taco, codeforces, openr1-math, openthoughts, s1k."),
-    source: Optional[str] = typer.Option(None, "--source", help="Source label (default: the file name)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name for trajectory rows that do not name one (default: the file name)."),
-    domain: Optional[str] = typer.Option(None, "--domain", help="math, code, science or other, for rows that do not say."),
+    preset: str = typer.Option("generic", "--preset", help=f"Row shape, one of {', '.join(PRESET_NAMES)} (ded/ingest/presets/)."),
+    source: str | None = typer.Option(None, "--source", help="Source label (default: the file name)."),
+    model: str | None = typer.Option(None, "--model", help="Model name for trajectory rows that do not name one (default: the file name)."),
+    domain: str | None = typer.Option(None, "--domain", help="math, code, science or other, for rows that do not say."),
     mapping: list[str] = typer.Option([], "--map", help="Rename a column before the preset reads it: COLUMN=FIELD (repeatable)."),
     strict: bool = typer.Option(False, "--strict", help="Fail on the first bad record and write nothing."),
 ) -> None:
