@@ -88,8 +88,8 @@ READ_PRAGMAS = frozenset({
     "table_info", "show", "show_tables", "show_tables_expanded", "show_databases", "database_list", "database_size",
     "storage_info", "metadata_info", "version", "platform", "functions", "collations", "user_agent",
 })
-_EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?(?:\([^)]*\)\s*)?", re.I)
-_LEADING = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+_EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
+_LEADING = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 _WORD = re.compile(r"[A-Za-z_]+")
 
 
@@ -162,14 +162,54 @@ def referenced_params(sql: str) -> list[str]:
     return sorted(set(_PARAM.findall(no_strings)))
 
 
-def run_sql_file(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pa.Table:
-    """Run `sql/<name>.sql` with its `$name` parameters bound from `params` (extra ones ignored)."""
+# The one runner of the project's SQL files (sql/<stage>/<name>.sql): every stage runs them through these three
+# modes, so each file is read, held to the read-only check and bound to its $parameters in one place.
+
+
+def bind_sql_file(con: duckdb.DuckDBPyConnection | None, name: str, params: dict[str, Any]) -> tuple[str, dict | None]:
+    """(text, bound parameters) of `sql/<name>.sql`: a read (checked), its `$name` parameters taken from
+    `params` (extra ones ignored, a missing one an error naming it)."""
     text = sql_path(name).read_text()
+    check_read_only(text, con)
     needed = referenced_params(text)
     missing = [n for n in needed if n not in params]
     if missing:
         raise SqlError(f"{name}.sql needs parameters {missing}")
-    return query(con, text, {n: params[n] for n in needed} or None)
+    return text, ({n: params[n] for n in needed} or None)
+
+
+def run_sql_file(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pa.Table:
+    """Run `sql/<name>.sql` and return its result as one Arrow table."""
+    text, bound = bind_sql_file(con, name, params)
+    return query(con, text, bound)
+
+
+def stream_sql_file(con: duckdb.DuckDBPyConnection, name: str, batch_rows: int, *, with_count: bool = True,
+                    **params: Any) -> tuple[int | None, pa.RecordBatchReader]:
+    """(row count, a reader of Arrow batches of `batch_rows`) of `sql/<name>.sql`: for results too big to hold
+    (every response of a lake). The count (for a progress bar's total) is DuckDB's, without materializing the
+    rows, but it is one more pass over the query: None with `with_count=False`."""
+    text, bound = bind_sql_file(con, name, params)
+    try:
+        rel = con.sql(text, params=bound) if bound else con.sql(text)
+        return (len(rel) if with_count else None), arrow_reader(rel, batch_rows)
+    except duckdb.Error as e:
+        raise _friendly(e, con) from None
+
+
+def materialize_sql_file(con: duckdb.DuckDBPyConnection, name: str, table: str, **params: Any) -> None:
+    """CREATE OR REPLACE TEMP TABLE `table` AS `sql/<name>.sql` (a chain of queries reading each other: the
+    score stage's SQL_CHAIN). The file itself stays a read; the temp table lives in this connection only."""
+    text, bound = bind_sql_file(con, name, params)
+    try:
+        con.execute(f'CREATE OR REPLACE TEMP TABLE "{table}" AS\n{text}', bound)
+    except duckdb.Error as e:
+        raise _friendly(e, con) from None
+
+
+def arrow_reader(rel: Any, batch_rows: int) -> pa.RecordBatchReader:
+    """A relation's Arrow batches (DuckDB 2 renamed fetch_arrow_reader to to_arrow_reader)."""
+    return rel.to_arrow_reader(batch_rows) if hasattr(rel, "to_arrow_reader") else rel.fetch_arrow_reader(batch_rows)
 
 
 def check_predicate(predicate: str, table: str = "questions") -> str:

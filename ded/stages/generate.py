@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ded.backends.base import GenRequest, GenResult, Sampling, fingerprint
-from ded.evaluation.model_identity import model_identity
+from ded.backends.run_requests import RunStats, done_fingerprints, run_requests
 from ded.errors import DedError
+from ded.evaluation.model_identity import model_identity
 from ded.ids import trajectory_id
 from ded.lake import Lake, now, open_lake
-from ded.backends.run_requests import RunStats, done_fingerprints, run_requests
 from ded.text import split_reasoning
 
 ORIGIN = "generated"
@@ -55,25 +55,24 @@ def question_chunks(lake: Lake, where: str | None = None, limit: int | None = No
     """Question rows (all, or those matching a SQL predicate) in question_id order, `size` at a time."""
     import duckdb
 
-    from ded.sql import check_predicate, check_read_only, connect, sql_path
+    from ded.sql import SqlError, check_predicate, connect, stream_sql_file
 
     if not lake.exists("questions"):
         raise DedError(f"no questions in lake {lake.root!r}: run `ded ingest` first")
     pred = check_predicate(where) if where else None  # parsed before anything runs
-    text = sql_path("generate/questions").read_text()
     con = connect(lake)
     try:
-        check_read_only(text, con)
         scope = con.table("questions")
         if pred:
             # The user's predicate is the one dynamic part: a checked SQL fragment applied through
             # DuckDB's relation API (a $parameter carries values, not expressions); the query is the file.
             scope = scope.filter(pred)
         scope.create_view("scoped_questions")
-        rel = con.sql(text, params={"limit": None if limit is None else int(limit)})
-        # duckdb 2 renamed the relation's fetch_arrow_reader to to_arrow_reader
-        reader = rel.to_arrow_reader(size) if hasattr(rel, "to_arrow_reader") else rel.fetch_arrow_reader(size)
-    except duckdb.Error as e:
+        _rows, reader = stream_sql_file(con, "generate/questions", size, with_count=False,
+                                        limit=None if limit is None else int(limit))
+    except (duckdb.Error, SqlError) as e:
+        if not pred:
+            raise
         raise DedError(f"question filter {where!r} failed: {str(e).splitlines()[0]}") from None
     for batch in reader:
         yield batch.to_pylist()

@@ -29,7 +29,11 @@ from ded.scorers.student_run import (
     scorer_kwargs,
     scoring_model,
 )
-from ded.sql import connect, referenced_params, run_sql_file, sql_path
+from ded.sql import (
+    connect,
+    materialize_sql_file,
+    run_sql_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +47,7 @@ class ScoreError(DedError):
 
 def materialize(con, name: str, sql_name: str | None = None, **params: Any) -> None:
     """CREATE TEMP TABLE `name` AS the query of sql/score/<sql_name>.sql with its $params bound."""
-    text = sql_path(f"score/{sql_name or name}").read_text()
-    needed = referenced_params(text)
-    missing = [n for n in needed if n not in params]
-    if missing:
-        raise ScoreError(f"score/{sql_name or name}.sql needs parameters {missing}")
-    con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS\n{text}', {n: params[n] for n in needed} or None)
+    materialize_sql_file(con, f"score/{sql_name or name}", name, **params)
 
 
 def sql_params(params: Any) -> dict[str, Any]:

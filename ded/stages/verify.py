@@ -23,6 +23,7 @@ from typing import Any
 from ded.errors import DedError
 from ded.lake import Lake, now, open_lake
 from ded.params import with_overrides
+from ded.sql import connect, stream_sql_file
 
 
 class VerifyError(DedError):
@@ -112,23 +113,11 @@ def verdict_rows(rows: list[dict], results: list[dict], counter: Any, implicit_o
     return out
 
 
-def _stream(con, name: str, params: dict, batch_rows: int):
-    """Row count and an Arrow reader of `sql/<name>.sql` with its $params bound: streamed in batches
-    (run_sql_file would hold every response in memory), held to the same read-only check."""
-    from ded.sql import check_read_only, referenced_params, sql_path
-
-    text = sql_path(name).read_text()
-    check_read_only(text, con)
-    rel = con.sql(text, params={k: params[k] for k in referenced_params(text)})
-    return len(rel), rel.to_arrow_reader(batch_rows)  # len: DuckDB counts the relation's rows
-
-
 def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | None = None,
                   show_progress: bool = True, guard: InfraGuard | None = None) -> Counter:
     """Grade pending trajectories by rule; returns counts by (verifier, status). Raises VerifyError (after
     committing what was graded) when `guard` finds the verifiers' infrastructure failing."""
     from ded.progress import progress
-    from ded.sql import connect
     from ded.verifiers import grade_many, routes
     from ded.verifiers.math import MathPool
     from ded.verifiers.sandbox import Limits
@@ -145,7 +134,8 @@ def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
         ray_graders = RayGraders(params)
     pool = MathPool(cfg.workers, cfg.math_timeout_s)
     con = connect(lake)
-    total, reader = _stream(con, "verify/pending", {**routes(), "force": force}, cfg.batch_rows)
+    # streamed in batches: run_sql_file would hold every response of the lake in memory
+    total, reader = stream_sql_file(con, "verify/pending", cfg.batch_rows, **routes(), force=force)
     total = min(total, limit) if limit is not None else total
     if total and ray_graders is None:
         pool.start()  # workers import math-verify while batches are read and extracted
@@ -201,7 +191,6 @@ def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
 def judge_pending(lake: Lake, params: Any, force: bool = False, limit: int | None = None, backend: Any = None,
                   guard: InfraGuard | None = None) -> Counter:
     """Ask the LLM judge about trajectories it has not judged at the current version (same guard as rules)."""
-    from ded.sql import connect
     from ded.verifiers.judge import judge_rows, judge_version
 
     cfg = params.verify
@@ -209,8 +198,8 @@ def judge_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
         raise VerifyError("verify.judge.enabled is true but verify.judge.model is not set; name a model from `models`")
     version = judge_version(cfg.judge, params.model(cfg.judge.model))
     con = connect(lake)
-    _total, reader = _stream(con, "verify/pending_judge", {"judge_version": version, "force": force,
-                                                           "domains": list(cfg.judge.domains)}, cfg.batch_rows)
+    _total, reader = stream_sql_file(con, "verify/pending_judge", cfg.batch_rows, judge_version=version,
+                                     force=force, domains=list(cfg.judge.domains))
     counts: Counter = Counter()
     counter, done = token_counter(params), 0
     guard = guard or InfraGuard(cfg.max_infra_failure_share, cfg.min_infra_failures)
