@@ -230,6 +230,7 @@ def test_student_scorer_chunked_equals_whole(tiny_model_dir):
 
 
 def test_farthest_p_step_process_pool_equals_serial():
+    from ded.selectors.blocks import SelectionContext
     from ded.selectors.farthest import POOL_MIN_QUESTIONS, farthest_p_step
 
     rng = random.Random(1)
@@ -241,9 +242,9 @@ def test_farthest_p_step_process_pool_equals_serial():
             rows.append({"trajectory_id": tid, "question_id": f"q{q:03d}"})
             texts[tid] = " ".join(rng.choice(words) for _ in range(40))
     frame = pl.DataFrame(rows)
-    ctx = {"texts": lambda ids: {i: texts[i] for i in ids}}
-    serial = farthest_p_step(3, None, 1).fn(frame, dict(ctx)).sort("trajectory_id")
-    pooled = farthest_p_step(3, None, 2).fn(frame, dict(ctx)).sort("trajectory_id")
+    load = lambda ids: {i: texts[i] for i in ids}
+    serial = farthest_p_step(3, None, 1).fn(frame, SelectionContext(texts=load)).sort("trajectory_id")
+    pooled = farthest_p_step(3, None, 2).fn(frame, SelectionContext(texts=load)).sort("trajectory_id")
     assert serial.height == (POOL_MIN_QUESTIONS + 6) * 3
     assert serial.equals(pooled)
 

@@ -18,7 +18,7 @@ from lake_builder import LakeBuilder
 
 from ded.params import parse_params
 from ded.scorers.diversity import farthest_p
-from ded.selectors.blocks import SetStep, run_chain
+from ded.selectors.blocks import SelectionContext, SetStep, run_chain
 from ded.stages import score, select
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,9 +207,9 @@ def test_a_lent_quota_is_said_and_the_rows_still_sum_to_the_budget(caplog):
                           "domain": ["code"] * 2 + ["math"] * 10})
     step = budget_step(8, {"math": 0.5, "code": 0.5}, True, lambda f, d, ctx: f["question_id"].to_list(),
                        ["trajectory_id"], "test")
-    ctx: dict = {}
+    ctx = SelectionContext()
     with caplog.at_level(logging.WARNING):
         out = step.fn(alive, ctx)
-    assert out.height == 8 and ctx["budget"]["allocated"] == {"math": 6, "code": 2}
+    assert out.height == 8 and ctx.budget["allocated"] == {"math": 6, "code": 2}
     assert "code 2 of 4 had fewer rows than their quota, so math +2 took the rest" in caplog.text
     assert allocate({"math": 4, "code": 4}, {"math": 10, "code": 2}, False) == {"math": 4, "code": 2}

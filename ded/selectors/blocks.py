@@ -29,10 +29,26 @@ class RowFilter:
     why: str
 
 
+@dataclass
+class SelectionContext:
+    """What the steps of one chain share: what `ded select` hands them, and what they record for the manifest."""
+
+    texts: Callable[[list[str]], dict[str, str]] | None = None  # trajectory_id -> text (farthest-P's distances)
+    min_lev_dist: float = 0.0  # farthest-P: traces this close are copies (select.min_lev_dist)
+    budget: dict[str, Any] | None = None  # the budget cut: quotas, available, allocated, shortfall
+    farthest_p: dict[str, Any] | None = None  # farthest-P's counts (per domain under mix_mode per_domain)
+    kcenter: dict[str, Any] = field(default_factory=dict)  # per domain: centers, radius
+    per_domain: dict[str, Any] | None = None  # mix_mode per_domain: each domain's own run
+
+    def manifest_diversity(self) -> dict[str, Any]:
+        """The `diversity` record of the manifest: what the diversity steps did, when they ran."""
+        return {k: v for k, v in (("farthest_p", self.farthest_p), ("kcenter", self.kcenter)) if v}
+
+
 @dataclass(frozen=True)
 class SetStep:
     name: str
-    fn: Callable[[pl.DataFrame, dict[str, Any]], pl.DataFrame]
+    fn: Callable[[pl.DataFrame, SelectionContext], pl.DataFrame]
     why: str
 
 
@@ -54,9 +70,9 @@ def pass_col(name: str) -> str:
     return f"pass_{name}"
 
 
-def run_chain(cand: pl.DataFrame, steps: list[Step], ctx: dict[str, Any] | None = None) -> ChainResult:
+def run_chain(cand: pl.DataFrame, steps: list[Step], ctx: SelectionContext | None = None) -> ChainResult:
     """Apply `steps` in order; every row ends with kept, dropped_by and one pass_<step> column per step."""
-    ctx = ctx if ctx is not None else {}  # steps record what they did here (budget, distances)
+    ctx = ctx if ctx is not None else SelectionContext()  # steps record what they did here (budget, distances)
     names = [s.name for s in steps]
     if len(set(names)) != len(names):
         raise ValueError(f"step names must be unique: {names}")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ded.selectors.blocks import SetStep
+from ded.selectors.blocks import SelectionContext, SetStep
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,13 @@ OrderFn = Callable[[pl.DataFrame, str, dict[str, Any]], list[str]]
 
 
 def plan_quotas(alive: pl.DataFrame, budget: int, mix: dict[str, float], fill: bool,
-                ctx: dict[str, Any]) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-    """(quotas, rows available, rows allocated) per domain for a budget cut, recorded in ctx["budget"]: the
+                ctx: SelectionContext) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """(quotas, rows available, rows allocated) per domain for a budget cut, recorded in ctx.budget: the
     largest-remainder quotas of the mix, a shortfall lent to other domains under `fill`."""
     want = quotas(budget, mix)
     have = dict(alive.group_by("domain").len().iter_rows()) if alive.height else {}
     got = allocate(want, have, fill)
-    ctx["budget"] = {"budget": budget, "quotas": want, "available": {d: have.get(d, 0) for d in want},
+    ctx.budget = {"budget": budget, "quotas": want, "available": {d: have.get(d, 0) for d in want},
                      "allocated": got, "shortfall": budget - sum(got.values())}
     return want, have, got
 
@@ -68,7 +68,7 @@ def budget_step(budget: int, mix: dict[str, float], fill: bool, order_questions:
     """The final cut. `order_questions(qframe, domain, ctx)` returns that domain's question ids in
     preference order; `traj_order` sorts a question's trajectories (e.g. ["pick", "trajectory_id"])."""
 
-    def fn(alive: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
+    def fn(alive: pl.DataFrame, ctx: SelectionContext) -> pl.DataFrame:
         want, have, got = plan_quotas(alive, budget, mix, fill, ctx)
         short = {d: (have.get(d, 0), want[d]) for d in want if have.get(d, 0) < want[d]}
         lent = {d: got[d] - want[d] for d in want if got[d] > want[d]}
@@ -77,9 +77,9 @@ def budget_step(budget: int, mix: dict[str, float], fill: bool, order_questions:
                         "(select.fill_shortfall: true; false keeps the quotas and reports a shortfall)",
                         ", ".join(f"{d} {n} of {w}" for d, (n, w) in sorted(short.items())),
                         ", ".join(f"{d} +{n}" for d, n in sorted(lent.items())))
-        if 0 < ctx["budget"]["shortfall"] < budget:  # nothing at all: the stage's error says why, once
+        if 0 < ctx.budget["shortfall"] < budget:  # nothing at all: the stage's error says why, once
             log.warning("recipe found %d rows, fewer than the budget of %d (shortfall %d; by domain: %s)",
-                        sum(got.values()), budget, ctx["budget"]["shortfall"], ctx["budget"]["available"])
+                        sum(got.values()), budget, ctx.budget["shortfall"], ctx.budget["available"])
         out, rank = [], 0
         for d in sorted(want, key=lambda d: (-want[d], d)):
             sub = alive.filter(pl.col("domain") == d)
@@ -105,7 +105,7 @@ def budget_step(budget: int, mix: dict[str, float], fill: bool, order_questions:
 def order_by(columns: list[str], descending: list[bool]) -> OrderFn:
     """Questions ordered by their first row's values of `columns` (ties: question_id)."""
 
-    def fn(sub: pl.DataFrame, domain: str, ctx: dict[str, Any]) -> list[str]:
+    def fn(sub: pl.DataFrame, domain: str, ctx: SelectionContext) -> list[str]:
         q = sub.group_by("question_id").agg([pl.col(c).first() for c in columns])
         return q.sort([*columns, "question_id"], descending=[*descending, False], nulls_last=True)["question_id"].to_list()
 
@@ -122,7 +122,7 @@ def kcenter_order(vectors: Callable[[list[str]], dict[str, np.ndarray]], seed_or
     """
     from ded.scorers.diversity import kcenter_iter
 
-    def fn(sub: pl.DataFrame, domain: str, ctx: dict[str, Any]) -> list[str]:
+    def fn(sub: pl.DataFrame, domain: str, ctx: SelectionContext) -> list[str]:
         base = seed_order(sub, domain, ctx)
         vecs = vectors(base)
         missing = [q for q in base if q not in vecs]
@@ -140,7 +140,7 @@ def kcenter_order(vectors: Callable[[list[str]], dict[str, np.ndarray]], seed_or
             if got >= need:
                 break
         chosen = set(head)
-        ctx.setdefault("kcenter", {})[domain] = {"centers": len(head), "radius": radius if len(head) > 1 else None}
+        ctx.kcenter[domain] = {"centers": len(head), "radius": radius if len(head) > 1 else None}
         return head + [q for q in base if q not in chosen]
 
     return fn

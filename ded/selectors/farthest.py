@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from ded.selectors.blocks import SetStep
+from ded.selectors.blocks import SelectionContext, SetStep
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,12 @@ def no_choice_warning(p: int, sizes: pl.DataFrame) -> str | None:
 
 
 def farthest_p_step(p: int, max_tokens: int | None, workers: int, min_lev_dist: float | None = None) -> SetStep:
-    """`min_lev_dist` None: `ctx["min_lev_dist"]` (what `ded select` sets from select.min_lev_dist), else 0."""
+    """`min_lev_dist` None: `ctx.min_lev_dist` (what `ded select` sets from select.min_lev_dist), else 0."""
 
-    def fn(alive: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
+    def fn(alive: pl.DataFrame, ctx: SelectionContext) -> pl.DataFrame:
         from ded.progress import progress
 
-        sep = float(min_lev_dist if min_lev_dist is not None else ctx.get("min_lev_dist", 0.0))
+        sep = float(min_lev_dist if min_lev_dist is not None else ctx.min_lev_dist)
 
         alive = alive.sort(["question_id", "trajectory_id"])
         sizes = alive.group_by("question_id").len()
@@ -82,7 +82,7 @@ def farthest_p_step(p: int, max_tokens: int | None, workers: int, min_lev_dist: 
         copies = 0
         if multi:
             todo = alive.filter(pl.col("question_id").is_in(list(multi)))
-            texts: dict[str, str] = ctx["texts"](todo["trajectory_id"].to_list())
+            texts: dict[str, str] = ctx.texts(todo["trajectory_id"].to_list())
             groups = todo.group_by("question_id", maintain_order=True).agg(pl.col("trajectory_id")).rows()
             jobs = (([texts.get(t) for t in ids], p, max_tokens, sep) for _, ids in groups)
             with progress(total=len(groups), desc=f"select: farthest-{p} (Levenshtein)", unit="q") as bar:
@@ -97,7 +97,7 @@ def farthest_p_step(p: int, max_tokens: int | None, workers: int, min_lev_dist: 
                                      "lev_duplicate_of": ids[of], "keep": False})
                         copies += 1
                     bar.advance(1)
-        ctx["farthest_p"] = {"p": p, "min_lev_dist": sep, "questions_over_p": big,
+        ctx.farthest_p = {"p": p, "min_lev_dist": sep, "questions_over_p": big,
                              "questions": sizes.height, "copies_dropped": copies}
         schema = {"trajectory_id": pl.Utf8, "pick": pl.Int64, "lev_min_dist": pl.Float64,
                   "lev_duplicate_of": pl.Utf8, "keep": pl.Boolean}

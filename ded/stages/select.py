@@ -27,7 +27,7 @@ from ded.ids import stable_hash
 from ded.lake import Lake, now, open_lake
 from ded.params import with_overrides
 from ded.selectors import recipes
-from ded.selectors.blocks import ChainResult, run_chain
+from ded.selectors.blocks import ChainResult, SelectionContext, run_chain
 from ded.selectors.teacher import (
     accuracy_fallback_warning,
     choose_teachers,
@@ -69,7 +69,7 @@ class Selection:
     ranking: list[dict[str, Any]]
     input_versions: dict[str, int | None]
     params_hash: str
-    ctx: dict[str, Any] = field(default_factory=dict)
+    ctx: SelectionContext = field(default_factory=SelectionContext)
     teacher_warning: str | None = None  # auto fell back to accuracy: no student signal
 
 
@@ -138,7 +138,7 @@ def select(params: Any, lake: Lake) -> Selection:
     metric, ranking = rank_teachers(scores, sp.teacher_metric)
     teachers = choose_teachers(sp.teacher, ranking)
     warning = accuracy_fallback_warning(sp.teacher, sp.teacher_metric, metric, ranking)
-    ctx: dict[str, Any] = {"texts": texts_loader(con), "min_lev_dist": sp.min_lev_dist}  # read by farthest-P
+    ctx = SelectionContext(texts=texts_loader(con), min_lev_dist=sp.min_lev_dist)
     vectors = vectors_loader(lake) if sp.diversity == "kcenter" else None
     try:
         if sp.mix_mode == "per_domain":
@@ -154,17 +154,17 @@ def select(params: Any, lake: Lake) -> Selection:
             result = run_chain(cand, steps, ctx)
     except LookupError as e:
         raise SelectError(str(e)) from None
-    ctx.pop("texts", None)
+    ctx.texts = None  # the connection's loader: not part of the result
     return Selection(run_id, sp.recipe, result, teachers, metric, ranking, versions, phash, ctx, warning)
 
 
-def select_per_domain(sp: Any, cand: pl.DataFrame, scores: pl.DataFrame, ctx: dict[str, Any],
+def select_per_domain(sp: Any, cand: pl.DataFrame, scores: pl.DataFrame, ctx: SelectionContext,
                       vectors: Any) -> tuple[ChainResult, list[str]]:
     """`select.mix_mode: per_domain`, the paper's mix: each domain of the mix is its own run of the recipe
     (its candidates only, its teacher ranked on its own model_scores rows, its quota of the budget as the
     budget, nothing lent across domains), then the domain corpora are concatenated, largest quota first.
     Candidates of domains outside the mix are recorded as dropped by domain_mix. Returns the combined
-    result and the teachers chosen (per domain in ctx["per_domain"])."""
+    result and the teachers chosen (per domain in ctx.per_domain)."""
     from ded.selectors.blocks import domain_filter, pass_col
     from ded.selectors.budget import quotas
 
@@ -177,7 +177,7 @@ def select_per_domain(sp: Any, cand: pl.DataFrame, scores: pl.DataFrame, ctx: di
         dscores = rows.with_columns(pl.lit("all").alias("domain")) if rows.height else scores
         metric, ranking = rank_teachers(dscores, sp.teacher_metric)
         dteachers = choose_teachers(sp.teacher, ranking)
-        dctx = {**ctx}
+        dctx = SelectionContext(texts=ctx.texts, min_lev_dist=ctx.min_lev_dist)
         sub = cand.filter(pl.col("domain") == d)
         res = run_chain(sub, recipes.build_steps(dsp, dteachers, sub, vectors), dctx)
         f = res.frame
@@ -195,10 +195,11 @@ def select_per_domain(sp: Any, cand: pl.DataFrame, scores: pl.DataFrame, ctx: di
         cols += [c for c in res.filter_columns if c not in cols]
         teachers += [t for t in dteachers if t not in teachers]
         per[d] = {"teachers": dteachers, "metric": metric, "budget": want[d], "rows": n_kept,
-                  "steps": res.counts, "allocation": dctx.get("budget")}
-        for k in ("farthest_p", "kcenter"):
-            if k in dctx:
-                ctx.setdefault(k, {})[d] = dctx[k]
+                  "steps": res.counts, "allocation": dctx.budget}
+        if dctx.farthest_p is not None:
+            ctx.farthest_p = {**(ctx.farthest_p or {}), d: dctx.farthest_p}
+        if dctx.kcenter:
+            ctx.kcenter[d] = dctx.kcenter
     rest = cand.filter(~pl.col("domain").is_in(list(want)))
     if rest.height:
         dm = domain_filter(sp.domain_mix)
@@ -206,10 +207,10 @@ def select_per_domain(sp: Any, cand: pl.DataFrame, scores: pl.DataFrame, ctx: di
                                         pl.lit(False).alias("kept"), pl.lit(None, dtype=pl.Int64).alias("rank")))
     frame = pl.concat(frames, how="diagonal_relaxed")
     got = {d: per[d]["rows"] for d in per}
-    ctx["budget"] = {"budget": sp.budget, "quotas": want, "allocated": got, "shortfall": sp.budget - sum(got.values()),
+    ctx.budget = {"budget": sp.budget, "quotas": want, "allocated": got, "shortfall": sp.budget - sum(got.values()),
                      "available": {d: (per[d]["allocation"] or {}).get("available", {}).get(d) for d in per},
                      "mode": "per_domain"}
-    ctx["per_domain"] = per
+    ctx.per_domain = per
     return ChainResult(frame, list(counts.values()), cols), teachers
 
 
@@ -233,7 +234,7 @@ def selection_table(sel: Selection) -> pa.Table:
 
 
 def manifest(sel: Selection, params: Any, kept: pl.DataFrame) -> dict[str, Any]:
-    budget = sel.ctx.get("budget", {})
+    budget = sel.ctx.budget or {}
     by = lambda col: dict(sorted(kept.group_by(col).len().iter_rows())) if kept.height else {}
     sources = []
     if kept.height:
@@ -253,9 +254,9 @@ def manifest(sel: Selection, params: Any, kept: pl.DataFrame) -> dict[str, Any]:
         "input_versions": sel.input_versions, "sources": sources,
         "params": {"select": params.select.model_dump(mode="json"), "score": params.score.model_dump(mode="json"),
                    "student": params.student.model_dump(mode="json") if params.student else None},
-        "diversity": {k: sel.ctx[k] for k in ("farthest_p", "kcenter") if k in sel.ctx},
+        "diversity": sel.ctx.manifest_diversity(),
         "mix_mode": params.select.mix_mode,
-        **({"per_domain": sel.ctx["per_domain"]} if "per_domain" in sel.ctx else {}),
+        **({"per_domain": sel.ctx.per_domain} if sel.ctx.per_domain is not None else {}),
     }
 
 

@@ -43,7 +43,7 @@ def ded_steps(sp: Any, teachers: list[str] | None, cand: pl.DataFrame, vectors: 
     if sp.diversity == "kcenter":
         if vectors is None:
             raise RecipeError("select.diversity: kcenter needs question embeddings; run `ded embed` or set select.diversity: none")
-        order = kcenter_order(vectors, difficulty, lambda d, ctx: ctx["budget"]["allocated"][d])
+        order = kcenter_order(vectors, difficulty, lambda d, ctx: ctx.budget["allocated"][d])
         how = f"k-center over question embeddings, seeded with {hard}"
     else:
         order, how = difficulty, ("question id order (neutral to difficulty)" if neutral

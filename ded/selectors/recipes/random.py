@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ded.selectors.blocks import RowFilter, SetStep, Step, domain_filter
+from ded.selectors.blocks import (
+    RowFilter,
+    SelectionContext,
+    SetStep,
+    Step,
+    domain_filter,
+)
 from ded.selectors.budget import plan_quotas
 from ded.selectors.recipes import Recipe, Vectors
 
@@ -41,7 +47,7 @@ def random_budget(budget: int, mix: dict[str, float], fill: bool, seed: int) -> 
     """Each domain's quota (the budget step's largest-remainder quotas, shortfall lent under `fill`) filled
     with rows drawn uniformly without replacement: a seeded permutation of the domain's sorted ids."""
 
-    def fn(alive: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
+    def fn(alive: pl.DataFrame, ctx: SelectionContext) -> pl.DataFrame:
         want, _, got = plan_quotas(alive, budget, mix, fill, ctx)
         ids, rank = [], []
         for d in sorted(want, key=lambda d: (-want[d], d)):

@@ -12,6 +12,7 @@ import polars as pl
 
 from ded.selectors.blocks import (
     RowFilter,
+    SelectionContext,
     SetStep,
     Step,
     base_filters,
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 def s1k_sample(budget: int, seed: int) -> SetStep:
     """s1's diversity sampling: a uniform domain, then a question with weight 2^-rank by length."""
 
-    def fn(alive: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
+    def fn(alive: pl.DataFrame, ctx: SelectionContext) -> pl.DataFrame:
         rng = np.random.default_rng(seed)
         pools: dict[str, list[str]] = {}
         s = alive.sort(["s1k_domain", "reasoning_chars", "trajectory_id"], descending=[False, True, False], nulls_last=True)
@@ -42,7 +43,7 @@ def s1k_sample(budget: int, seed: int) -> SetStep:
             picked.append(pool.pop(i))
             if not pool:
                 del pools[dom]
-        ctx["budget"] = {"budget": budget, "allocated": {"all": len(picked)}, "shortfall": budget - len(picked)}
+        ctx.budget = {"budget": budget, "allocated": {"all": len(picked)}, "shortfall": budget - len(picked)}
         return pl.DataFrame({"trajectory_id": picked, "rank": list(range(1, len(picked) + 1))},
                             schema={"trajectory_id": pl.Utf8, "rank": pl.Int64})
 
