@@ -157,9 +157,13 @@ def main() -> None:
         for name, src in srcs.items():
             res["local"][name] = run("local", src, work, args.cores, chunk_rows, tree_cpu)
         t0 = time.perf_counter()
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.cores // 2,
-                                                                "include_dashboard": False})
-        cluster.add_node(num_cpus=args.cores // 2)
+        # every Ray process on 127.0.0.1 (tests/ray_cluster.py says why this flag keeps Ray off other interfaces)
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.cores // 2, "include_dashboard": False,
+                                                                "node_ip_address": "127.0.0.1"})
+        cluster.add_node(num_cpus=args.cores // 2, node_ip_address="127.0.0.1")
         ray.init(address=cluster.address, log_to_driver=False)
         cluster_start = time.perf_counter() - t0
         try:
