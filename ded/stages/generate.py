@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ded.backends.base import GenRequest, GenResult, Sampling, fingerprint
-from ded.evaluation.model_identity import model_identity
 from ded.errors import DedError
+from ded.evaluation.model_identity import model_identity
 from ded.ids import trajectory_id
 from ded.lake import Lake, now, open_lake
 from ded.stages.run_requests import RunStats, done_fingerprints, run_requests
@@ -209,7 +209,7 @@ def _mean_tokens(lake: Lake, model: str) -> float | None:
 def generate_model(spec: Any, lake: Lake, params: Any, where: str | None = None, limit: int | None = None,
                    backend=None, have: dict[str, str] | None = None, total: int | None = None) -> RunStats:
     """Generate one model's missing samples, question chunk by chunk, under one progress bar."""
-    from ded.backends import get_backend
+    from ded.compute.generate_actors import generation_backend
     from ded.stages.run_requests import Meter
 
     g = params.generate
@@ -219,7 +219,7 @@ def generate_model(spec: Any, lake: Lake, params: Any, where: str | None = None,
         c = survey(spec, params, lake, where, limit, have)
         total = c["missing"] + (c["stale"] if g.replace_stale else 0)
     stats = RunStats()
-    backend = backend or (get_backend(spec) if total else None)
+    backend = backend or (generation_backend(spec, params) if total else None)  # compute.engine: ray = actors
     meter = Meter(total, f"generate {spec.name}")
     try:
         for qs in question_chunks(lake, where, limit, g.chunk_questions):
