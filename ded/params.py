@@ -210,7 +210,7 @@ class VerifyParams(Section):
 class ComputeParams(Section):
     """Where the per-row stages run (docs/scale-out.md): this machine, or a Ray cluster (`pip install -e '.[ray]'`)."""
 
-    engine: Literal["local", "ray"] = Field("local", description="local: this process and its worker pools; ray: `ded verify` grades on Ray actors (one per node), `ded embed` and student scoring run their model on Ray actors (one per node, or per GPU); the driver commits.")
+    engine: Literal["local", "ray"] = Field("local", description="local: this process and its worker pools; ray: `ded verify` grades on Ray actors (one per node), `ded embed`, student scoring and `ded generate` with a local engine (transformers, vllm) run their model on Ray actors (one per node, or per GPU); the driver commits.")
     address: str | None = Field(None, description="Ray cluster to join: auto (the `ray start` cluster of this node), ray://host:10001 (Ray Client), host:6379; null: the cluster this process already joined, else a new local one.")
     cores_per_node: int | None = Field(None, ge=1, description="Math workers and sandbox servers per node's actor (default: the node's CPUs as Ray counts them).")
     chunk_rows: int = Field(256, ge=1, description="Trajectories per actor call, at most: a batch of verify.batch_rows is cut into chunks of this size, smaller when that leaves an actor fewer than 8 chunks (the batch commits when its last chunk is back; set verify.batch_rows >= 8 x nodes x chunk_rows on a large cluster).")
