@@ -82,7 +82,7 @@ def code_pool(n: int, seed: int = 0, samples: int = 8) -> tuple[list[dict], list
             if len(trajs) == n:
                 break
             correct = rng.random() < style.accuracy[d - 1]
-            resp, cut = _response(style, item, correct, rng, s % 8)
+            resp, cut, _ = _response(style, item, correct, rng, s % 8)  # (text, cut off?, correct?)
             trajs.append({"trajectory_id": f"tc{i:05d}_{s}", "question_id": qid, "model": "m", "sample_idx": s,
                           "response": resp, "finish_reason": "length" if cut else "stop"})
     return questions, trajs
