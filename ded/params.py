@@ -215,7 +215,7 @@ class ComputeParams(Section):
     cores_per_node: int | None = Field(None, ge=1, description="Math workers and sandbox servers per node's actor (default: the node's CPUs as Ray counts them).")
     chunk_rows: int = Field(256, ge=1, description="Trajectories per actor call, at most: a batch of verify.batch_rows is cut into chunks of this size, smaller when that leaves an actor fewer than 8 chunks (the batch commits when its last chunk is back; set verify.batch_rows >= 8 x nodes x chunk_rows on a large cluster).")
     max_restarts: int = Field(3, ge=0, description="Restarts of a killed grading or model actor (Ray's max_restarts).")
-    max_task_retries: int = Field(3, ge=0, description="Retries of the chunk a killed actor held (Ray's max_task_retries); grading, embedding, scoring and seeded generation are pure, so a retry cannot double or change a row.")
+    max_task_retries: int = Field(3, ge=0, description="Retries of the chunk a killed actor held (Ray's max_task_retries); a retried chunk's rows are merged by key, so a retry cannot double a row (and grading, embedding and scoring are pure functions of it).")
 
 
 class DedupParams(Section):
