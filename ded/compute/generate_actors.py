@@ -13,7 +13,7 @@ is the one it had locally: the rows equal the local engine's. A backend without 
 continuously) gets chunks of `compute.chunk_rows` requests.
 
 A killed actor is restarted and its batch retried (`compute.max_restarts`, `max_task_retries`): the same
-requests with the same seeds give the same samples, and the lake merge is on trajectory_id. When the retries
+requests with the same seeds give the same samples (on a GPU up to kernel float differences, as between two local runs), and the lake merge is on trajectory_id. When the retries
 run out, what was generated is committed (run_requests) and the next `ded generate` requests only what is
 missing.
 """
