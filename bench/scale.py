@@ -19,7 +19,13 @@ of the local engine (CPU of this process and its descendants, load-independent; 
 short-lived sandboxed programs exit between samples), whether the verdicts of the
 two engines are identical, and the load average.
 
-    python bench/scale.py [--math 20000] [--code 2000] [--cores 2] [--chunk-rows 256]
+`--generate N` also times `ded generate` of N requests with the tiny model (ded/tiny.py, transformers
+backend, seeded sampling, 64 new tokens) on the local engine (this process; the backend gives a model this
+small one torch thread, ded/cpu_threads.py) and on the cluster (one model actor per node; the actors'
+start-up, a model load each, is inside the Ray time), and whether the rows are equal (every column but
+created_at); reported under the "generate" key.
+
+    python bench/scale.py [--math 20000] [--code 2000] [--cores 2] [--chunk-rows 256] [--generate 0]
     python bench/scale.py --math 2000 --code 200       # a quick run
 """
 
@@ -82,7 +88,7 @@ def code_pool(n: int, seed: int = 0, samples: int = 8) -> tuple[list[dict], list
             if len(trajs) == n:
                 break
             correct = rng.random() < style.accuracy[d - 1]
-            resp, cut = _response(style, item, correct, rng, s % 8)
+            resp, cut, _ = _response(style, item, correct, rng, s % 8)  # (text, cut off?, correct?)
             trajs.append({"trajectory_id": f"tc{i:05d}_{s}", "question_id": qid, "model": "m", "sample_idx": s,
                           "response": resp, "finish_reason": "length" if cut else "stop"})
     return questions, trajs
@@ -123,6 +129,32 @@ def run(engine: str, src: Path, work: Path, cores: int, chunk_rows: int, cpu_met
             "verdicts": _verdicts(lake)}
 
 
+def generate_run(engine: str, model: Path, n: int, work: Path) -> dict:
+    """`ded generate` of `n` requests (n/4 questions x 4 samples) of the tiny model on one engine."""
+    from ded.ids import question_id
+    from ded.lake import Lake
+    from ded.params import parse_params
+    from ded.stages.generate import main as generate_main
+
+    lake = Lake(work / f"gen-{engine}")
+    lake.merge("questions", [{"question_id": question_id(q), "domain": "math", "source": "bench", "problem": q}
+                             for q in (f"Compute {i} plus {i * 7 % 13}." + " Show each step." * (i % 5)
+                                       for i in range(max(1, n // 4)))])
+    params = parse_params({
+        "models": [{"name": "tiny", "backend": "transformers", "model": str(model),
+                    "sampling": {"temperature": 0.8, "top_p": 0.95, "max_tokens": 64, "n": 4, "seed": 0}}],
+        "generate": {"models": ["tiny"]}, "compute": {"engine": engine}})
+    os.chdir(work)
+    t0 = time.perf_counter()
+    out = generate_main(params, lake, echo=lambda s: None)["models"]["tiny"]
+    wall = time.perf_counter() - t0
+    rows = sorted(({k: v for k, v in r.items() if k != "created_at"} for r in lake.read("trajectories").to_pylist()),
+                  key=lambda r: r["trajectory_id"])
+    print(f"{engine:5s} generate: {out['generated']} rows, {out['completion_tokens']} tokens in {wall:.1f} s",
+          file=sys.stderr)
+    return {"wall_s": wall, "rows": rows, "tokens": out["completion_tokens"], "load": os.getloadavg()[0]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--math", type=int, default=20000, help="math trajectories")
@@ -130,6 +162,8 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2, help="cores of the local engine; the Ray cluster gets two "
                                                             "nodes of cores/2 CPUs")
     ap.add_argument("--chunk-rows", type=int, default=None, help="compute.chunk_rows (default: the params default)")
+    ap.add_argument("--generate", type=int, default=0, help="also time `ded generate` of this many tiny-model "
+                                                             "requests on each engine (0: off)")
     args = ap.parse_args()
     if args.cores < 2 or args.cores % 2:
         ap.error("--cores must be even (two nodes of cores/2)")
@@ -156,10 +190,20 @@ def main() -> None:
         res = {"local": {}, "ray": {}}
         for name, src in srcs.items():
             res["local"][name] = run("local", src, work, args.cores, chunk_rows, tree_cpu)
+        gen = {}
+        if args.generate:
+            from ded.tiny import build_tiny_model
+
+            model = build_tiny_model(work / "tiny-model")
+            gen["local"] = generate_run("local", model, args.generate, work)
         t0 = time.perf_counter()
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.cores // 2,
-                                                                "include_dashboard": False})
-        cluster.add_node(num_cpus=args.cores // 2)
+        # every Ray process on 127.0.0.1 (tests/ray_cluster.py says why this flag keeps Ray off other interfaces)
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.cores // 2, "include_dashboard": False,
+                                                                "node_ip_address": "127.0.0.1"})
+        cluster.add_node(num_cpus=args.cores // 2, node_ip_address="127.0.0.1")
         ray.init(address=cluster.address, log_to_driver=False)
         cluster_start = time.perf_counter() - t0
         try:
@@ -172,6 +216,8 @@ def main() -> None:
             graders.close()
             for name, src in srcs.items():
                 res["ray"][name] = run("ray", src, work, args.cores, chunk_rows, tree_cpu)
+            if args.generate:
+                gen["ray"] = generate_run("ray", model, args.generate, work)
         finally:
             ray.shutdown()
             cluster.shutdown()
@@ -193,6 +239,12 @@ def main() -> None:
                       "better": "lower", "target": 1.3, "cores": args.cores, "chunk_rows": chunk_rows,
                       "cluster_start_s": round(cluster_start, 2), "actor_start_s": round(actor_start, 2),
                       "actor_nodes": nodes, "verifiers": out,
+                      **({"generate": {"requests": len(gen["local"]["rows"]), "tokens": gen["local"]["tokens"],
+                                       "local_s": round(gen["local"]["wall_s"], 2), "ray_s": round(gen["ray"]["wall_s"], 2),
+                                       "ratio": round(gen["ray"]["wall_s"] / gen["local"]["wall_s"], 3),
+                                       "identical_rows": gen["local"]["rows"] == gen["ray"]["rows"],
+                                       "loadavg": {"local": gen["local"]["load"], "ray": gen["ray"]["load"]}}}
+                         if gen else {}),
                       "machine_cpus": os.cpu_count()}))
 
 

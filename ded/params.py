@@ -220,12 +220,12 @@ class VerifyParams(Section):
 class ComputeParams(Section):
     """Where the per-row stages run (docs/scale-out.md): this machine, or a Ray cluster (`pip install -e '.[ray]'`)."""
 
-    engine: Literal["local", "ray"] = Field("local", description="local: this process and its worker pools; ray: `ded verify` grades on Ray actors (one per node), `ded embed` and student scoring run their model on Ray actors (one per node, or per GPU); the driver commits.")
+    engine: Literal["local", "ray"] = Field("local", description="local: this process and its worker pools; ray: `ded verify` grades on Ray actors (one per node), `ded embed`, student scoring and `ded generate` with a local engine (transformers, vllm) run their model on Ray actors (one per node, or per GPU); the driver commits.")
     address: str | None = Field(None, description="Ray cluster to join: auto (the `ray start` cluster of this node), ray://host:10001 (Ray Client), host:6379; null: the cluster this process already joined, else a new local one.")
     cores_per_node: int | None = Field(None, ge=1, description="Math workers and sandbox servers per node's actor (default: the node's CPUs as Ray counts them).")
     chunk_rows: int = Field(256, ge=1, description="Trajectories per actor call, at most: a batch of verify.batch_rows is cut into chunks of this size, smaller when that leaves an actor fewer than 8 chunks (the batch commits when its last chunk is back; set verify.batch_rows >= 8 x nodes x chunk_rows on a large cluster).")
-    max_restarts: int = Field(3, ge=0, description="Restarts of a killed grading actor (Ray's max_restarts).")
-    max_task_retries: int = Field(3, ge=0, description="Retries of the chunk a killed actor was grading (Ray's max_task_retries); grading is pure, so a retry cannot double a verdict.")
+    max_restarts: int = Field(3, ge=0, description="Restarts of a killed grading or model actor (Ray's max_restarts).")
+    max_task_retries: int = Field(3, ge=0, description="Retries of the chunk a killed actor held (Ray's max_task_retries); a retried chunk's rows are merged by key, so a retry cannot double a row (and grading, embedding and scoring are pure functions of it).")
 
 
 class DedupParams(Section):

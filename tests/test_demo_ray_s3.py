@@ -1,13 +1,15 @@
-"""The CI-sized demo pipeline with the lake on S3 (a moto server on 127.0.0.1) and `compute.engine: ray` (a
-two-node Ray cluster on this machine, ray.cluster_utils) exports the same corpus, byte for byte, as the
-local run on a local lake.
+"""The CI-sized demo `dvc repro` with the lake on S3 (a moto server on 127.0.0.1) and `compute.engine: ray` (a
+two-node Ray cluster on 127.0.0.1, ray.cluster_utils) exports the same corpus, byte for byte, as the same
+`dvc repro` on a local lake with the local engine.
 
-The stages that decide the corpus run through the CLI (`ded ingest`, `verify`, `embed`, `score`, `select`,
-which exports `corpus/`), in-process, once per setting. Not `dvc repro`: its sft, evaluate and smoke
-stages would cost minutes each and do not touch the corpus, and smoke (which picks the teacher) is
-replaced by the planted best teacher in `select.teacher`, as tests/conftest.py's `load_demo_lake` does.
-On Ray, `ded verify` grades on one actor per node and `ded embed` encodes on one model actor per node
-(ded/compute/); the driver commits to the S3 lake.
+Each setting is a fresh clone of the repository (tests/conftest.py `clone_workspace`) with the CI-sized
+demo sources and its own params.yaml, and runs `dvc repro select`: ingest, generate, verify, embed, the
+smoke test, score (student scores on) and select with its export, each stage as DVC runs it (`ded <stage>`
+in its own process; on Ray each joins the cluster at `compute.address` and its actors run there). Not sft,
+evaluate and report (minutes each, after the corpus, and no Ray path). The smoke test is shrunk to the
+planted best teacher and a few steps, and `select.teacher` names that teacher, as tests/conftest.py's
+`load_demo_lake` does: three smoke SFTs per run would triple the time and smoke picks that teacher anyway
+(tests/test_pipeline.py). Where the actors ran is read back from Ray's own actor table.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -25,11 +26,13 @@ import yaml
 ray = pytest.importorskip("ray", reason="compute.engine: ray needs the optional extra: pip install -e '.[ray]'")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import clone_workspace, run_checked
 from ray_cluster import loopback_cluster
 from s3_server import moto_missing, running_s3
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("ingest", "verify", "embed", "score", "select")
+STAGES = {"ingest", "generate", "verify", "embed", "smoke@{teacher}", "score", "select"}  # what `dvc repro select` runs
+ACTORS = {"Grader": "verify", "EmbedWorker": "embed", "ScoreWorker": "score"}
 pytestmark = pytest.mark.skipif(moto_missing() is not None, reason=moto_missing() or "")
 
 
@@ -45,89 +48,57 @@ def s3():
         yield server
 
 
-def _params(run: Path, sources: dict[str, Path], lake: dict, engine: str) -> Path:
-    """pipelines/demo.yaml on the CI-sized sources, absolute paths, the lake and engine given; the planted
-    best teacher (no smoke stage here) and the CI pipeline test's budget (tests/test_pipeline.py)."""
+def _params(lake: dict, engine: str, address: str | None) -> dict:
+    """pipelines/demo.yaml with the lake and engine given, student scoring on, the smoke test shrunk to the
+    planted best teacher, and the CI pipeline test's budget (tests/test_pipeline.py)."""
     from ded.demo import PLANTED_BEST_TEACHER
 
     p = yaml.safe_load((REPO / "pipelines" / "demo.yaml").read_text())
     p["lake"] = lake
-    p["compute"].update(engine=engine, chunk_rows=32)
-    p["prompts"] = {k: str(REPO / v) for k, v in p["prompts"].items() if isinstance(v, str)}
-    for m in p["models"]:
-        if m["backend"] == "transformers":
-            m["model"] = str(REPO / m["model"])
-    for s in p["ingest"]["sources"]:
-        s["path"] = str(sources[Path(s["path"]).stem])
-    for b in p["benchmarks"].values():
-        b["path_or_hub"] = str(sources[Path(b["path_or_hub"]).stem])
+    p["compute"].update(engine=engine, address=address, chunk_rows=32)
     p["verify"]["workers"] = 2
     # student scoring on too (the profile leaves it off): on Ray the student runs on actors as well
     p["score"]["student_scores"].update(enabled=True, device="cpu", max_batch_tokens=1024)  # packs of ~4 trajectories
+    p["smoke"].update(teachers=[PLANTED_BEST_TEACHER], limit=12, eval_limit=2, n=1, max_tokens=16,
+                      sft={"max_steps": 2})
     p["select"].update(teacher=PLANTED_BEST_TEACHER, budget=24, workers=1)
-    assert p["select"]["export"]["out_dir"] == "corpus"  # relative: each run's own folder (cwd), same manifest
-    out = run / "params.yaml"
-    out.write_text(yaml.safe_dump(p, sort_keys=False))
-    return out
-
-
-def _cli(params: Path, *args: str) -> str:
-    from typer.testing import CliRunner
-
-    from ded.cli import app
-
-    r = CliRunner().invoke(app, ["--params", str(params), *args])
-    assert r.exit_code == 0, f"ded {' '.join(args)}:\n{r.output}\n{r.exception!r}"
-    return r.output
-
-
-def _run_pipeline(run: Path, params: Path) -> None:
-    cwd = os.getcwd()
-    os.chdir(run)  # receipts/ land here
-    try:
-        for stage in STAGES:
-            _cli(params, stage)
-    finally:
-        os.chdir(cwd)
+    assert p["select"]["export"]["out_dir"] == "corpus"  # relative: each workspace's own folder, same manifest
+    return p
 
 
 @pytest.fixture(scope="module")
 def runs(cluster, s3, tmp_path_factory):
+    """Both workspaces after `dvc repro select`: {name: (workspace, params)}, plus "ran" (the stages DVC ran
+    per workspace) and "actors" (Ray's actor table after the runs)."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: the workspace clones the repository's files")
     from ded.demo import write_demo_sources
 
     tmp = tmp_path_factory.mktemp("demo-ray-s3")
-    sources = {p.stem: p for p in write_demo_sources(tmp / "data", seed=0, size="ci").values()}
-    out, where = {}, {}
-    for name, lake, engine in (("local", {"root": str(tmp / "local" / "lake")}, "local"),
-                               ("ray", {"root": s3.root("demo/lake"), "storage_options": s3.storage_options}, "ray")):
-        run = tmp / name
-        run.mkdir(exist_ok=True)
-        params = _params(run, sources, lake, engine)
-        with pytest.MonkeyPatch.context() as mp:
-            _record_actors(mp, where)
-            _run_pipeline(run, params)
-        out[name] = (run, params)
-    out["where"] = where
+    out: dict = {"ran": {}}
+    for name, lake, engine, address in (
+            ("local", {"root": str(tmp / "local" / "lake")}, "local", None),
+            ("ray", {"root": s3.root("demo/lake"), "storage_options": s3.storage_options}, "ray", cluster.address)):
+        ws = tmp / name
+        ws.mkdir()
+        env = clone_workspace(ws)  # os.environ carries the S3 credentials (running_s3), as a user's shell would
+        env.update(OMP_NUM_THREADS="1", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")  # 127.0.0.1 (tests/ray_cluster.py)
+        write_demo_sources(ws / "data" / "demo", seed=0, size="ci")
+        params = _params(lake, engine, address)
+        (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        log = run_checked(["dvc", "repro", "select"], ws, env, timeout=900)
+        out["ran"][name] = set(_ran(log))
+        out[name] = (ws, ws / "params.yaml")
+    from ray._private import state  # the GCS actor table: no dashboard needed
+
+    out["actors"] = [a for a in state.actors().values() if a.get("ActorClassName") in ACTORS]
     return out
 
 
-def _record_actors(mp, where: dict) -> None:
-    """Note where each stage's Ray actors ran (node ids), as each engine object is made."""
-    from ded.compute import embed_actors, score_actors, verify_actors
+def _ran(log: str) -> list[str]:
+    import re
 
-    for stage, cls in (("verify", verify_actors.RayGraders), ("embed", embed_actors.RayEncoder)):
-        def init(self, params, _real=cls.__init__, _stage=stage):
-            _real(self, params)
-            where[_stage] = {w["node_id"] for w in self.where()}
-
-        mp.setattr(cls, "__init__", init)
-
-    def load(self, _real=score_actors.RayStudentScorer.load):
-        out = _real(self)
-        where.setdefault("score", {w["node_id"] for w in self.where()})
-        return out
-
-    mp.setattr(score_actors.RayStudentScorer, "load", load)
+    return re.findall(r"Running stage '([^']+)'", log)
 
 
 def _sha(path: Path) -> str:
@@ -176,21 +147,32 @@ def test_selection_table_identical(runs):
     assert sum(r["kept"] for r in a) == 24
 
 
-def test_ray_run_used_both_nodes_and_the_s3_lake(runs, s3):
-    """verify, embed and student scoring ran on actors on both nodes; the Ray run's receipts name the S3 lake;
-    its vectors and student scores are the local run's (the same models on actors)."""
+def test_dvc_ran_the_stages_and_ray_actors_ran_on_both_nodes(runs, s3):
+    """DVC ran every stage up to select in both workspaces; verify, embed and student scoring ran on actors on
+    both nodes (Ray's actor table, every actor on 127.0.0.1); the Ray run's receipts name the S3 lake; its
+    vectors and student scores are the local run's (the same models on actors)."""
     import numpy as np
 
+    from ded.demo import PLANTED_BEST_TEACHER
     from ded.embeddings.store import load_vectors
     from ded.lake import open_lake
     from ded.params import load_params
 
+    want = {s.format(teacher=PLANTED_BEST_TEACHER) for s in STAGES}
+    assert runs["ran"]["local"] == runs["ran"]["ray"] == want
     nodes = {n["NodeID"] for n in ray.nodes()}
-    assert len(nodes) == 2 and runs["where"] == {"verify": nodes, "embed": nodes, "score": nodes}
+    assert len(nodes) == 2
+    placed: dict[str, set] = {}
+    for a in runs["actors"]:
+        placed.setdefault(ACTORS[a["ActorClassName"]], set()).add(a["Address"]["NodeID"])
+        assert a["Address"]["IPAddress"] == "127.0.0.1"
+    assert placed == {"verify": nodes, "embed": nodes, "score": nodes}
     remote = runs["ray"][0]
-    rec = json.loads((remote / "receipts" / "verify.json").read_text())
-    assert str(rec["lake"]).startswith("s3://")
+    for stage in ("ingest", "verify", "embed", "score", "select"):
+        rec = json.loads((remote / "receipts" / f"{stage}.json").read_text())
+        assert str(rec["lake"]).startswith("s3://"), stage
     lakes = {k: open_lake(load_params(runs[k][1]), create=False) for k in ("local", "ray")}
+    assert lakes["ray"].exists("smoke_results") and lakes["ray"].count("smoke_results") > 0
     (ia, va), (ib, vb) = (load_vectors(lk, pooled=False) for lk in (lakes["local"], lakes["ray"]))
     assert ia == ib and len(ia) == lakes["local"].count("questions")
     np.testing.assert_allclose(va, vb, atol=1e-6)

@@ -3,7 +3,8 @@
 One model per actor, one actor per node; the driver chunks, plans and commits. On the same small input (the
 CI-sized demo sources) the vectors and the student scores equal the local engine's, and the lake gets as
 many commits as the local run gives it (one per embed.commit_every texts, not one per chunk). A model actor
-killed mid-embed is restarted by Ray and its chunk retried: nothing doubled, nothing lost.
+killed mid-embed, or a student actor killed mid-scoring, is restarted by Ray and its chunk retried: nothing
+doubled, nothing lost, the local engine's results.
 """
 
 from __future__ import annotations
@@ -145,6 +146,49 @@ def test_student_scores_on_ray_actors_equal_local(cluster, sources, tmp_path, mo
     assert all(r["student_tokens"] > 0 for r in local)
     assert any(r["student_tokens"] > 128 for r in local)  # the segmented path ran
     assert remote == local  # the same forwards on the actors: the same sums, exactly
+
+
+def test_killed_student_actor_mid_scoring_loses_and_doubles_nothing(cluster, sources, tmp_path, monkeypatch):
+    """SIGKILL one student actor once the first forward's results are back and others are still out: Ray
+    restarts it (the student reloads) and retries its forward; every trajectory is scored once, exactly as by
+    the local engine, and a new actor process did the rest."""
+    import os
+    import signal
+
+    from ded.compute import model_actors, score_actors
+
+    monkeypatch.chdir(tmp_path)  # receipts/
+    params = _params("ray", max_batch_tokens=128)  # dozens of forwards per lake batch: some are out at the kill
+    seen: dict = {"killed": [], "after": None, "chunks": 0, "results": 0}
+    real_run, real_close = model_actors.ActorPoolRunner.run, score_actors.RayStudentScorer.close
+
+    def run(self, method, chunks):
+        seen["chunks"] += len(chunks)
+        for item in real_run(self, method, chunks):
+            seen["results"] += 1
+            if method == "score_at" and not seen["killed"]:
+                pid = self.where()[0]["pid"]
+                os.kill(pid, signal.SIGKILL)
+                seen["killed"].append((pid, seen["results"], len(chunks)))
+            yield item
+
+    def close(self):
+        if self.runner is not None and seen["after"] is None:
+            seen["after"] = self.where()
+        real_close(self)
+
+    monkeypatch.setattr(model_actors.ActorPoolRunner, "run", run)
+    monkeypatch.setattr(score_actors.RayStudentScorer, "close", close)
+    remote = _student_scores(_lake(tmp_path / "ray", sources), params)
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    local = _student_scores(_lake(tmp_path / "local", sources), _params("local", max_batch_tokens=128))
+    assert seen["killed"], "no student forward came back: nothing was killed"
+    pid, done_at_kill, n_chunks = seen["killed"][0]
+    assert done_at_kill < n_chunks, "killed after the last forward: not mid-run"
+    assert pid not in {w["pid"] for w in seen["after"]}  # the restarted actor is a new process
+    assert local and remote == local  # one score per trajectory, the local engine's, exactly
+    assert len({r["trajectory_id"] for r in remote}) == len(remote)
 
 
 def test_plan_is_the_local_scorers_forwards():

@@ -136,17 +136,37 @@ class TransformersBackend(Backend):
         return self.tokenizer.apply_chat_template(list(req.messages), tokenize=False, add_generation_prompt=True)
 
     # -- generation -------------------------------------------------------------------------
-    def generate(self, requests: list[GenRequest]) -> Iterator[GenResult]:
-        self.load()
+    def _encode(self, requests: list[GenRequest]) -> dict[str, list[int]]:
         texts = self._prompt_texts = {r.key: self.render(r) for r in requests}
         # chat templates already carry their special tokens; raw prompts get the tokenizer's own
-        enc = {r.key: self.tokenizer(texts[r.key], add_special_tokens=not r.is_chat)["input_ids"] for r in requests}
+        return {r.key: self.tokenizer(texts[r.key], add_special_tokens=not r.is_chat)["input_ids"] for r in requests}
+
+    def _groups(self, requests: list[GenRequest], enc: dict[str, list[int]]) -> list[tuple[list[GenRequest], int]]:
+        """Requests of one sampling (seed aside), longest prompt first, each group with its batch size."""
         groups: dict[tuple, list[GenRequest]] = {}
         for r in requests:
             groups.setdefault(r.sampling.without_seed(), []).append(r)
+        out = []
         for members in groups.values():
             members.sort(key=lambda r: (-len(enc[r.key]), r.key))
-            i, bs = 0, self.batch_size or self._fast_batch_size([enc[r.key] for r in members], members[0].sampling.max_tokens)
+            out.append((members, self.batch_size or self._fast_batch_size([enc[r.key] for r in members],
+                                                                          members[0].sampling.max_tokens)))
+        return out
+
+    def batch_plan(self, requests: list[GenRequest]) -> list[list[str]]:
+        """The request keys of each batch `generate` runs (before any out-of-memory halving). The Ray
+        engine (ded/compute/generate_actors.py) sends each batch as one actor call, so every sample shares
+        its batch, and its padding, with the same rows as on the local engine."""
+        self.load()
+        enc = self._encode(requests)
+        return [[r.key for r in members[i:i + bs]] for members, bs in self._groups(requests, enc)
+                for i in range(0, len(members), bs)]
+
+    def generate(self, requests: list[GenRequest]) -> Iterator[GenResult]:
+        self.load()
+        enc = self._encode(requests)
+        for members, bs in self._groups(requests, enc):
+            i = 0
             while i < len(members):
                 batch = members[i:i + bs]
                 try:

@@ -14,6 +14,9 @@ def generate(
 ) -> None:
     """Generate the missing samples (resumable: what is in the lake is never requested again).
 
+    With compute.engine: ray, a local engine (transformers, vllm) runs one model per Ray actor (one per node, or
+    per GPU); the openai backend sends requests from here to its endpoints (docs/scale-out.md).
+
     Example (profile ded-paper): ded generate --model qwq-32b --where "domain = 'math'" --dry-run
     """
     from ded.commands.common import context, echo_table

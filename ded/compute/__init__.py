@@ -4,7 +4,8 @@ On `ray`, `ded verify` grades on Ray actors, one per node (`ded.compute.verify_a
 the pending rows, hands chunks out through Ray's ActorPool, and commits each batch to the lake itself (one
 Lance commit per `verify.batch_rows`, never one per row). `ded embed` (`embed_actors`) and student scoring
 (`score_actors`) run one model per actor (`model_actors`: one per node, or one per GPU) on the local engine's
-batches, so their results are the local engine's; the driver commits them. Ray schedules, restarts and
+batches, so their results are the local engine's; the driver commits them. `ded generate` with a local engine
+(`generate_actors`) does the same with the backend's own batches, the driver resuming by fingerprint. Ray schedules, restarts and
 retries; nothing here does. `ded score`'s SQL and `ded select` stay DuckDB on one node (docs/scale-out.md).
 """
 

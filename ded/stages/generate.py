@@ -208,8 +208,8 @@ def _mean_tokens(lake: Lake, model: str) -> float | None:
 def generate_model(spec: Any, lake: Lake, params: Any, where: str | None = None, limit: int | None = None,
                    backend=None, have: dict[str, str] | None = None, total: int | None = None) -> RunStats:
     """Generate one model's missing samples, question chunk by chunk, under one progress bar."""
-    from ded.backends import get_backend
     from ded.backends.run_requests import Meter
+    from ded.compute.generate_actors import generation_backend
 
     g = params.generate
     where, limit = _scope(params, where, limit)
@@ -218,7 +218,7 @@ def generate_model(spec: Any, lake: Lake, params: Any, where: str | None = None,
         c = survey(spec, params, lake, where, limit, have)
         total = c["missing"] + (c["stale"] if g.replace_stale else 0)
     stats = RunStats()
-    backend = backend or (get_backend(spec) if total else None)
+    backend = backend or (generation_backend(spec, params) if total else None)  # compute.engine: ray = actors
     meter = Meter(total, f"generate {spec.name}")
     try:
         for qs in question_chunks(lake, where, limit, g.chunk_questions):
