@@ -154,8 +154,10 @@ def _folder_names(*parts: str) -> tuple[str, ...]:
 PRESET_NAMES = _folder_names("ingest", "presets")
 
 
-class SourceSpec(Section):
-    path: str = Field(description="File or directory (jsonl, jsonl.gz, json, parquet, csv, HF dataset dir) or hub name.")
+class SourceShape(Section):
+    """How to read a source's rows: one definition for `ingest.sources[]`, `ded ingest PATH --preset ...` and
+    ded.ingest.ingest_paths (which validates its keyword arguments through it)."""
+
     kind: Literal["auto", "questions", "trajectories"] = Field(
         "auto", description="auto: trajectories for response presets and files whose records carry responses, else questions.")
     preset: Literal[PRESET_NAMES] = Field("generic", description="Row shape, one file each in ded/ingest/presets/: generic, qwen-math-eval, lcb, rllm, humaneval, mbpp, apps, taco, codeforces, openr1-math, openthoughts, s1k.")
@@ -164,6 +166,10 @@ class SourceSpec(Section):
     domain: Domain | None = Field(None, description="Domain for rows that do not say.")
     map: dict[str, str] = Field(default_factory=dict, description="Column renames COLUMN→FIELD applied before the preset.")
     license: str | None = Field(None, description="Licence recorded on each question.")
+
+
+class SourceSpec(SourceShape):
+    path: str = Field(description="File or directory (jsonl, jsonl.gz, json, parquet, csv, HF dataset dir) or hub name.")
 
 
 class IngestParams(Section):

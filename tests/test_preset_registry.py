@@ -90,3 +90,24 @@ def test_a_new_preset_is_one_new_file(tmp_path):
     assert sorted((r["problem"], r["answer"]) for r in q) == [("What is 1 + 1?", "2"), ("What is 2 + 2?", "4")]
     rejects = Lake(lake).read("rejects").to_pylist()
     assert len(rejects) == 1 and "missing required field: q" in json.dumps(rejects[0], default=str)
+
+
+def test_ingest_options_are_one_validated_shape(tmp_path):
+    """`ingest.sources[]`, `ded ingest --preset ...` and ingest_paths' keyword arguments are one SourceShape:
+    a bad value fails before anything is read, naming the field, whichever way it came."""
+    from ded.ingest import ingest_paths
+    from ded.lake import Lake
+    from ded.params import SourceShape, SourceSpec
+
+    assert set(SourceSpec.model_fields) == set(SourceShape.model_fields) | {"path"}
+    f = tmp_path / "q.jsonl"
+    f.write_text(json.dumps({"problem": "What is 1 + 1?", "answer": "2"}) + "\n")
+    lake = Lake(tmp_path / "lake")
+    with pytest.raises(ValueError, match=r"preset: .*'nope'"):
+        ingest_paths(lake, [f], preset="nope", show_progress=False)
+    with pytest.raises(ValueError, match=r"domain"):
+        ingest_paths(lake, [f], domain="poetry", show_progress=False)
+    assert not lake.exists("questions")
+    spec = SourceSpec(path=str(f), kind="questions", source="mine", map={"problem": "problem"})
+    ingest_paths(lake, [f], spec, show_progress=False)
+    assert lake.read("questions").to_pylist()[0]["source"] == "mine"

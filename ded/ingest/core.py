@@ -18,11 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from pydantic import ValidationError
 
-from ded.ids import question_id as make_qid, trajectory_id
-from ded.ingest.presets import TRAJECTORY_PRESETS, Parsed, Reject, get_preset, problem_of, response_field
+from ded.ids import question_id as make_qid
+from ded.ids import trajectory_id
+from ded.ingest.presets import (
+    TRAJECTORY_PRESETS,
+    Parsed,
+    Reject,
+    get_preset,
+    problem_of,
+    response_field,
+)
 from ded.ingest.readers import Record, read_records, source_stem
 from ded.lake import Lake, now
+from ded.params import SourceShape
 from ded.text import split_reasoning
 
 DOMAINS = ("math", "code", "science", "other")
@@ -49,7 +59,7 @@ class IngestReport:
     kinds: Counter = field(default_factory=Counter)  # (kind, why it was chosen) → files, for the default kind
     files: list[str] = field(default_factory=list)
 
-    def merge(self, o: "IngestReport") -> None:
+    def merge(self, o: IngestReport) -> None:
         for k in ("read", "questions_inserted", "questions_present", "questions_repeated", "trajectories_inserted",
                   "trajectories_present", "verdicts_inserted", "rejects_new", "responses_ignored"):
             setattr(self, k, getattr(self, k) + getattr(o, k))
@@ -82,18 +92,6 @@ class IngestReport:
         if warnings:
             lines += self.warnings()
         return "\n".join(lines)
-
-
-@dataclass
-class SourceOptions:
-    kind: str = "auto"  # questions, trajectories, or auto (see `resolve_kind`)
-    preset: str = "generic"
-    source: str | None = None
-    model: str | None = None
-    domain: str | None = None
-    mapping: dict[str, str] = field(default_factory=dict)
-    license: str | None = None
-    split: str | None = None
 
 
 def _reason_key(reason: str) -> str:
@@ -143,13 +141,13 @@ class LakeKeys:
     stored_rejects_read: bool = False
 
     @classmethod
-    def read(cls, lake: Lake, kind: str) -> "LakeKeys":
+    def read(cls, lake: Lake, kind: str) -> LakeKeys:
         keys = cls(lake.keys("questions"), None, None, lake.keys("rejects"))
         if kind == "trajectories":  # auto: read when a file turns out to be trajectories
             keys.for_trajectories(lake)
         return keys
 
-    def for_trajectories(self, lake: Lake) -> "LakeKeys":
+    def for_trajectories(self, lake: Lake) -> LakeKeys:
         if self.trajectories is None:
             self.trajectories, self.verdicts = lake.keys("trajectories"), lake.keys("verdicts")
         if not self.stored_rejects_read:
@@ -176,7 +174,7 @@ def _raw_record(raw: str | None) -> dict | None:
     return rec if isinstance(rec, dict) else None
 
 
-def resolve_kind(path: str | Path, opts: SourceOptions, batch_rows: int = 2000) -> tuple[str, str | None]:
+def resolve_kind(path: str | Path, opts: SourceShape, batch_rows: int = 2000) -> tuple[str, str | None]:
     """The kind a file is ingested as, and why (None when `opts.kind` says it).
 
     `auto`: trajectories for the presets whose rows are model responses (TRAJECTORY_PRESETS);
@@ -190,12 +188,12 @@ def resolve_kind(path: str | Path, opts: SourceOptions, batch_rows: int = 2000) 
     if opts.preset in TRAJECTORY_PRESETS:
         return "trajectories", f"preset {opts.preset}: its rows are model responses"
     get_preset(opts.preset)  # an unknown preset is an error before any reading
-    records = read_records(path, batch_rows=batch_rows, split=opts.split)
+    records = read_records(path, batch_rows=batch_rows, split=None)
     try:
         for rec in records:
             if rec.data is None:
                 continue
-            data = {opts.mapping.get(k, k): v for k, v in rec.data.items()} if opts.mapping else rec.data
+            data = {opts.map.get(k, k): v for k, v in rec.data.items()} if opts.map else rec.data
             f = response_field(data, opts.preset)
             if f:
                 return "trajectories", f"the records carry responses: {f}"
@@ -210,8 +208,8 @@ def resolve_kind(path: str | Path, opts: SourceOptions, batch_rows: int = 2000) 
 class _FileIngest:
     """State for one source file: seen keys, pending small tables, the report."""
 
-    def __init__(self, lake: Lake, path: str | Path, opts: SourceOptions, max_field: int,
-                 keys: "LakeKeys | None" = None):
+    def __init__(self, lake: Lake, path: str | Path, opts: SourceShape, max_field: int,
+                 keys: LakeKeys | None = None):
         self.lake, self.path, self.opts, self.max_field = lake, path, opts, max_field
         self.file = _file_label(path)
         self.source = opts.source or source_stem(path)
@@ -234,7 +232,7 @@ class _FileIngest:
     def reject(self, rec: Record, reason: str, raw: str | None = None) -> None:
         self.report.rejected[_reason_key(reason)] += 1
         if self.opts.kind == "questions" and rec.data is not None:
-            data = {self.opts.mapping.get(k, k): v for k, v in rec.data.items()} if self.opts.mapping else rec.data
+            data = {self.opts.map.get(k, k): v for k, v in rec.data.items()} if self.opts.map else rec.data
             self.keys.note_rejected(data, self.opts.preset, f"{self.file} line {rec.line}: {reason}")
         if (self.file, rec.line) in self.r_keys:
             return
@@ -246,8 +244,8 @@ class _FileIngest:
 
     def parse(self, rec: Record) -> Parsed | None:
         data = rec.data
-        if self.opts.mapping:
-            data = {self.opts.mapping.get(k, k): v for k, v in data.items()}
+        if self.opts.map:
+            data = {self.opts.map.get(k, k): v for k, v in data.items()}
         big = _too_large(data, self.max_field)
         if big:
             self.reject(rec, big)
@@ -378,18 +376,16 @@ def _columns(table: str, rows: list[dict]) -> pa.Table:
     return pa.table(cols)
 
 
-def ingest_file(lake: Lake, path: str | Path, opts: SourceOptions, *, strict: bool = False, keys: LakeKeys | None = None,
+def ingest_file(lake: Lake, path: str | Path, opts: SourceShape, *, strict: bool = False, keys: LakeKeys | None = None,
                 batch_rows: int = 2000, max_field_bytes: int = 4_000_000, progress: Any = None) -> IngestReport:
     """Ingest one source file. With `strict`, the first rejected record aborts and nothing is written."""
     kind, why = resolve_kind(path, opts, batch_rows)
     if kind != opts.kind:
-        from dataclasses import replace
-
-        opts = replace(opts, kind=kind)
+        opts = opts.model_copy(update={"kind": kind})
     st = _FileIngest(lake, path, opts, max_field_bytes, keys)
     if why:
         st.report.kinds[(kind, why)] += 1
-    records = read_records(path, batch_rows=batch_rows, split=opts.split)
+    records = read_records(path, batch_rows=batch_rows, split=None)
 
     def checked() -> Iterator[dict]:
         for row in st.rows(records):
@@ -427,20 +423,27 @@ def _conformed(table: str, batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
         yield conform(table, b)
 
 
-def ingest_paths(lake: Lake, paths: list[str | Path], kind: str = "auto", preset: str = "generic",
-                 source: str | None = None, model: str | None = None, domain: str | None = None,
-                 mapping: dict[str, str] | None = None, strict: bool = False, batch_rows: int = 2000,
-                 max_field_bytes: int = 4_000_000, license: str | None = None, show_progress: bool = True,
-                 touched: set | None = None) -> IngestReport:
+def ingest_paths(lake: Lake, paths: list[str | Path], shape: SourceShape | None = None, *, strict: bool = False,
+                 batch_rows: int = 2000, max_field_bytes: int = 4_000_000, show_progress: bool = True,
+                 touched: set | None = None, mapping: dict[str, str] | None = None, **fields: Any) -> IngestReport:
     """Ingest several files with the same options; returns the combined report.
 
-    `kind`: questions, trajectories, or auto (per file, see `resolve_kind`).
+    How to read them is a `SourceShape` (ded/params.py: kind, preset, source, model, domain, map, license), given
+    as `shape` (an `ingest.sources[]` entry) or as its fields (`kind="questions", preset="lcb"`; `mapping` is
+    `map`), validated like a params file. `kind`: questions, trajectories, or auto (per file, `resolve_kind`).
 
     `touched`: question ids this command already inserted or counted, shared by the calls of one command
     (`ded ingest` over `ingest.sources`), so a question is "already present" only if stored before it."""
     from ded.progress import progress
 
-    opts = SourceOptions(kind, preset, source, model, domain, dict(mapping or {}), license)
+    if mapping is not None:
+        fields["map"] = dict(mapping)
+    try:
+        opts = SourceShape.model_validate({**(shape.model_dump(include=set(SourceShape.model_fields)) if shape else {}),
+                                           **fields})
+    except ValidationError as e:
+        raise ValueError("invalid ingest options: " + "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err.get('input')!r})" for err in e.errors())) from None
     total = IngestReport()
     if strict:  # validate every file first so that a bad one leaves all tables untouched
         for p in paths:
@@ -457,13 +460,13 @@ def ingest_paths(lake: Lake, paths: list[str | Path], kind: str = "auto", preset
     return total
 
 
-def _validate(path: str | Path, opts: SourceOptions, batch_rows: int, max_field: int) -> None:
+def _validate(path: str | Path, opts: SourceShape, batch_rows: int, max_field: int) -> None:
     preset = get_preset(opts.preset)
     kind, _ = resolve_kind(path, opts, batch_rows)
-    for rec in read_records(path, batch_rows=batch_rows, split=opts.split):
+    for rec in read_records(path, batch_rows=batch_rows, split=None):
         reason = rec.reason if rec.data is None else _too_large(rec.data, max_field)
         if reason is None:
-            data = {opts.mapping.get(k, k): v for k, v in rec.data.items()} if opts.mapping else rec.data
+            data = {opts.map.get(k, k): v for k, v in rec.data.items()} if opts.map else rec.data
             try:
                 preset(data, kind)
             except Reject as e:

@@ -35,8 +35,7 @@ def main(params: Any, lake: Lake | None = None, strict: bool = False) -> IngestR
                         "e.g. ded ingest data/pool.jsonl --kind questions, or list sources in params.yaml")
     report, touched = IngestReport(), set()
     for s in cfg.sources:
-        report.merge(ingest_paths(lake, [s.path], kind=s.kind, preset=s.preset, source=s.source, model=s.model,
-                                  domain=s.domain, mapping=s.map, license=s.license, strict=strict or cfg.strict,
-                                  batch_rows=cfg.batch_rows, max_field_bytes=cfg.max_field_bytes, touched=touched))
+        report.merge(ingest_paths(lake, [s.path], s, strict=strict or cfg.strict, batch_rows=cfg.batch_rows,
+                                  max_field_bytes=cfg.max_field_bytes, touched=touched))
     write_receipt("ingest", lake, TABLES, params, extra={"params_hash_ingest": params.hash("ingest")})
     return report
