@@ -37,8 +37,11 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("trajectory_id", S), ("verifier", S), ("verifier_version", S), ("status", S),
         ("correct", pa.bool_()), ("extracted", S), ("tests_passed", pa.int32()),
         ("tests_total", pa.int32()), ("format_ok", pa.bool_()), ("detail", S), ("verified_at", TS),
-        # n_tokens: the response's length under the verifier's tokenizer (the format check), when it counted
-        ("n_tokens", pa.int32()),
+        # the format check's facts (ded/verifiers/format.py owns them; scores read these columns): n_tokens,
+        # the response's length under the verifier's tokenizer; think_paired, its reasoning markers in order;
+        # finished, not cut off (format_ok = think_paired and finished). Null where no format check ran
+        # (an imported verdict).
+        ("n_tokens", pa.int32()), ("think_paired", pa.bool_()), ("finished", pa.bool_()),
     ),
     "rejects": _schema(
         ("file", S), ("line", pa.int64()), ("source", S), ("reason", S), ("raw", S),

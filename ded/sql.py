@@ -39,6 +39,10 @@ def parse_as_of(items: list[str] | None) -> dict[str, int]:
     return out
 
 
+_DUCK_TYPES = {pa.bool_(): "BOOLEAN", pa.int32(): "INTEGER", pa.int64(): "BIGINT", pa.float64(): "DOUBLE",
+               pa.float32(): "FLOAT", pa.string(): "VARCHAR", pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ"}
+
+
 def connect(lake: Lake, as_of: dict[str, int] | None = None, read_only: bool = True,
             with_empty: bool = True) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per lake table (at `as_of` versions where given).
@@ -55,7 +59,12 @@ def connect(lake: Lake, as_of: dict[str, int] | None = None, read_only: bool = T
     for name in sorted(present):
         ds = lake.dataset(name, as_of.get(name))
         con.register(f"__lance_{name}", ds)
-        con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "__lance_{name}"')
+        # a table written before a core column was declared (ded/schema.py) reads it as null, so the SQL can
+        # name every declared column of every lake
+        have = set(ds.schema.names)
+        missing = [f for f in SCHEMAS.get(name, ()) if f.name not in have and f.type in _DUCK_TYPES]
+        extra = "".join(f', NULL::{_DUCK_TYPES[f.type]} AS "{f.name}"' for f in missing)
+        con.execute(f'CREATE VIEW "{name}" AS SELECT *{extra} FROM "__lance_{name}"')
     if with_empty:
         for name, schema in SCHEMAS.items():
             if name not in present:

@@ -2,7 +2,15 @@
 
 import pytest
 
-from ded.sql import SqlError, check_predicate, connect, lake_tables, parse_as_of, query, referenced_params
+from ded.sql import (
+    SqlError,
+    check_predicate,
+    connect,
+    lake_tables,
+    parse_as_of,
+    query,
+    referenced_params,
+)
 
 
 @pytest.fixture
@@ -61,3 +69,21 @@ def test_predicates_are_parsed_first():
 def test_referenced_params_ignores_comments_and_strings():
     sql = "-- uses $not_this\nselect '$nor_this', $a from t where x = $b_2"
     assert referenced_params(sql) == ["a", "b_2"]
+
+
+def test_a_table_written_before_a_core_column_reads_it_as_null(tmp_path):
+    """A lake table from before a column joined ded/schema.py (verdicts without finished, think_paired) still
+    answers SQL naming that column: null, not a binder error."""
+    import lance
+    import pyarrow as pa
+
+    from ded.lake import Lake
+    from ded.sql import connect
+
+    lake = Lake(tmp_path / "lake")
+    old = pa.table({"trajectory_id": ["t1"], "verifier": ["math"], "verifier_version": ["math-1"],
+                    "status": ["correct"], "correct": [True]})
+    lance.write_dataset(old, lake.uri("verdicts"))
+    con = connect(lake)
+    assert con.sql("SELECT trajectory_id, correct, finished, think_paired, n_tokens FROM verdicts").fetchall() == [
+        ("t1", True, None, None, None)]

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 from lake_builder import LakeBuilder
 
-from ded.sql import connect, run_sql_file
 from ded.schema import STUDENT_SCHEMA
+from ded.sql import connect, run_sql_file
 from ded.stages.score import materialize
 
 P = {"verifiers": ["math", "judge"], "student": "stu", "chars_per_token": 3.5, "band_hard": 0.3, "band_easy": 0.7}
@@ -311,3 +311,23 @@ def test_model_scores_rsr_is_the_papers_dataset_rsr(fx):
     assert rows[("m1", "math", "all")]["mean_student_rsr"] == pytest.approx(27.75 / 1.75)
     # g alone: certain of every token, no surprisal: undefined, not infinite
     assert rows[("m1", "code", "all")]["mean_student_rsr"] is None
+
+
+def test_finished_is_the_verdicts_fact_and_text_only_stands_in(lake):
+    """`finished` has one owner, the verify stage's format check (it also counts a response that used its whole
+    token budget as cut off, which no text shows): trajectory_scores reads the verdict's column; only a
+    trajectory no verdict describes gets the text check (and says so in format_from_text)."""
+    b = LakeBuilder()
+    q = b.add_question("What is 2 + 3?", answer="5")
+    full = b.add(q, "m", correct=True, extracted="5")  # text: closed, finish_reason stop
+    bare = b.add(q, "m", correct=True, extracted="5", response="<think>\ncut here", reasoning=None,
+                 finish_reason="length", format_ok=None)
+    b.write(lake)
+    lake.merge("verdicts", [{"trajectory_id": full, "verifier": "math", "status": "correct", "correct": True,
+                             "extracted": "5", "format_ok": False, "finished": False, "think_paired": True}],
+               update=True)
+    con = connect(lake)
+    ts = _chain(con, "trajectory_scores").filter(pl.col("trajectory_id").is_in([full, bare])).sort("trajectory_id")
+    got = {r["trajectory_id"]: (r["finished"], r["format_ok"], r["format_from_text"]) for r in ts.to_dicts()}
+    assert got[full] == (False, False, False)  # the verdict's, though its text looks finished
+    assert got[bare] == (False, False, True)  # no format on its verdict: the text check, flagged

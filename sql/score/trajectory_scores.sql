@@ -4,9 +4,11 @@
 -- params: $student (VARCHAR, may be null): the student's model name;
 --         $chars_per_token (DOUBLE): estimate n_tokens as chars / this when neither trajectories.n_tokens
 --         (the generator's count) nor the trusted verdict's n_tokens (the verifier's count) is known
--- correct: the trusted verdict (null = undecidable or no verdict). format_ok: the verdicts' format
--- check, else a strict-pairing check here (one open and one close reasoning marker, in order).
--- finished: not cut by the length limit or an error, and the last reasoning block opened is closed.
+-- correct: the trusted verdict (null = undecidable or no verdict). format_ok and finished: the verdicts'
+-- (the verify stage's format check, ded/verifiers/format.py, owns both: format_ok = think_paired AND
+-- finished); only for a trajectory no verdict carries them (imported verdicts before `ded verify` ran) a
+-- text check here stands in, flagged by format_from_text: format_ok = one open and one close reasoning
+-- marker, in order; finished = not cut by the length limit or an error, the last reasoning block closed.
 -- answer_key: the extracted answer normalized (case, spaces, $, \left/\right, leading zeros of
 -- integers, so AIME "025" = "25"); every correct answer shares the key '=gold': the verifier
 -- proved each equal to the reference, hence to each other.
@@ -62,11 +64,13 @@ SELECT
     v.format_ok IS NULL AS format_from_text,
     coalesce(m.n_tokens, v.n_tokens, ceil(length(m.r) / $chars_per_token))::INTEGER AS n_tokens,
     m.n_tokens IS NULL AND v.n_tokens IS NULL AS n_tokens_estimated,
-    coalesce(m.finish_reason, '') NOT IN ('length', 'error')
-        AND NOT (m.n_open > 0 AND NOT contains(list_last(string_split(m.r, '<think>')), '</think>'))
-        AND NOT (m.n_open2 > 0
-                 AND NOT contains(list_last(string_split(m.r, '<|begin_of_thought|>')), '<|end_of_thought|>'))
-        AS finished,
+    coalesce(
+        v.finished,
+        coalesce(m.finish_reason, '') NOT IN ('length', 'error')
+            AND NOT (m.n_open > 0 AND NOT contains(list_last(string_split(m.r, '<think>')), '</think>'))
+            AND NOT (m.n_open2 > 0
+                     AND NOT contains(list_last(string_split(m.r, '<|begin_of_thought|>')), '<|end_of_thought|>'))
+    ) AS finished,
     length(coalesce(m.reasoning, m.r))::BIGINT AS reasoning_chars
 FROM marks AS m
 LEFT JOIN questions AS q USING (question_id)

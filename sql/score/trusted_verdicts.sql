@@ -3,12 +3,13 @@
 -- reads: verdicts
 -- params: $verifiers (VARCHAR[]): trusted verifiers in order of preference (params score.verifiers)
 -- The first trusted verifier that decided (correct not null) wins; when none decided, the first
--- trusted one is kept with correct = null: undecidable, never a silent false. format_ok comes
--- from the first verdict that has it, trusted verifiers first (format is a column of every verdict);
--- n_tokens likewise (the verifier's token count of the response).
+-- trusted one is kept with correct = null: undecidable, never a silent false. format_ok and finished
+-- come from the first verdict that has them, trusted verifiers first (the verify stage's format check,
+-- ded/verifiers/format.py, writes both on every verdict it makes: it owns them); n_tokens likewise (the
+-- verifier's token count of the response).
 WITH ranked AS (
     SELECT
-        trajectory_id, verifier, status, correct, extracted, format_ok, n_tokens,
+        trajectory_id, verifier, status, correct, extracted, format_ok, finished, n_tokens,
         coalesce(list_position($verifiers, verifier), 1000000) AS pref
     FROM verdicts
 ),
@@ -26,6 +27,12 @@ fmt AS (
     WHERE format_ok IS NOT NULL
     GROUP BY trajectory_id
 ),
+fin AS (
+    SELECT trajectory_id, arg_min(finished, pref) AS finished
+    FROM ranked
+    WHERE finished IS NOT NULL
+    GROUP BY trajectory_id
+),
 ntok AS (
     SELECT trajectory_id, arg_min(n_tokens, pref) AS n_tokens
     FROM ranked
@@ -39,8 +46,10 @@ SELECT
     c.correct,
     c.extracted,
     f.format_ok,
+    e.finished,
     k.n_tokens
 FROM chosen AS c
 LEFT JOIN fmt AS f USING (trajectory_id)
+LEFT JOIN fin AS e USING (trajectory_id)
 LEFT JOIN ntok AS k USING (trajectory_id)
 WHERE c.rn = 1
