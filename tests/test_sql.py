@@ -87,3 +87,29 @@ def test_a_table_written_before_a_core_column_reads_it_as_null(tmp_path):
     con = connect(lake)
     assert con.sql("SELECT trajectory_id, correct, finished, think_paired, n_tokens FROM verdicts").fetchall() == [
         ("t1", True, None, None, None)]
+
+
+def test_every_sql_file_declares_what_it_produces_reads_and_binds():
+    """Each sql/ file opens with its header (produces, grain, reads, params), and every $parameter it binds is
+    named in its params line (`params: none` binds none): the header is the file's contract, kept true."""
+    from pathlib import Path
+
+    from ded.sql import referenced_params
+
+    root = Path(__file__).resolve().parents[1] / "sql"
+    problems = []
+    for f in sorted(root.rglob("*.sql")):
+        text = f.read_text()
+        head = []
+        for line in text.splitlines():
+            if not line.startswith("--"):
+                break
+            head.append(line)
+        header = "\n".join(head)
+        missing = [k for k in ("produces", "grain", "reads", "params") if f"-- {k}:" not in header]
+        params_part = header[header.find("-- params:"):] if "-- params:" in header else ""
+        used = referenced_params(text)
+        undocumented = [p for p in used if f"${p}" not in params_part]
+        if missing or undocumented or ("-- params: none" in header and used):
+            problems.append(f"{f.relative_to(root)}: header lacks {missing}, binds undocumented {undocumented}")
+    assert not problems, "\n".join(problems)
