@@ -64,9 +64,32 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("benchmark", S), ("item_id", S), ("problem", S), ("answer", S), ("tests", S),
         ("choices", S), ("domain", S),
     ),
-    "question_scores": _schema(("question_id", S)),
-    "trajectory_scores": _schema(("trajectory_id", S)),
-    "model_scores": _schema(("model", S), ("domain", S), ("band", S)),
+    # `ded score` (sql/score/*.sql; their headers say what each column means)
+    "question_scores": _schema(
+        ("question_id", S), ("domain", S), ("source", S), ("attempts", pa.int64()), ("teacher_attempts", pa.int64()),
+        ("teacher_correct", pa.int64()), ("teacher_undecided", pa.int64()), ("teacher_pass_rate", pa.float64()),
+        ("student_attempts", pa.int64()), ("student_correct", pa.int64()), ("student_undecided", pa.int64()),
+        ("student_pass_rate", pa.float64()), ("n_models", pa.int64()), ("n_models_correct", pa.int64()),
+        ("n_clusters", pa.int64()), ("n_answered", pa.int64()), ("majority_answer", S),
+        ("majority_correct", pa.bool_()), ("agreement", pa.float64()), ("answer_entropy", pa.float64()),
+        ("contaminated", pa.bool_()), ("contaminated_by", S), ("benchmark_near_duplicate", pa.bool_()),
+        ("near_duplicate_of", S), ("duplicate_group", S), ("is_duplicate", pa.bool_()), ("duplicate_of", S),
+        ("band", S),
+    ),
+    "trajectory_scores": _schema(
+        ("trajectory_id", S), ("question_id", S), ("model", S), ("sample_idx", pa.int32()), ("is_student", pa.bool_()),
+        ("domain", S), ("verifier", S), ("status", S), ("correct", pa.bool_()), ("extracted", S), ("answer_key", S),
+        ("format_ok", pa.bool_()), ("format_from_text", pa.bool_()), ("n_tokens", pa.int32()),
+        ("n_tokens_estimated", pa.bool_()), ("finished", pa.bool_()), ("reasoning_chars", pa.int64()),
+    ),
+    "model_scores": _schema(
+        ("model", S), ("domain", S), ("band", S), ("is_student", pa.bool_()), ("n", pa.int64()),
+        ("decided", pa.int64()), ("undecided", pa.int64()), ("n_correct", pa.int64()), ("accuracy", pa.float64()),
+        ("mean_tokens", pa.float64()), ("median_tokens", pa.float64()), ("format_ok_share", pa.float64()),
+        ("finished_share", pa.float64()), ("mean_student_entropy", pa.float64()), ("mean_student_rsr", pa.float64()),
+        ("n_student_scored", pa.int64()), ("entropy_source", S), ("rsr_source", S), ("smoke_score", pa.float64()),
+        ("smoke_ci_low", pa.float64()), ("smoke_ci_high", pa.float64()), ("smoke_benchmarks", S),
+    ),
     "smoke_results": _schema(
         ("model", S), ("benchmark", S), ("score", pa.float64()), ("n", pa.int64()),
         ("corpus_size", pa.int64()), ("score_ci_low", pa.float64()), ("score_ci_high", pa.float64()),
@@ -74,7 +97,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "selection": _schema(
         ("run_id", S), ("trajectory_id", S), ("recipe", S), ("question_id", S), ("kept", pa.bool_()),
         ("dropped_by", S), ("rank", pa.int64()), ("reasons", S), ("params_hash", S),
-        ("input_versions", S),
+        ("input_versions", S), ("model", S), ("domain", S), ("selected_at", TS),
     ),
     "eval_samples": _schema(
         ("run_id", S), ("benchmark", S), ("item_id", S), ("sample_idx", pa.int32()), ("model", S),
@@ -131,6 +154,19 @@ STUDENT_SCHEMA = pa.schema([
 ])
 
 
+# Columns a table has only when the stage that adds them ran (declared here too, so every column of the lake
+# has one definition): conform casts them to these types when present and does not add them when absent.
+OPTIONAL: dict[str, pa.Schema] = {
+    "trajectory_scores": pa.schema([
+        # score.limo (ded/scorers/limo.py)
+        ("limo_words", pa.uint32()), ("limo_verify_per_1k", pa.float64()), ("limo_explore_per_1k", pa.float64()),
+        ("limo_connect_per_1k", pa.float64()), ("limo_score", pa.float64()),
+        # score.student_scores (ded/scorers/student_run.py)
+        *[(f.name, f.type) for f in STUDENT_SCHEMA if f.name != "trajectory_id"],
+    ]),
+}
+
+
 class SchemaError(ValueError):
     """Data that cannot be shaped into a table's core schema."""
 
@@ -173,7 +209,8 @@ def conform(table: str, data: Any) -> pa.Table:
     """Shape `data` (Arrow table/batch, list of dicts, or dict of columns) into `table`'s schema.
 
     Core columns come first with their declared types (missing ones are null); extra columns
-    follow unchanged, which is how a stage adds columns to an existing table.
+    follow, cast to their OPTIONAL declaration when they have one, which is how a stage adds columns to an
+    existing table.
     """
     schema = schema_for(table)
     t = _to_table(data, schema)
@@ -190,10 +227,16 @@ def conform(table: str, data: Any) -> pa.Table:
             col = pa.nulls(t.num_rows, f.type)
         cols.append(col)
         fields.append(f)
+    optional = OPTIONAL.get(table, pa.schema([]))
     for name in t.column_names:
         if name not in schema.names:
             col = t.column(name)
-            if pa.types.is_null(col.type):
+            if name in optional.names and col.type != optional.field(name).type:
+                try:
+                    col = col.cast(optional.field(name).type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                    raise SchemaError(f"{table}.{name}: cannot cast {col.type} to {optional.field(name).type}: {e}") from e
+            elif pa.types.is_null(col.type):
                 col = col.cast(pa.string())
             cols.append(col)
             fields.append(pa.field(name, col.type))

@@ -67,7 +67,8 @@ def file_digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def digests(tmp_path_factory):
+def demo_run(tmp_path_factory):
+    """The demo lake after verify and score, and the corpus folders of every selection in SELECTIONS."""
     from conftest import load_demo_lake
 
     from ded.lake import Lake
@@ -75,14 +76,23 @@ def digests(tmp_path_factory):
 
     lake = Lake(tmp_path_factory.mktemp("golden") / "lake")
     params = load_demo_lake(lake)
+    runs = {}
+    for name, sel in SELECTIONS:
+        folder = tmp_path_factory.mktemp(f"corpus-{name}")
+        export = params.select.export.model_copy(update={"out_dir": str(folder), "hf_dataset": False})
+        runs[name] = (select.main(params, lake, diversity="none", export=export, **sel), folder)
+    return lake, runs
+
+
+@pytest.fixture(scope="module")
+def digests(demo_run):
+    lake, runs = demo_run
     out: dict[str, dict] = {}
     for name in TABLES:
         t = lake.read(name)
         out[f"table:{name}"] = table_digest(without_isolation(t) if name == "verdicts" else t)
-    for name, sel in SELECTIONS:
-        folder = tmp_path_factory.mktemp(f"corpus-{name}")
-        export = params.select.export.model_copy(update={"out_dir": str(folder), "hf_dataset": False})
-        m = select.main(params, lake, diversity="none", export=export, **sel)
+    for name, _sel in SELECTIONS:
+        m, folder = runs[name]
         rows = lake.read("selection", filter=f"run_id = '{m['run_id']}'")
         # run_id and params_hash hash the prompt templates' absolute paths: they differ by where the clone lives
         out[f"selection:{name}"] = {**table_digest(rows, ("run_id", "params_hash")), "kept": m["rows"]}
@@ -110,3 +120,20 @@ def test_the_digest_sees_one_changed_value():
     assert table_digest(t.take([2, 0, 1]))["sha256"] == base
     assert table_digest(pa.table({"id": ["a", "b", "c"], "x": [1.0, 2.0, 3.0000001]}))["sha256"] != base
     assert table_digest(t.slice(0, 2))["sha256"] != base
+
+
+def test_every_column_of_the_lake_is_declared(demo_run):
+    """ded/schema.py declares every column a stage writes (core, or OPTIONAL for the columns a setting adds):
+    one definition per column, and a new undeclared one fails here naming it."""
+    from ded.schema import OPTIONAL, SCHEMAS
+
+    lake, _runs = demo_run
+    undeclared = {}
+    for t in lake.table_names():
+        declared = set(SCHEMAS[t].names) | set(OPTIONAL.get(t, pa.schema([])).names)
+        extra = [c for c in lake.dataset(t).schema.names if c not in declared]
+        if extra:
+            undeclared[t] = extra
+    assert not undeclared, f"columns not declared in ded/schema.py: {undeclared}"
+    assert {"trajectories", "verdicts", "trajectory_scores", "question_scores", "model_scores", "selection"} <= set(
+        lake.table_names())

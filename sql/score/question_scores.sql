@@ -32,7 +32,7 @@ clusters AS (
     SELECT
         question_id,
         count(*) AS n_clusters,
-        sum(size) AS n_answered,
+        sum(size)::BIGINT AS n_answered,
         max(size) / sum(size) AS agreement,
         -sum(share * log2(share)) AS answer_entropy,
         any_value(label) FILTER (WHERE rank = 1) AS majority_answer,
