@@ -105,3 +105,20 @@ def test_a_new_recipe_is_one_new_file(tmp_path):
             .group_by("question_id").agg(pl.col("n_tokens").min().alias("fewest")))
     mine = kept.join(ts.select("trajectory_id", "n_tokens"), on="trajectory_id").join(best, on="question_id")
     assert (mine["n_tokens"] == mine["fewest"]).all()
+
+
+def test_every_column_a_recipe_needs_is_a_candidate_column(tmp_path):
+    """What a recipe declares it needs (`needs`) is a column sql/select/candidates.sql gives, on the demo lake."""
+    from conftest import load_demo_lake
+
+    from ded.lake import Lake
+    from ded.sql import connect
+    from ded.stages.select import load_candidates
+
+    lake = Lake(tmp_path / "lake")
+    params = load_demo_lake(lake)
+    cand = load_candidates(connect(lake, read_only=False), params.select)
+    for name, r in recipes.REGISTRY.items():
+        assert set(r.needs) <= set(cand.columns), (name, sorted(set(r.needs) - set(cand.columns)))
+        prepared = recipes.prepare(params.select.model_copy(update={"recipe": name}), cand)
+        assert prepared.height == cand.height, name  # prepare adds columns, never drops candidates
