@@ -34,7 +34,9 @@ import random
 from pathlib import Path
 
 from ded import demo
+from ded.progress import progress
 from ded.prompts import render_assistant, render_messages
+from ded.tiny import IM_END, PAD, train_tokenizer
 
 STEPS = 3000
 CHAT_SHARE = 0.25  # documents that are chat transcripts of an easy-band problem (module docstring)
@@ -108,7 +110,6 @@ def spec() -> dict:
 def build_tokenizer():
     from tokenizers import AddedToken
 
-    from ded.tiny import train_tokenizer
 
     tok = train_tokenizer(tokenizer_texts(), vocab_size=VOCAB_BPE)
     # one token per number 0..99, matched before the BPE (longest first): "19" is one token, "a5" is "a" "5"
@@ -121,8 +122,6 @@ def build(out_dir=demo.STUDENT_BASE, steps: int = STEPS) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config
 
-    from ded.progress import progress
-    from ded.tiny import IM_END, PAD
 
     out = Path(out_dir)
     tok = build_tokenizer()

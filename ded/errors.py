@@ -23,6 +23,7 @@ class MissingDependency(DedError):
 
 
 def _expected() -> tuple[type[BaseException], ...]:
+    # lazy: CLI start-up (`ded --help` loads this module; lake, schema and sql pull pyarrow and duckdb)
     from ded.lake import LakeError
     from ded.params import ParamsError
     from ded.schema import SchemaError

@@ -23,6 +23,9 @@ from ded.backends.base import (
     fingerprint,
     group_samples,
 )
+from ded.backends.openai import OpenAIBackend
+from ded.backends.transformers import TransformersBackend
+from ded.backends.vllm import VLLMBackend
 
 BACKENDS = ("transformers", "openai", "vllm")
 
@@ -31,16 +34,10 @@ def get_backend(spec: Any) -> Backend:
     """The backend named by `spec.backend` (a `ded.params.ModelSpec`) for that model."""
     name = getattr(spec, "backend", None)
     if name == "transformers":
-        from ded.backends.transformers import TransformersBackend
-
         return TransformersBackend(spec)
     if name == "openai":
-        from ded.backends.openai import OpenAIBackend
-
         return OpenAIBackend(spec)
     if name == "vllm":
-        from ded.backends.vllm import VLLMBackend
-
         return VLLMBackend(spec)
     raise ValueError(f"unknown backend {name!r} for model {getattr(spec, 'name', '?')!r}; "
                      f"choose one of {', '.join(BACKENDS)} (models[].backend)")

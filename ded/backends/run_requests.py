@@ -20,6 +20,11 @@ from typing import Any
 
 from ded.backends.base import Backend, GenRequest, GenResult
 from ded.lake import Lake
+from ded.progress import (
+    RateColumn,
+    _enabled,  # one switch (DED_PROGRESS) for every bar in ded
+    console,
+)
 
 
 @dataclass
@@ -69,10 +74,6 @@ class Meter:
     """A progress bar with requests/s, output tokens/s and ETA (silent off a terminal)."""
 
     def __init__(self, total: int, desc: str):
-        from ded.progress import (
-            _enabled,  # one switch (DED_PROGRESS) for every bar in ded
-        )
-
         self.total, self.desc, self.t0, self.tokens, self.n = total, desc, time.monotonic(), 0, 0
         self._p = None
         if _enabled() and total:
@@ -85,7 +86,6 @@ class Meter:
                 TimeRemainingColumn,
             )
 
-            from ded.progress import RateColumn, console
 
             self._p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                RateColumn("req"), TextColumn("{task.fields[tps]} tok/s"), TimeElapsedColumn(),

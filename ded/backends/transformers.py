@@ -28,7 +28,14 @@ import logging
 from collections.abc import Iterator
 
 from ded.backends.base import Backend, GenRequest, GenResult, reopen_think
-from ded.backends.sampling import SeededSampler, seed_key, seeded_uniform, uniforms
+from ded.backends.fast_decode import FastDecoder, unsupported_reason
+from ded.backends.sampling import (
+    SeededSampler,
+    draw,
+    seed_key,
+    seeded_uniform,
+    uniforms,
+)
 from ded.cpu_threads import cpu_threads, threads_for
 from ded.errors import DedError
 
@@ -93,8 +100,6 @@ class TransformersBackend(Backend):
         return self
 
     def _pick_engine(self) -> str:
-        from ded.backends.fast_decode import unsupported_reason
-
         reason = unsupported_reason(self.model)
         if self.engine_opt == "fast" and reason:
             raise DedError(f"{self.spec.name}: options.engine fast cannot run this model ({reason}); use generate")
@@ -238,8 +243,6 @@ class TransformersBackend(Backend):
     def _fast(self, batch, ids, max_new: int) -> list[list[int]]:
         import torch
 
-        from ded.backends.fast_decode import FastDecoder
-        from ded.backends.sampling import draw
 
         s = batch[0].sampling
         keys = torch.tensor([seed_key(r.sampling.seed) for r in batch], dtype=torch.int64, device=self.device)

@@ -21,6 +21,7 @@ from ded.benchmarks.readers import (
     shape_items,
 )
 from ded.lake import Lake
+from ded.schema import conform
 
 __all__ = ["BenchmarkError", "load_benchmarks", "normalize_answer", "read_items"]
 
@@ -65,8 +66,6 @@ def load_benchmarks(lake: Lake, params, names: Iterable[str] | None = None) -> d
 
 def _changed(lake: Lake, name: str, items: list[dict]) -> list[dict]:
     """The items that are new or differ from the stored row of the same (benchmark, item_id)."""
-    from ded.schema import conform
-
     if not items or not lake.exists("benchmark_items"):
         return items
     new = conform("benchmark_items", items)

@@ -17,6 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ded.benchmarks.gpqa import (
+    items_from_hub_rows,  # GPQA: one shared shape with evaluate
+)
 from ded.errors import DedError
 from ded.ids import normalize_problem
 
@@ -112,7 +115,6 @@ def _tests(raw: Any) -> str | None:
 def shape_items(rows: list[dict], benchmark: str, domain: str, options: dict[str, Any], source: str) -> list[dict]:
     """`benchmark_items` rows (plus solution, starter_code, metadata, source) from raw rows."""
     if rows and all(c in rows[0] for c in ("Question", "Correct Answer", "Incorrect Answer 1")):
-        from ded.benchmarks.gpqa import items_from_hub_rows  # GPQA: one shared shape with evaluate
         items = items_from_hub_rows(rows, benchmark=benchmark)
         for it in items:
             it["source"] = source

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ded.compute.model_actors import ActorPoolRunner, where
+from ded.embeddings.model import load_encoder
 
 
 class EmbedWorker:
@@ -24,7 +25,6 @@ class EmbedWorker:
     def __init__(self, name: str, device: str, cores: int):
         import torch
 
-        from ded.embeddings.model import load_encoder
 
         if device in ("cpu", "auto") and not torch.cuda.is_available():
             torch.set_num_threads(max(1, cores))

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ded.backends import get_backend
 from ded.backends.base import Backend, GenRequest, GenResult
 from ded.compute import ComputeError
 from ded.compute.model_actors import ActorPoolRunner, where
@@ -36,7 +37,6 @@ class GenerateWorker:
     def __init__(self, spec: Any, cores: int):
         import torch
 
-        from ded.backends import get_backend
 
         if not torch.cuda.is_available():
             torch.set_num_threads(max(1, cores))  # the node's share, not every core of the machine
@@ -105,8 +105,6 @@ class RayGenerateBackend(Backend):
 def generation_backend(spec: Any, params: Any) -> Backend:
     """The backend `ded generate` uses for `spec`: on compute.engine ray a local engine runs on model actors;
     the openai backend (and everything on the local engine) is the plain one."""
-    from ded.backends import get_backend
-
     if params.compute.engine == "ray" and spec.backend in RAY_BACKENDS:
         return RayGenerateBackend(spec, params)
     return get_backend(spec)

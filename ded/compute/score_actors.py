@@ -15,11 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from ded.compute.model_actors import ActorPoolRunner, where
+from ded.scorers.student import StudentScorer, _first_fit, _row_groups
 
 
 def _scorer(path: str, kw: dict) -> Any:
-    from ded.scorers.student import StudentScorer
-
     return StudentScorer(path, **kw)
 
 
@@ -42,8 +41,6 @@ class ScoreWorker:
 
 def plan(items: list[tuple[list[int], int]], cap: int, layout: str) -> list[list[int]]:
     """The forwards `StudentScorer._run` makes of `items`, as lists of item indices (each one actor chunk)."""
-    from ded.scorers.student import _first_fit, _row_groups
-
     cap = max(1, int(cap))
     lengths, alone = {}, []
     for i, (ids, start) in enumerate(items):

@@ -14,6 +14,10 @@ import os
 from typing import Any
 
 from ded.compute import cluster_nodes, connect
+from ded.params import VerifyParams
+from ded.verifiers import grade_many
+from ded.verifiers.math import MathPool
+from ded.verifiers.sandbox import Limits
 
 CHUNKS_PER_ACTOR = 8  # per batch (chunk_size)
 
@@ -26,10 +30,6 @@ class Grader:
     """One node's verifier machinery: MathPool(cores) plus a SandboxPool of `cores` servers per call."""
 
     def __init__(self, verify: dict, cores: int):
-        from ded.params import VerifyParams
-        from ded.verifiers.math import MathPool
-        from ded.verifiers.sandbox import Limits
-
         self.cfg = VerifyParams(**verify)
         self.cores = cores
         c = self.cfg
@@ -49,8 +49,6 @@ class Grader:
         return index, self.grade(items)
 
     def grade(self, items: list[dict]) -> list[dict]:
-        from ded.verifiers import grade_many
-
         c = self.cfg
         return grade_many(items, workers=self.cores, timeout_s=c.math_timeout_s, show_progress=False,
                           float_tol=c.float_tol, stop_at_first_failure=c.stop_at_first_failure, limits=self.limits,

@@ -20,9 +20,12 @@ from collections import defaultdict
 import numpy as np
 
 from ded.dedup.canonical import canonical_hash, canonical_tokens
+from ded.dedup.embedding import cosine_pairs
 from ded.dedup.minhash import MinHasher
+from ded.embeddings.store import load_vectors
 from ded.lake import Lake
 from ded.progress import progress
+from ded.schema import SCHEMAS
 
 METHOD_ORDER = {"exact": 0, "minhash": 1, "embedding": 2}
 Edge = tuple[int, int, str, float]
@@ -78,9 +81,6 @@ def find_duplicates(lake: Lake, *, methods: tuple[str, ...] = ("exact", "minhash
                     minhash_threshold: float = 0.8, embedding_threshold: float = 0.95,
                     device: str = "cpu") -> dict:
     """Recompute `duplicates` from `questions` (and `question_vectors` for the embedding method)."""
-    from ded.dedup.embedding import cosine_pairs
-    from ded.embeddings.store import load_vectors
-
     bad = set(methods) - set(METHOD_ORDER)
     if bad:
         raise ValueError(f"unknown dedup methods {sorted(bad)}; choose from {sorted(METHOD_ORDER)}")
@@ -117,7 +117,6 @@ def find_duplicates(lake: Lake, *, methods: tuple[str, ...] = ("exact", "minhash
         counts["embedding"] = len(e)
         edges += e
     rows = group_rows(ids, edges, keys)
-    from ded.schema import SCHEMAS
     lake.overwrite("duplicates", rows if rows else SCHEMAS["duplicates"].empty_table())
     return {"questions": len(ids), "pairs": counts, "groups": len({r["group_id"] for r in rows}),
             "duplicates": len(rows) - len({r["group_id"] for r in rows}),

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ded.embeddings.numpy_minilm import NumpyMiniLM
 from ded.errors import DedError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -154,8 +155,6 @@ def load_query_encoder(name: str = DEFAULT_MODEL, device: str = "auto") -> Any:
             if n == name:
                 return enc
     if name.lower() in _ALIASES and all(importlib.util.find_spec(m) for m in ("tokenizers", "safetensors")):
-        from ded.embeddings.numpy_minilm import NumpyMiniLM
-
         d = bundled_model_dir()
         verify_bundled(d)
         return NumpyMiniLM(d, DEFAULT_MODEL)

@@ -19,6 +19,7 @@ from typing import Any
 from ded.evaluation import livecodebench as lcb
 from ded.evaluation.metrics import group_verdicts, summarize
 from ded.lake import Lake, now
+from ded.sql import connect, run_sql_file
 
 LIBRARIES = ("ded", "torch", "transformers", "vllm", "math-verify", "pylance", "duckdb", "numpy")
 
@@ -35,8 +36,6 @@ def library_versions() -> dict[str, str]:
 
 def run_entry(lake: Lake, plan: Any, params: Any) -> dict[str, Any]:
     """The metrics of one run (one model on one benchmark), from its graded samples in the lake."""
-    from ded.sql import connect, run_sql_file
-
     ep = params.evaluate
     con = connect(lake)
     try:

@@ -19,11 +19,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ded.backends.base import GenRequest, GenResult, Sampling, fingerprint
-from ded.benchmarks import gpqa
+from ded.benchmarks import BenchmarkError, gpqa, load_benchmarks
 from ded.evaluation import livecodebench as lcb
+from ded.evaluation.model_identity import model_identity
 from ded.ids import stable_hash
+from ded.progress import progress
+from ded.prompts import render_messages
 from ded.text import split_reasoning
-from ded.verifiers import choice
+from ded.verifiers import VERIFIER_VERSIONS, choice, grade_many, verifier_for
+from ded.verifiers.math import MathPool
 
 if TYPE_CHECKING:  # the lake (Lance) is imported by callers only: the GPU bench runs this module without it
     from ded.lake import Lake
@@ -94,8 +98,6 @@ def select_items(lake: Lake, params: Any, benchmark: str) -> tuple[list[dict], C
     window takes effect; merging unchanged items writes nothing new). When the source cannot be read (a hub
     dataset while offline) and items are already in the lake, those are used and a note says so.
     """
-    from ded.benchmarks import BenchmarkError, load_benchmarks
-
     ep, spec = params.evaluate, params.benchmarks[benchmark]
     flt = "benchmark = '" + benchmark.replace("'", "''") + "'"
     stale_note = None
@@ -122,9 +124,6 @@ def select_items(lake: Lake, params: Any, benchmark: str) -> tuple[list[dict], C
 
 
 def build_plan(params: Any, spec: Any, benchmark: str, items: list[dict]) -> EvalPlan:
-    from ded.evaluation.model_identity import model_identity
-    from ded.prompts import render_messages
-
     ep = params.evaluate
     samp = sampling_of(spec, ep)
     # a local directory's id includes a digest of its contents: `ded sft` rewrites models/student in place,
@@ -170,8 +169,6 @@ def run_filter(run_id: str) -> str:
 
 def grade_run(lake: Lake, plan: EvalPlan, workers: int | None = None, force: bool = False) -> int:
     """Grade the run's samples that lack a grade from the current verifier versions; returns how many."""
-    from ded.verifiers import VERIFIER_VERSIONS, grade_many, verifier_for
-
     if not lake.exists("eval_samples"):
         return 0
     rows = lake.read("eval_samples", filter=run_filter(plan.run_id)).to_pylist()
@@ -185,9 +182,6 @@ def grade_run(lake: Lake, plan: EvalPlan, workers: int | None = None, force: boo
             todo.append((r, gold))
     if not todo:
         return 0
-    from ded.progress import progress
-    from ded.verifiers.math import MathPool
-
     # chunks commit as they finish (an interrupted grading keeps what it graded); one math-verify pool for all
     with MathPool(workers) as pool, progress(total=len(todo), desc=f"grade {plan.benchmark}", unit="samples") as bar:
         for start in range(0, len(todo), GRADE_CHUNK):

@@ -33,6 +33,8 @@ from ded.ingest.presets import (
 from ded.ingest.readers import Record, read_records, source_stem
 from ded.lake import Lake, now
 from ded.params import SourceShape
+from ded.progress import progress
+from ded.schema import SCHEMAS, conform
 from ded.text import split_reasoning
 
 DOMAINS = ("math", "code", "science", "other")
@@ -366,8 +368,6 @@ def _batched(rows: Iterator[dict], n: int, max_bytes: int = 48 << 20) -> Iterato
 
 def _columns(table: str, rows: list[dict]) -> pa.Table:
     """Rows of one shape → an Arrow table column by column (much faster than from_pylist)."""
-    from ded.schema import SCHEMAS
-
     schema = SCHEMAS[table]
     cols = {}
     for k in rows[0]:
@@ -417,8 +417,6 @@ def ingest_file(lake: Lake, path: str | Path, opts: SourceShape, *, strict: bool
 
 
 def _conformed(table: str, batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    from ded.schema import conform
-
     for b in batches:
         yield conform(table, b)
 
@@ -434,8 +432,6 @@ def ingest_paths(lake: Lake, paths: list[str | Path], shape: SourceShape | None 
 
     `touched`: question ids this command already inserted or counted, shared by the calls of one command
     (`ded ingest` over `ingest.sources`), so a question is "already present" only if stored before it."""
-    from ded.progress import progress
-
     if mapping is not None:
         fields["map"] = dict(mapping)
     try:

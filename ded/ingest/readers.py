@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ded.errors import DedError, MissingDependency
+
 try:  # orjson parses long-CoT lines ~3x faster than json; both give the same objects
     import orjson
 
@@ -288,8 +290,6 @@ def read_hf(path_or_name: str, split: str | None = None) -> Iterator[Record]:
     try:
         import datasets
     except ImportError as e:  # pragma: no cover
-        from ded.errors import MissingDependency
-
         raise MissingDependency("datasets", why="reading Hugging Face datasets") from e
     p = Path(path_or_name)
     if p.exists():
@@ -298,8 +298,6 @@ def read_hf(path_or_name: str, split: str | None = None) -> Iterator[Record]:
         try:
             ds = datasets.load_dataset(path_or_name, split=split, streaming=True)
         except Exception as e:  # noqa: BLE001 - offline, gated, or unknown
-            from ded.errors import DedError
-
             raise DedError(f"cannot load hub dataset {path_or_name!r}: {str(e).splitlines()[0]}; "
                            "download it where a network exists and pass the saved folder or a file") from None
     if isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)):

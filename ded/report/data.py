@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ded.lake import Lake
+from ded.receipts import current_selection_run
 from ded.report import svg
+from ded.selectors.explain import require_run
+from ded.sql import connect, run_sql_file
 
 # Pass-rate columns of question_scores, by preference (the score stage owns the names; see docs/scoring.md).
 TEACHER_RATE = ("teacher_pass_rate", "pass_rate", "model_pass_rate")
@@ -74,8 +77,6 @@ class _Queries:
 def latest_selection_run(lake: Lake) -> str | None:
     """The run of the corpus on disk (receipts/select.json) when it is in this lake, else the run_id of
     the last row written to `selection` (runs are appended whole, one commit each)."""
-    from ded.receipts import current_selection_run
-
     if not lake.exists("selection"):
         return None
     current = current_selection_run(lake)
@@ -87,16 +88,12 @@ def latest_selection_run(lake: Lake) -> str | None:
 
 def gather(lake: Lake, params: Any = None, metrics_dir: str | Path | None = None,
            selection_run: str | None = None) -> ReportData:
-    from ded.sql import connect, run_sql_file
-
     rp = getattr(params, "report", None)
     bins = getattr(rp, "bins", 20)
     metrics_dir = Path(metrics_dir or getattr(rp, "metrics_dir", None)
                        or getattr(getattr(params, "evaluate", None), "metrics_dir", None) or "metrics")
     asked = selection_run or getattr(rp, "selection_run", None)
     if asked:  # a run the user named must exist: a typo would otherwise report "no selection" and exit 0
-        from ded.selectors.explain import require_run
-
         run = require_run(lake, asked, "--run" if selection_run else "report.selection_run")
     else:
         run = latest_selection_run(lake)

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ded.scorers.diversity import farthest_p
+
 # Whitespace-separated tokens: one edit per changed word or formula group (see the docstring).
 _TOKEN = re.compile(r"\S+")
 
@@ -89,8 +91,6 @@ def farthest_picks_texts(texts: Sequence[str | None], p: int, max_tokens: int | 
     max-min distances, and which left-out text duplicates which pick: distance <= `min_sep`, 0 =
     the same word sequence). A top-level function of plain arguments, so process pools can run it
     per question."""
-    from ded.scorers.diversity import farthest_p
-
     return farthest_p(distance_matrix(texts, max_tokens=max_tokens), p, min_sep)
 
 

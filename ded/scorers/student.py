@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ded.cpu_threads import cpu_threads, threads_for
+from ded.errors import MissingDependency
 
 RANK_CAP = 100  # arXiv 2601.14249 clips ranks at 100 so one garbage token cannot dominate
 LN2 = math.log(2.0)
@@ -173,8 +174,6 @@ class StudentScorer:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as e:  # pragma: no cover - torch is a core dependency
-            from ded.errors import MissingDependency
-
             raise MissingDependency(e.name or "torch", why="student scores run the student model") from e
         if self.device == "auto":
             self.device = "cuda" if torch.cuda.is_available() else "cpu"

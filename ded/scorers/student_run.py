@@ -19,6 +19,8 @@ import pyarrow as pa
 
 from ded.ids import text_hash
 from ded.lake import Lake
+from ded.progress import progress
+from ded.prompts import render_assistant, render_messages
 from ded.schema import STUDENT_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -71,8 +73,6 @@ def previous(lake: Lake, model: str, settings: str | None = None) -> pl.DataFram
 
 def assistant_text(row: dict[str, Any], think: Any) -> str:
     """The assistant turn the student reads (and the export writes) for a trajectory row."""
-    from ded.prompts import render_assistant
-
     final = row["final"] if row["final"] is not None else (row["response"] or "")
     return render_assistant(row["reasoning"], final, think=think)
 
@@ -145,8 +145,6 @@ def score_trajectories(lake: Lake, params: Any, ts: pl.DataFrame, make_scorer: C
 
 def _score(lake: Lake, params: Any, ts: pl.DataFrame, scorer: Any, models: list[str], total: int, name: str,
            settings: str) -> pa.Table:
-    from ded.progress import progress
-    from ded.prompts import render_messages
     cfg = params.score.student_scores
     qcols = ["question_id", "domain", "problem", "starter_code", "entry_point"]
     questions = {r["question_id"]: r for r in lake.read("questions", columns=qcols).to_pylist()}

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ded.scorers.diversity import kcenter_iter
 from ded.selectors.blocks import SelectionContext, SetStep
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,6 @@ def kcenter_order(vectors: Callable[[list[str]], dict[str, np.ndarray]], seed_or
     with P rows per question that is ~quota / P centers, not one per row. The rest of the questions
     follow in `seed_order` (the budget cut never reaches them).
     """
-    from ded.scorers.diversity import kcenter_iter
-
     def fn(sub: pl.DataFrame, domain: str, ctx: SelectionContext) -> list[str]:
         base = seed_order(sub, domain, ctx)
         vecs = vectors(base)

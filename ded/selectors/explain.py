@@ -15,6 +15,7 @@ import polars as pl
 
 from ded.errors import DedError
 from ded.lake import Lake
+from ded.receipts import current_selection_run
 
 
 class ExplainError(DedError):
@@ -23,8 +24,6 @@ class ExplainError(DedError):
 
 def latest_run(lake: Lake) -> str:
     """The run of the corpus on disk (receipts/select.json) when it is in this lake, else the newest."""
-    from ded.receipts import current_selection_run
-
     if not lake.exists("selection"):
         raise ExplainError(f"lake {lake.root} has no selection yet; run `ded select` first")
     current = current_selection_run(lake)

@@ -17,6 +17,8 @@ from typing import Any
 
 import polars as pl
 
+from ded.progress import progress
+from ded.scorers.levenshtein import farthest_picks_texts
 from ded.selectors.blocks import SelectionContext, SetStep
 
 log = logging.getLogger(__name__)
@@ -26,8 +28,6 @@ POOL_MIN_QUESTIONS = 64
 
 
 def _job(args: tuple):
-    from ded.scorers.levenshtein import farthest_picks_texts
-
     return farthest_picks_texts(*args)
 
 
@@ -63,8 +63,6 @@ def farthest_p_step(p: int, max_tokens: int | None, workers: int, min_lev_dist: 
     """`min_lev_dist` None: `ctx.min_lev_dist` (what `ded select` sets from select.min_lev_dist), else 0."""
 
     def fn(alive: pl.DataFrame, ctx: SelectionContext) -> pl.DataFrame:
-        from ded.progress import progress
-
         sep = float(min_lev_dist if min_lev_dist is not None else ctx.min_lev_dist)
 
         alive = alive.sort(["question_id", "trajectory_id"])

@@ -29,8 +29,19 @@ from typing import Any
 
 import numpy as np
 
+from ded.backends import get_backend
 from ded.errors import DedError
+from ded.evaluation.metrics import group_verdicts
+from ded.ids import stable_hash
+from ded.lake import now, open_lake
 from ded.report.svg import ablation_svg
+from ded.sql import connect
+from ded.stages import select as select_stage
+from ded.stages.evaluate import evaluate_model, evaluated_specs
+from ded.stages.select import INPUTS
+from ded.stages.sft import sft_params
+from ded.stages.smoke import _score
+from ded.training.base import base_model
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +88,6 @@ def arm_params(params: Any, recipe: str, budget: int, seed: int, teacher: str, o
                objective: str = "plain") -> Any:
     """The arm's params: the profile's, with the arm's selection, its folders, the ablate overrides and its SFT
     objective."""
-    from ded.stages.sft import sft_params
-
     ab = params.ablate
     base, stage = ("ded", STAGE_ARMS[recipe]) if recipe in STAGE_ARMS else (recipe, "diverse")
     for name, over, section in (("select", ab.select, params.select), ("evaluate", ab.evaluate, params.evaluate)):
@@ -105,9 +114,6 @@ def arm_params(params: Any, recipe: str, budget: int, seed: int, teacher: str, o
 def arm_hash(p: Any, lake: Any) -> str:
     """What determines an arm's result (not where it is written): its settings and the versions of the tables
     its selection reads. `ded ablate` reruns an arm when it changes (DVC decides by the stage's deps)."""
-    from ded.ids import stable_hash
-    from ded.stages.select import INPUTS
-
     return stable_hash({"params": p.hash("select", "score", "student", "models", "benchmarks", "prompts", "sft",
                                          "evaluate"), "inputs": lake.versions(INPUTS)})
 
@@ -115,8 +121,6 @@ def arm_hash(p: Any, lake: Any) -> str:
 def _corpus_stats(lake: Any, run_id: str) -> dict[str, Any]:
     """Rows, questions and response tokens of the run's kept rows (trajectories.n_tokens, else the score stage's
     count or estimate, trajectory_scores.n_tokens, which select's max_tokens filter reads)."""
-    from ded.sql import connect
-
     con = connect(lake)
     try:
         r = con.execute(
@@ -130,8 +134,6 @@ def _corpus_stats(lake: Any, run_id: str) -> dict[str, Any]:
 
 def _item_scores(lake: Any, run_id: str) -> dict[str, list[int]]:
     """{item_id: [correct, decided]} of an evaluation run (undecided samples left out, as avg@n does)."""
-    from ded.evaluation.metrics import group_verdicts
-
     t = lake.read("eval_samples", columns=["item_id", "sample_idx", "correct"], filter=f"run_id = '{run_id}'")
     out = {}
     for item, vs in group_verdicts(t.to_pylist()).items():
@@ -143,8 +145,6 @@ def _item_scores(lake: Any, run_id: str) -> dict[str, list[int]]:
 def run_arm(params: Any, lake: Any, recipe: str, budget: int, seed: int, teacher: str = "auto",
             train: bool | None = None, objective: str = "plain") -> dict[str, Any]:
     """Select, fine-tune (with `objective`) and evaluate one arm; writes and returns its result.json."""
-    from ded.stages import select as select_stage
-
     ab = params.ablate
     train = ab.train if train is None else train
     name = arm_name(recipe, budget, seed, teacher, objective)
@@ -167,9 +167,7 @@ def run_arm(params: Any, lake: Any, recipe: str, budget: int, seed: int, teacher
         "seconds": {"select": round(select_s, 3)},
     }
     if train:
-        from ded.stages.evaluate import evaluate_model, evaluated_specs
-        from ded.stages.smoke import _score
-        from ded.training.base import base_model
+        # lazy: torch and transformers (ded.training.run imports ded.training.callbacks)
         from ded.training.run import train_objective
 
         basem = base_model(p, p.sft)
@@ -184,8 +182,6 @@ def run_arm(params: Any, lake: Any, recipe: str, budget: int, seed: int, teacher
         spec = evaluated_specs(p)[0].model_copy(update={"name": label})
         names = p.evaluate.benchmarks or list(p.benchmarks)
         t2 = time.perf_counter()
-        from ded.backends import get_backend
-
         be = get_backend(spec)
         try:
             for b in names:
@@ -237,8 +233,6 @@ def load_results(params: Any, allow_missing: bool = False) -> list[dict[str, Any
 
 def table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The `ablations` rows: one per arm x benchmark (one with benchmark null for an arm not trained)."""
-    from ded.lake import now
-
     at = now()
     rows = []
     for r in results:
@@ -405,8 +399,6 @@ def aggregate(params: Any, lake: Any) -> dict[str, Any]:
 def main(params: Any, lake: Any = None, train: bool | None = None, only: list[str] | None = None,
          force: bool = False) -> dict[str, Any]:
     """Run every arm of the matrix that has no result yet (all with `force`), then aggregate."""
-    from ded.lake import open_lake
-
     lake = lake or open_lake(params)
     train = params.ablate.train if train is None else train
     if train != params.ablate.train:

@@ -23,9 +23,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ded.benchmarks import load_benchmarks
+from ded.compute.embed_actors import RayEncoder
+from ded.decontam import decontaminate
+from ded.dedup import find_duplicates
+from ded.embeddings.model import load_encoder, resolve_device
+from ded.embeddings.store import embed_into, question_items, trajectory_items
 from ded.errors import DedError
+from ded.ids import stable_hash
 from ded.lake import Lake, open_lake
 from ded.params import with_overrides
+from ded.receipts import read_receipt, write_receipt
+from ded.search.index import ensure_fts_index, ensure_vector_index
+from ded.sql import connect, run_sql_file
 
 TABLES = ["question_vectors", "trajectory_vectors", "duplicates", "contamination", "benchmark_items",
           "benchmark_vectors", "decontam_judgements"]
@@ -45,8 +55,6 @@ class EmbedError(DedError):
 
 def embed_tables(lake: Lake, params: Any, encoder: Any) -> dict[str, Any]:
     """Embed questions (and trajectories when enabled) incrementally; returns per-table stats."""
-    from ded.embeddings.store import embed_into, question_items, trajectory_items
-
     cfg = params.embed
     kw = {"batch_size": cfg.batch_size, "commit_every": cfg.commit_every, "overlap": cfg.chunk_overlap,
           "max_chunks": cfg.max_chunks}
@@ -64,8 +72,6 @@ def embed_tables(lake: Lake, params: Any, encoder: Any) -> dict[str, Any]:
 
 
 def build_indexes(lake: Lake, params: Any) -> dict[str, str]:
-    from ded.search.index import ensure_fts_index, ensure_vector_index
-
     out = {t: ensure_vector_index(lake, t, params.embed.index_threshold)
            for t in ("question_vectors", "trajectory_vectors") if lake.exists(t)}
     if params.embed.fts and lake.exists("questions"):
@@ -94,8 +100,6 @@ def stage_inputs(lake: Lake, params: Any) -> dict[str, Any] | None:
     if cfg.trajectories:
         out["trajectories"] = lake.version("trajectories")
     if cfg.decontam.enabled and cfg.decontam.judge:  # the judge's model spec lives in `models`
-        from ded.ids import stable_hash
-
         out["judge"] = stable_hash(params.model(cfg.decontam.judge).model_dump(mode="json"), n=16)
         out["judge_template"] = _files_digest([_ROOT / cfg.decontam.judge_template], stat_only=False)
     if cfg.decontam.enabled and params.benchmarks:
@@ -109,8 +113,6 @@ def stage_inputs(lake: Lake, params: Any) -> dict[str, Any] | None:
 
 def up_to_date(lake: Lake, params: Any) -> dict[str, Any] | None:
     """The last run's summary, restated as a no-op, when nothing it read or wrote has changed since; else None."""
-    from ded.receipts import read_receipt
-
     rec = read_receipt("embed")
     if not rec or not rec.get("inputs") or "summary" not in rec:
         return None
@@ -159,14 +161,8 @@ def main(params: Any, lake: Lake | None = None, encoder: Any = None, force: bool
     inputs = stage_inputs(lake, params)
     if not force and inputs is not None and (prev := up_to_date(lake, params)) is not None:
         return {**prev, "seconds": round(time.perf_counter() - t0, 2)}
-    # imported here, not above: a no-op run must not pay for torch and sentence-transformers
-    from ded.embeddings.model import load_encoder
-    from ded.receipts import write_receipt
-
     ray_encoder = None
     if encoder is None and params.compute.engine == "ray":  # the model on the cluster's actors (ded/compute)
-        from ded.compute.embed_actors import RayEncoder
-
         encoder = ray_encoder = RayEncoder(params)
     try:
         summary = _run(lake, params, encoder or load_encoder(cfg.model, cfg.device), judge_backend)
@@ -184,11 +180,6 @@ def main(params: Any, lake: Lake | None = None, encoder: Any = None, force: bool
 
 def _run(lake: Lake, params: Any, encoder: Any, judge_backend: Any) -> dict[str, Any]:
     """Embed, index, dedup and decontaminate with `encoder` (local, or ded.compute.embed_actors.RayEncoder)."""
-    from ded.benchmarks import load_benchmarks
-    from ded.decontam import decontaminate
-    from ded.dedup import find_duplicates
-    from ded.embeddings.model import resolve_device
-
     cfg = params.embed
     summary: dict[str, Any] = {"model": encoder.name, "device": encoder.device}
     summary["embedded"] = embed_tables(lake, params, encoder)
@@ -207,8 +198,6 @@ def _run(lake: Lake, params: Any, encoder: Any, judge_backend: Any) -> dict[str,
 
 def contamination_report(lake: Lake, kind: str | None = None, limit: int | None = None) -> list[dict]:
     """Contamination hits joined with the question and item text, strongest first (`ded embed --report`)."""
-    from ded.sql import connect, run_sql_file
-
     con = connect(lake, read_only=True)
     rows = run_sql_file(con, "embed/contamination_report", kind=kind, limit=limit or 1_000_000).to_pylist()
     return rows

@@ -13,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ded.backends import get_backend
+from ded.backends.run_requests import done_fingerprints, run_requests
 from ded.evaluation.results import run_entry, write_metrics
 from ded.evaluation.runner import (
     EvalPlan,
     build_plan,
     grade_run,
+    prompt_and_gold,
     row_maker,
     run_filter,
     sample_row,
@@ -25,6 +28,7 @@ from ded.evaluation.runner import (
 )
 from ded.ids import normalize_problem, stable_hash
 from ded.lake import Lake, open_lake
+from ded.receipts import write_receipt
 
 
 def evaluated_specs(params: Any, models: list[str] | None = None) -> list[Any]:
@@ -42,8 +46,6 @@ def evaluated_specs(params: Any, models: list[str] | None = None) -> list[Any]:
 def evaluate_model(params: Any, lake: Lake, spec: Any, benchmark: str, backend: Any = None,
                    regrade: bool = False) -> dict[str, Any]:
     """One model on one benchmark: generate what is missing, grade, write metrics; returns the metrics entry."""
-    from ded.backends.run_requests import done_fingerprints, run_requests
-
     items, dropped, notes = select_items(lake, params, benchmark)
     plan = build_plan(params, spec, benchmark, items)
     plan.dropped, plan.notes = dropped, notes
@@ -53,8 +55,6 @@ def evaluate_model(params: Any, lake: Lake, spec: Any, benchmark: str, backend: 
     if todo:
         own = backend is None
         if own:
-            from ded.backends import get_backend
-
             backend = get_backend(spec)
         try:
             stats = run_requests(backend, todo, lake, "eval_samples", row_maker(plan), done=done,
@@ -74,8 +74,6 @@ def evaluate_model(params: Any, lake: Lake, spec: Any, benchmark: str, backend: 
 def main(params: Any, lake: Lake | None = None, models: list[str] | None = None,
          benchmarks: list[str] | None = None, regrade: bool = False, backend: Any = None) -> dict[str, dict]:
     """Evaluate every model on every benchmark; returns {benchmark: {model: metrics entry}}."""
-    from ded.receipts import write_receipt
-
     lake = lake or open_lake(params)
     names = benchmarks or params.evaluate.benchmarks or list(params.benchmarks)
     unknown = [b for b in names if b not in params.benchmarks]
@@ -86,8 +84,6 @@ def main(params: Any, lake: Lake | None = None, models: list[str] | None = None,
     out: dict[str, dict] = {}
     for spec in evaluated_specs(params, models):
         # one backend per model for all benchmarks: the weights load once (lazily, only if a sample is missing)
-        from ded.backends import get_backend
-
         be = backend or get_backend(spec)
         try:
             for b in names:
@@ -115,8 +111,6 @@ def evaluate_responses(lake: Lake, params: Any, benchmark: str, model: str, reco
     run_id = "ev_" + stable_hash({"model": model, "benchmark": benchmark, "origin": label})
     plan = EvalPlan(model, label, benchmark, run_id, {"origin": label}, 0, params.evaluate.seed, items, {},
                     notes=notes, dropped=dropped)
-    from ded.evaluation.runner import prompt_and_gold
-
     plan.golds = {it["item_id"]: prompt_and_gold(it, params.evaluate.seed)[1] for it in items}
     rows, seen, unmatched = [], {}, []
     for rec in records:

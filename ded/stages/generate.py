@@ -20,11 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ded.backends.base import GenRequest, GenResult, Sampling, fingerprint
-from ded.backends.run_requests import RunStats, done_fingerprints, run_requests
+from ded.backends.run_requests import Meter, RunStats, done_fingerprints, run_requests
+from ded.compute.generate_actors import generation_backend
 from ded.errors import DedError
 from ded.evaluation.model_identity import model_identity
 from ded.ids import trajectory_id
 from ded.lake import Lake, now, open_lake
+from ded.prompts import render_messages
+from ded.receipts import write_receipt
+from ded.sql import SqlError, check_predicate, connect, stream_sql_file
 from ded.text import split_reasoning
 
 ORIGIN = "generated"
@@ -55,7 +59,6 @@ def question_chunks(lake: Lake, where: str | None = None, limit: int | None = No
     """Question rows (all, or those matching a SQL predicate) in question_id order, `size` at a time."""
     import duckdb
 
-    from ded.sql import SqlError, check_predicate, connect, stream_sql_file
 
     if not lake.exists("questions"):
         raise DedError(f"no questions in lake {lake.root!r}: run `ded ingest` first")
@@ -83,8 +86,6 @@ def load_questions(lake: Lake, where: str | None = None, limit: int | None = Non
 
 
 def build_requests(spec: Any, questions: list[dict[str, Any]], params: Any, samples: int | None = None) -> list[GenRequest]:
-    from ded.prompts import render_messages
-
     s = spec.sampling
     n = samples or s.n
     # A local model directory is identified by its content, so a model retrained in place gets new
@@ -208,9 +209,6 @@ def _mean_tokens(lake: Lake, model: str) -> float | None:
 def generate_model(spec: Any, lake: Lake, params: Any, where: str | None = None, limit: int | None = None,
                    backend=None, have: dict[str, str] | None = None, total: int | None = None) -> RunStats:
     """Generate one model's missing samples, question chunk by chunk, under one progress bar."""
-    from ded.backends.run_requests import Meter
-    from ded.compute.generate_actors import generation_backend
-
     g = params.generate
     where, limit = _scope(params, where, limit)
     have = _existing(lake, spec.name) if have is None else have
@@ -242,8 +240,6 @@ def generate_model(spec: Any, lake: Lake, params: Any, where: str | None = None,
 def main(params: Any, lake: Lake | None = None, models: list[str] | None = None, where: str | None = None,
          limit: int | None = None, dry: bool = False, echo=print) -> dict[str, Any]:
     """Survey, then generate (or with `dry`, only report) per model; raises if any request failed."""
-    from ded.receipts import write_receipt
-
     lake = lake or open_lake(params)
     where, limit = _scope(params, where, limit)
     replace = params.generate.replace_stale

@@ -20,9 +20,14 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from ded.compute.score_actors import RayStudentScorer
 from ded.errors import DedError
 from ded.lake import Lake, open_lake
 from ded.params import with_overrides
+from ded.progress import progress
+from ded.receipts import write_receipt
+from ded.scorers.limo import limo_features, limo_score
+from ded.scorers.student import StudentScorer
 from ded.scorers.student_run import (
     carried_scores,
     score_trajectories,
@@ -66,9 +71,6 @@ def run_sql_scores(con, params: Any) -> None:
 
 def limo_scores(lake: Lake, n_tokens: pl.DataFrame, batch_size: int = 20_000) -> pl.DataFrame:
     """LIMO traits and score of every trajectory (reasoning text, else the response)."""
-    from ded.progress import progress
-    from ded.scorers.limo import limo_features, limo_score
-
     parts = []
     total = lake.count("trajectories")
     with progress(total=total, desc="score: LIMO rule score", unit="traj") as bar:
@@ -92,20 +94,14 @@ def student_scores(lake: Lake, params: Any, ts: pl.DataFrame) -> pa.Table:
         return carried_scores(lake, params, ts)
     _name, path = scoring_model(params)
     if params.compute.engine == "ray":  # the student on the cluster's actors, the same forwards (ded/compute)
-        from ded.compute.score_actors import RayStudentScorer
-
         make = lambda: RayStudentScorer(params, path, **scorer_kwargs(cfg))
     else:
-        from ded.scorers.student import StudentScorer  # lazy: torch and transformers
-
         make = lambda: StudentScorer(path, **scorer_kwargs(cfg))
     return score_trajectories(lake, params, ts, make)
 
 
 def main(params: Any, lake: Lake | None = None, **overrides: Any) -> dict[str, Any]:
     """Compute and write trajectory_scores, question_scores and model_scores; return a summary."""
-    from ded.receipts import write_receipt
-
     if overrides:
         params = with_overrides(params, "score", **overrides)
     lake = lake or open_lake(params)

@@ -22,12 +22,21 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ded.corpus import write_corpus
 from ded.errors import DedError
 from ded.ids import stable_hash
 from ded.lake import Lake, now, open_lake
 from ded.params import with_overrides
+from ded.receipts import write_receipt
 from ded.selectors import recipes
-from ded.selectors.blocks import ChainResult, SelectionContext, run_chain
+from ded.selectors.blocks import (
+    ChainResult,
+    SelectionContext,
+    domain_filter,
+    pass_col,
+    run_chain,
+)
+from ded.selectors.budget import quotas
 from ded.selectors.teacher import (
     accuracy_fallback_warning,
     choose_teachers,
@@ -165,9 +174,6 @@ def select_per_domain(sp: Any, cand: pl.DataFrame, scores: pl.DataFrame, ctx: Se
     budget, nothing lent across domains), then the domain corpora are concatenated, largest quota first.
     Candidates of domains outside the mix are recorded as dropped by domain_mix. Returns the combined
     result and the teachers chosen (per domain in ctx.per_domain)."""
-    from ded.selectors.blocks import domain_filter, pass_col
-    from ded.selectors.budget import quotas
-
     want = quotas(sp.budget, sp.domain_mix)
     frames, counts, cols, teachers, per = [], {}, [], [], {}
     rank = 0
@@ -291,9 +297,6 @@ def main(params: Any, lake: Lake | None = None, receipt_dir: str | None = None, 
 
     `receipt_dir`: where select.json goes (default receipts/; `ded ablate` writes each arm's in its folder,
     so an arm never touches the pipeline's receipt)."""
-    from ded.corpus import write_corpus
-    from ded.receipts import write_receipt
-
     if overrides:
         params = with_overrides(params, "select", **overrides)
     lake = lake or open_lake(params)

@@ -15,7 +15,9 @@ import subprocess
 import sys
 
 from ded.errors import DedError
+from ded.lake import open_lake
 from ded.receipts import write_receipt
+from ded.training.base import base_model
 
 
 def sft_params(params, **overrides):
@@ -42,8 +44,7 @@ def relaunch_with_accelerate(config: str, argv: list[str]) -> int:
 
 def main(params, lake=None, **overrides) -> dict:
     """Train and save the student; returns the run's metrics (also in metrics/sft/train.json)."""
-    from ded.lake import open_lake
-    from ded.training.base import base_model
+    # lazy: torch and transformers (ded.training.run imports ded.training.callbacks)
     from ded.training.run import train_objective
 
     sft = sft_params(params, **overrides)

@@ -27,12 +27,20 @@ from pathlib import Path
 from typing import Any
 
 from ded.errors import DedError
+from ded.lake import open_lake
+from ded.progress import progress
+from ded.prompts import render_assistant, render_messages
+from ded.receipts import write_receipt
+from ded.scorers.student import StudentScorer, dataset_rsr, summarize_sums
+from ded.sql import check_predicate, connect, run_sql_file
+from ded.stages.evaluate import evaluate_model, evaluated_specs
+from ded.stages.sft import sft_params
+from ded.text import split_reasoning
+from ded.training.base import base_model
 
 
 def smoke_rows(lake, smoke, teacher: str) -> list[dict[str, Any]]:
     """The teacher's smoke-set trajectories joined to their questions (sql/smoke/smoke_set.sql)."""
-    from ded.sql import check_predicate, connect, run_sql_file
-
     teachers = list(dict.fromkeys(smoke.teachers or [teacher]))
     if teacher not in teachers:
         raise DedError(f"{teacher!r} is not in smoke.teachers {teachers}")
@@ -57,9 +65,6 @@ def smoke_rows(lake, smoke, teacher: str) -> list[dict[str, Any]]:
 
 def corpus_rows(rows: list[dict[str, Any]], params) -> list[dict[str, Any]]:
     """Chat rows as `ded select` writes them; a cut-off response is kept verbatim (no invented `</think>`)."""
-    from ded.prompts import render_assistant, render_messages
-    from ded.text import split_reasoning
-
     out = []
     for r in rows:
         reasoning, final, closed = split_reasoning(r["response"])
@@ -80,9 +85,6 @@ def student_corpus_stats(model: str, rows: list[dict[str, Any]], max_tokens: int
     clipped rank_i / Σ_i mean surprisal_i over its rows, `ded.scorers.student.dataset_rsr`), the quantity
     model_scores.mean_student_rsr gives for a teacher's scored trajectories.
     """
-    from ded.progress import progress
-    from ded.scorers.student import StudentScorer, dataset_rsr, summarize_sums
-
     scorer = StudentScorer(model, device=device, max_tokens=max_tokens)
     n, ent, rank, surp = 0, 0.0, 0.0, 0.0
     per_row: list[dict[str, Any]] = []
@@ -129,10 +131,6 @@ def evaluate_student(params, lake, model_dir: Path, metrics_dir: Path, label: st
     runs stay apart from the final student's, and a retrained model never reuses a stale run's samples
     (evaluate's run_id hashes the model name and path, not the weights).
     """
-    try:
-        from ded.stages.evaluate import evaluate_model, evaluated_specs
-    except ImportError as e:
-        raise DedError(f"the smoke test evaluates through `ded evaluate`, which is not available ({e})") from None
     s, ev = params.smoke, params.evaluate
     eparams = params.model_copy(deep=True)
     eparams.evaluate = ev.model_copy(update={
@@ -163,10 +161,7 @@ def _score(entry: dict) -> tuple[float | None, int | None, float | None, float |
 
 def main(params, lake=None, teacher: str | None = None, evaluate: bool = True) -> dict[str, Any]:
     """Smoke-test one teacher (or, with teacher=None, each of smoke.teachers in turn)."""
-    from ded.lake import open_lake
-    from ded.receipts import write_receipt
-    from ded.stages.sft import sft_params
-    from ded.training.base import base_model
+    # lazy: torch and transformers (ded.training.run imports ded.training.callbacks)
     from ded.training.run import train
 
     lake = lake or open_lake(params)

@@ -20,10 +20,18 @@ import time
 from collections import Counter
 from typing import Any
 
+from ded.compute.verify_actors import RayGraders
 from ded.errors import DedError
 from ded.lake import Lake, now, open_lake
 from ded.params import with_overrides
+from ded.progress import progress
+from ded.receipts import write_receipt
 from ded.sql import connect, stream_sql_file
+from ded.verifiers import grade_many, routes
+from ded.verifiers.format import TokenCounter, check_format
+from ded.verifiers.judge import judge_rows, judge_version
+from ded.verifiers.math import MathPool
+from ded.verifiers.sandbox import Limits
 
 
 class VerifyError(DedError):
@@ -82,8 +90,6 @@ class InfraGuard:
 
 def token_counter(params: Any):
     """The tokenizer for n_tokens: verify.tokenizer, else the student's (offline), else the approximation."""
-    from ded.verifiers.format import TokenCounter
-
     cfg = params.verify
     if cfg.tokenizer:
         return TokenCounter(cfg.tokenizer)
@@ -97,8 +103,6 @@ def token_counter(params: Any):
 
 def verdict_rows(rows: list[dict], results: list[dict], counter: Any, implicit_open: bool) -> list[dict]:
     """Verdict table rows: the grade plus the format columns of each trajectory."""
-    from ded.verifiers.format import check_format
-
     at = now()
     out = []
     for row, res in zip(rows, results):
@@ -117,11 +121,6 @@ def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
                   show_progress: bool = True, guard: InfraGuard | None = None) -> Counter:
     """Grade pending trajectories by rule; returns counts by (verifier, status). Raises VerifyError (after
     committing what was graded) when `guard` finds the verifiers' infrastructure failing."""
-    from ded.progress import progress
-    from ded.verifiers import grade_many, routes
-    from ded.verifiers.math import MathPool
-    from ded.verifiers.sandbox import Limits
-
     cfg = params.verify
     counter = token_counter(params)
     limits = Limits(timeout_s=cfg.code_timeout_s, memory_mb=cfg.memory_mb, max_procs=cfg.max_procs,
@@ -129,8 +128,6 @@ def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
                     namespaces=cfg.namespaces)
     ray_graders = None
     if params.compute.engine == "ray":
-        from ded.compute.verify_actors import RayGraders
-
         ray_graders = RayGraders(params)
     pool = MathPool(cfg.workers, cfg.math_timeout_s)
     con = connect(lake)
@@ -191,8 +188,6 @@ def grade_pending(lake: Lake, params: Any, force: bool = False, limit: int | Non
 def judge_pending(lake: Lake, params: Any, force: bool = False, limit: int | None = None, backend: Any = None,
                   guard: InfraGuard | None = None) -> Counter:
     """Ask the LLM judge about trajectories it has not judged at the current version (same guard as rules)."""
-    from ded.verifiers.judge import judge_rows, judge_version
-
     cfg = params.verify
     if not cfg.judge.model:
         raise VerifyError("verify.judge.enabled is true but verify.judge.model is not set; name a model from `models`")
@@ -229,8 +224,6 @@ def main(params: Any, lake: Lake | None = None, force: bool = False, limit: int 
          judge: bool | None = None, show_progress: bool = True, judge_backend: Any = None,
          **overrides: Any) -> dict[str, Any]:
     """Run the stage; `overrides` replace fields of `params.verify` (e.g. workers=2)."""
-    from ded.receipts import write_receipt
-
     if overrides:
         params = with_overrides(params, "verify", **overrides)
     lake = lake or open_lake(params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ded.errors import DedError
+from ded.tiny import build_tiny_model
 
 
 def base_model(params, sft=None) -> str:
@@ -29,8 +30,6 @@ def _looks_local(name: str) -> bool:
 
 def ensure_tiny_base(path: str, text_file: str) -> Path:
     """Build (or reuse: ded.tiny caches by its arguments and a hash of the texts) the demo's tiny student."""
-    from ded.tiny import build_tiny_model
-
     text = Path(text_file)
     if not text.exists():
         raise DedError(f"sft.tiny_base_text {text} not found: write the demo sources with `ded demo` "

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from ded.progress import progress
+
 CURVE_FIELDS = ["step", "epoch", "loss", "learning_rate", "grad_norm", "num_tokens", "mean_token_accuracy", "entropy"]
 
 
@@ -49,8 +51,6 @@ class ProgressBar(TrainerCallback):
         self.bar = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        from ded.progress import progress
-
         if state.is_world_process_zero:
             self.bar = progress(total=state.max_steps, desc=self.desc, unit="step").__enter__()
             if state.global_step:

@@ -13,11 +13,12 @@ import shutil
 import time
 from pathlib import Path
 
+from ded.cpu_threads import cpu_threads
 from ded.ids import stable_hash
 from ded.training.callbacks import EvenCheckpoints, LossCurve, ProgressBar, read_curve
 from ded.training.data import file_sha256, load_corpus
-from ded.cpu_threads import cpu_threads
 from ded.training.plan import make_plan
+from ded.training.t3s import run
 from ded.training.trainer import build_trainer, load_model
 
 # Settings that change where results go or how often they are logged, not what is trained.
@@ -131,6 +132,4 @@ def train_objective(params, sft, base: str, lake=None, **kwargs) -> dict:
     `train`'s output_dir, metrics_dir, checkpoint_dir and desc."""
     if sft.objective == "plain":
         return train(sft, base, **kwargs)
-    from ded.training.t3s import run
-
     return run(params, sft, base, lake=lake, **kwargs)

@@ -34,8 +34,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ded.backends import get_backend
+from ded.backends.run_requests import done_fingerprints, run_requests
 from ded.errors import DedError
-from ded.params import EvaluateParams
+from ded.evaluation.results import run_entry
+from ded.evaluation.runner import build_plan, grade_run, row_maker, run_filter
+from ded.lake import now, open_lake
+from ded.params import EvaluateParams, ModelSpec
+from ded.scorers.student import StudentScorer
+from ded.training.data import file_sha256, load_corpus
+from ded.training.plan import make_plan
+from ded.training.trainer import trained_rows
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +117,6 @@ def exempt_positions(tokenizer, ids: list[int], labels: list[int], exempt_specia
 def token_confidences(model_path: str, rows: list[tuple[list[int], list[int]]], t3s) -> list[list[float]]:
     """c_t = log p(y_t | y_<t) at each trained position of each (input_ids, labels) row, by the student
     scorer's packed, chunked forward (one teacher-forced pass over all rows)."""
-    from ded.scorers.student import StudentScorer
-
     scorer = StudentScorer(model_path, device=t3s.device, chunk_tokens=t3s.chunk_tokens,
                            max_batch_tokens=t3s.max_batch_tokens)
     items, spans = [], []
@@ -149,8 +156,6 @@ def residual_transfer(theta0: str, final: str, bottleneck: str, out_dir: str | P
 
 
 def _student_spec(params, name: str, path: str):
-    from ded.params import ModelSpec
-
     if params.student is not None:
         return params.model(params.student.model).model_copy(update={"name": name, "model": path})
     return ModelSpec(name=name, backend="transformers", model=path)
@@ -179,11 +184,6 @@ def train_items(lake, question_ids: list[str], limit: int | None) -> list[dict]:
 def train_accuracy(params, lake, model_path: str, name: str, items: list[dict], t3s, seed: int = 0) -> dict[str, Any]:
     """avg@n of `model_path` on the training items: `ded evaluate`'s plan, generation (resumed by fingerprint
     in eval_samples), grading and metrics, under benchmark `t3s-train` and the model name `name`."""
-    from ded.backends import get_backend
-    from ded.backends.run_requests import done_fingerprints, run_requests
-    from ded.evaluation.results import run_entry
-    from ded.evaluation.runner import build_plan, grade_run, row_maker, run_filter
-
     # sampling from the t3s section, else the student's own (not `evaluate`'s: the sft stage does not depend on
     # it); seed: sft.seed. Only pass@k's ks and the intervals' level and resamples come from `evaluate` (the sft
     # stage declares those three keys); grade_workers only sets how many processes grade.
@@ -243,6 +243,7 @@ def pilot_curve(params, lake, sft, base: str, work: Path, items: list[dict]) -> 
     """Pilot run (resumed by its own checkpoints) and the training accuracy of θ0 and of every checkpoint
     (curve.json rewritten after each, so a killed run keeps the measured points). Returns (curve.json's
     document, what this call spent: seconds of pilot SFT and of accuracy sampling, samples generated)."""
+    # lazy: torch and transformers (ded.training.run imports ded.training.callbacks)
     from ded.training.run import train
 
     t3s = sft.t3s
@@ -293,9 +294,6 @@ def compute_masks(params, lake, sft, base: str, run_id: str, bottleneck: str) ->
     """Anchor masks of every corpus row (cached in the lake table `t3s_masks` under `run_id`)."""
     from transformers import AutoTokenizer
 
-    from ded.training.data import load_corpus
-    from ded.training.plan import make_plan
-    from ded.training.trainer import trained_rows
 
     t3s = sft.t3s
     ids = _corpus_ids(sft.corpus)
@@ -311,8 +309,6 @@ def compute_masks(params, lake, sft, base: str, run_id: str, bottleneck: str) ->
     c0 = token_confidences(base, rows, t3s)
     cb = token_confidences(bottleneck, rows, t3s)
     seconds = time.perf_counter() - t0
-    from ded.lake import now
-
     at, out, masks = now(), [], []
     for r, (input_ids, labels), a, b in zip(ids, rows, c0, cb):
         ex = exempt_positions(tok, input_ids, labels, t3s.exempt_special, t3s.exempt_final)
@@ -333,8 +329,7 @@ def compute_masks(params, lake, sft, base: str, run_id: str, bottleneck: str) ->
 def run(params, sft, base: str, lake=None, output_dir: str | None = None, metrics_dir: str | None = None,
         checkpoint_dir: str | None = None, desc: str = "sft") -> dict[str, Any]:
     """The whole objective: pilot → bottleneck → (rrt: residual transfer | t3s: masks → final run)."""
-    from ded.lake import open_lake
-    from ded.training.data import file_sha256
+    # lazy: torch and transformers (ded.training.run imports ded.training.callbacks)
     from ded.training.run import run_key, train
 
     if sft.objective not in ("t3s", "rrt"):

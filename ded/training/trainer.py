@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import warnings
 
+from ded.training.head import add_ded_head
+from ded.training.plan import sft_config
+
 # Collator keys (popped in `compute_loss`, never reach the model): the batch's real (trained-position) token
 # count and, for padding-free batches with shape padding, how many padding tokens it got. Plain ints computed
 # on the CPU at collation: no device sync.
@@ -194,7 +197,6 @@ def trained_rows(sft, plan, tokenizer, conversations: list) -> list[tuple[list[i
     from datasets import Dataset
     from trl.trainer import sft_trainer as trl_sft
 
-    from ded.training.plan import sft_config
 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
@@ -252,7 +254,6 @@ def build_trainer(sft, plan, model, tokenizer, conversations: list, output_dir: 
     from datasets import Dataset
     from transformers import PrinterCallback
 
-    from ded.training.plan import sft_config
 
     with warnings.catch_warnings():
         # transformers 5.2x renames gradient_checkpointing; TRL 1.16's SFTConfig still sets the old name
@@ -277,8 +278,6 @@ def build_trainer(sft, plan, model, tokenizer, conversations: list, output_dir: 
     trainer.remove_callback(PrinterCallback)  # the loss goes to the curve and the bar, not as dicts on stdout
     trainer.data_collator = PadCounting(trainer.data_collator)
     if getattr(plan, "lm_head", "trl") == "ded":
-        from ded.training.head import add_ded_head
-
         # After SFTTrainer's init, on the model TRL patched; the flag only acts in the sync-free NLL step
         peft = hasattr(trainer.model, "peft_config") and hasattr(trainer.model, "get_base_model")
         add_ded_head(trainer.model.get_base_model() if peft else trainer.model)

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ded.backends import GenRequest, Sampling, get_backend
 from ded.ids import stable_hash
 from ded.verifiers.extract import final_text
 from ded.verifiers.infra import failure
@@ -58,8 +59,6 @@ def parse_judgement(text: str | None) -> tuple[str, bool | None]:
 
 def judge_rows(rows: list[dict], params: Any, backend: Any = None) -> list[dict]:
     """Judge verdict fields for each row (trajectory_id, response, problem, answer), in order."""
-    from ded.backends import GenRequest, Sampling, get_backend
-
     cfg = params.verify.judge
     if not cfg.model:
         raise ValueError("verify.judge.enabled is true but verify.judge.model is not set; name a model from `models`")
