@@ -204,9 +204,9 @@ def test_filtered_search_paths_agree_with_exact(lake, monkeypatch):
     ensure_vector_index(lake, "question_vectors", threshold=0, force=True)
     assert has_vector_index(lake, "question_vectors")
     took = []
-    monkeypatch.setattr(query, "SUBSET_MIN_SHARE", 0.05)
-    real_subset = flat.subset_search
-    monkeypatch.setattr(flat, "subset_search", lambda *a, **k: took.append(1) or real_subset(*a, **k))
+    assert query.SUBSET_MAX_SHARE < 0.5
+    real_subset = flat.rowset_search
+    monkeypatch.setattr(flat, "rowset_search", lambda *a, **k: took.append(1) or real_subset(*a, **k))
     got = vector_search(lake, "questions", q, k=5, allowed=set(ids[narrow]), nprobes=64)
     assert [i for i, _, _ in got] == exact(q, narrow) and took == [1]  # 10 of 3000 rows: the exact subset
     got = vector_search(lake, "questions", q, k=5, allowed=set(ids[broad]), nprobes=64)
@@ -217,3 +217,33 @@ def test_filtered_search_paths_agree_with_exact(lake, monkeypatch):
     kept = narrow & (ids != "q_00000")
     got = vector_search(lake, "questions", q, k=5, allowed=set(ids[narrow]), nprobes=64)
     assert [i for i, _, _ in got] == exact(q, kept)
+
+
+def test_rowset_is_gathered_once_and_follows_the_table(lake):
+    """A RowSet gathers its rows' vectors on the first query and reuses them; when the table changes it is
+    rebuilt from its ids, so a reused filter never searches stale rows."""
+    from ded.search import row_set
+
+    rng = np.random.default_rng(2)
+    v = rng.normal(size=(400, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    ids = [f"q_{i:04d}" for i in range(400)]
+    _create(lake, "question_vectors", 16, "create")
+    lake.append("question_vectors", rows_table(ids, [0] * 400, v, "synthetic", ["h"] * 400))
+    keep = np.arange(400) % 10 == 3
+    rs = row_set(lake, "question_vectors", {i for i, k in zip(ids, keep) if k})
+    assert rs.vectors is None and len(rs.positions) == 40 and rs.share == 0.1
+    q = v[13]
+    want = [ids[i] for i in np.argsort(-np.where(keep, v @ q, -np.inf))[:3]]
+    assert [i for i, _, _ in vector_search(lake, "questions", q, k=3, allowed=rs)] == want == ["q_0013", *want[1:]]
+    gathered = rs.vectors
+    assert gathered is not None and gathered.shape == (40, 16)
+    assert [i for i, _, _ in vector_search(lake, "questions", q, k=3, allowed=rs)] == want
+    assert rs.vectors is gathered  # reused, not gathered again
+    lake.delete("question_vectors", "id = 'q_0013'")
+    got = [i for i, _, _ in vector_search(lake, "questions", q, k=3, allowed=rs)]
+    assert "q_0013" not in got and got[:2] == want[1:]
+    _create(lake, "trajectory_vectors", 16, "create")
+    lake.append("trajectory_vectors", rows_table(ids, [0] * 400, v, "synthetic", ["h"] * 400))
+    with pytest.raises(SearchError, match="filter_rows"):  # a questions filter is not a trajectories one
+        vector_search(lake, "trajectories", q, k=3, allowed=rs)
