@@ -87,7 +87,7 @@ def cold_cli(root: Path, text: str, where: str | None = None) -> float:
         cmd += ["--where", where]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, cwd=root.parent, env=env, capture_output=True, text=True)
+    out = subprocess.run(cmd, cwd=root.parent, env=env, capture_output=True, text=True, check=False)
     dt = time.perf_counter() - t0
     if out.returncode != 0:
         raise SystemExit(f"ded search failed: {out.stderr[-2000:]}")

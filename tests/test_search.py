@@ -72,6 +72,24 @@ def test_where_prefilters(pool, encoder):
         search(lake, text=HEXAGON, where="domian = 'math'", encoder=encoder)
 
 
+def test_where_rows_are_reused_until_the_questions_change(pool, encoder):
+    """The RowSet of a --where is built once per predicate and table versions: a new matching question makes
+    the next search build it again and find that question."""
+    from ded.search import filter_rows
+
+    lake, planted = pool
+    first = filter_rows(lake, "questions", "source = 'planted'")
+    assert filter_rows(lake, "questions", "source = 'planted'") is first and first.ids == {planted}
+    other = PARAPHRASED[("math500", 5)] + " Give the answer in lowest terms."
+    lake.merge("questions", [{"question_id": question_id(other), "problem": other, "source": "planted",
+                              "domain": "math"}])
+    embed_into(lake, "question_vectors", question_items(lake), encoder)
+    again = filter_rows(lake, "questions", "source = 'planted'")
+    assert again is not first and again.ids == {planted, question_id(other)}
+    hits = search(lake, text=HEXAGON, k=5, where="source = 'planted'", encoder=encoder)
+    assert {h.id for h in hits} == {planted, question_id(other)}
+
+
 def test_hybrid_fuses_keyword_and_vector(pool, encoder):
     lake, planted = pool
     hits = search(lake, text="regular hexagon equilateral triangles perimeter", k=3, hybrid=True, encoder=encoder)
@@ -204,7 +222,7 @@ def test_filtered_search_paths_agree_with_exact(lake, monkeypatch):
     ensure_vector_index(lake, "question_vectors", threshold=0, force=True)
     assert has_vector_index(lake, "question_vectors")
     took = []
-    assert query.SUBSET_MAX_SHARE < 0.5
+    monkeypatch.setattr(query, "SUBSET_MAX_ROWS", 100)  # 10 rows: exact; 1500: the index
     real_subset = flat.rowset_search
     monkeypatch.setattr(flat, "rowset_search", lambda *a, **k: took.append(1) or real_subset(*a, **k))
     got = vector_search(lake, "questions", q, k=5, allowed=set(ids[narrow]), nprobes=64)

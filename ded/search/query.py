@@ -31,11 +31,13 @@ TABLES = {
 }
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k = 60
 PREFILTER_MAX_IDS = 20_000  # FTS: above this, filter an over-fetched ranking instead of an SQL IN list
-# a filter keeping at most this share of an indexed table's rows is searched exactly over them: at 1M rows,
-# exact over a gathered 5% / 12% filter took 6 / 14 ms, the over-fetched index 99 / 156 ms, while for a 50%
-# filter the index took 21 ms (bench/search.py, docs/performance.md)
-SUBSET_MAX_SHARE = 0.2
-ROWSET_CACHE = 4  # filters whose RowSet search() keeps per process
+# a filter keeping at most this many rows of an indexed table is searched exactly over them (its rows
+# gathered once, `ded.search.flat.RowSet`): the exact product costs in proportion to the rows kept, the index
+# about the same whatever the filter. At 1M rows exact over a gathered 5% / 12% filter took 12 / 15 ms and
+# the over-fetched index 20-24 ms for a 50% filter (it had taken 99 / 156 ms for the 5% / 12% ones); at 100k
+# rows exact over a 50% filter took 5 ms against 13 ms for the index (bench/search.py, docs/performance.md)
+SUBSET_MAX_ROWS = 200_000
+ROWSET_CACHE = 4  # filters whose RowSet search() keeps per process (each gathered: <= 300 MB at 384 dims)
 _ROWSETS: dict[tuple, RowSet] = {}
 
 
@@ -149,7 +151,7 @@ def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10,
 
     Which path runs (each measured in bench/search.py): no index → exact NumPy over the table in memory;
     an index → the index. With a filter: exact NumPy over the kept rows when there is no index or the
-    filter keeps at most `SUBSET_MAX_SHARE` of the rows; above it, the index over-fetched by the inverse of
+    filter keeps at most `SUBSET_MAX_ROWS` rows; above it, the index over-fetched by the inverse of
     the share kept, re-ranked by exact distance with the same budget of exact reads as an unfiltered query,
     and filtered (exact over the kept rows again when that leaves fewer than k ids). Lance's own prefilter
     (`row_addr_allowlist`, a roaring bitmap of the kept rows, into the IVF-PQ search) is fast (5-16 ms at 1M)
@@ -173,7 +175,7 @@ def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10,
             rs = row_set(lake, vt, allowed)
         if len(rs.positions) == 0:
             return []
-        if not indexed or rs.share <= SUBSET_MAX_SHARE:
+        if not indexed or len(rs.positions) <= SUBSET_MAX_ROWS:
             return rowset_search(lake, rs, vector, k, exclude)
     elif not indexed:
         return flat_search(lake, vt, vector, k, exclude)
