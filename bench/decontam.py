@@ -206,7 +206,7 @@ def labelled() -> None:
                       **{f"{k}_detail": v for k, v in out.items()}}))
 
 
-def full_check(n_pool: int, n_base: int) -> None:
+def full_check(n_pool: int, n_base: int, profile: str | None = None) -> None:
     """Time of the whole check (n-grams + number/formula indexes + top-k + second opinion + table write) for
     `n_pool` questions against every shared benchmark, without the judge. Vectors: `n_base` real pool texts
     embedded with MiniLM, the pool grown from them by renumbering (bench `grow`), each variant's vector its
@@ -265,9 +265,18 @@ def full_check(n_pool: int, n_base: int) -> None:
         warm = decontaminate(lake, **kw)  # embeds the benchmark items into benchmark_vectors
         warm_s = time.perf_counter() - t0
         print(f"warm-up {warm_s:.1f}s {warm}", flush=True)
+        prof = None
+        if profile:
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
         t0 = time.perf_counter()
         st = decontaminate(lake, **kw)
         ours = time.perf_counter() - t0
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(profile)
         print(f"ours {ours:.1f}s", flush=True)
         t0 = time.perf_counter()
         ng = decontaminate(lake, n=dc.ngram, min_coverage=dc.min_coverage, embedding_threshold=None, rephrase=False)
@@ -297,6 +306,7 @@ def main() -> None:
     ap.add_argument("--labelled", action="store_true", help="precision/recall on tests/data/contamination instead")
     ap.add_argument("--full", action="store_true", help="time the whole check (rephrase detector, no judge)")
     ap.add_argument("--bases", type=int, default=1000, help="--full: real texts embedded to grow the pool from")
+    ap.add_argument("--profile", default=None, help="--full: write cProfile stats of our timed run to this file")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} is absent: this bench reads the real pools in ../shared/data")
@@ -305,7 +315,7 @@ def main() -> None:
     if args.labelled:
         return labelled()
     if args.full:
-        return full_check(args.pool, args.bases)
+        return full_check(args.pool, args.bases, args.profile)
     from ded.benchmarks import load_benchmarks
     from ded.decontam import decontaminate
     from ded.ids import question_id

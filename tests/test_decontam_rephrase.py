@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ded.decontam.rephrase import Rules, is_foreign, verdict
@@ -206,3 +207,27 @@ def test_judge_must_name_a_model():
 
     with pytest.raises((ParamsError, ValueError), match="not a model in `models`"):
         parse_params({"embed": {"decontam": {"judge": "gpt-judge"}}})
+
+
+def test_pairs_under_the_floors_get_no_verdict_from_any_rule():
+    """`Rules.floors` is what lets second_opinion skip comparing a pair: below the number, cosine and n-gram
+    floors no rule may fire, whatever the other scores, for math and code items, English or not."""
+    from ded.decontam.content import compare_numbers, content, numbers_bound
+    from ded.decontam.rephrase import Rules, verdict
+
+    r = Rules()
+    num, cos, ng = r.floors()
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        s = {"numbers": rng.uniform(0, num - 1e-9), "numbers_shared": rng.uniform(0, 40),
+             "numbers_cover": rng.uniform(0, 1), "numbers_added": float(rng.integers(0, 2)),
+             "numbers_added_digits": float(rng.integers(0, 2)), "numbers_rare": rng.uniform(0, 30),
+             "math": rng.uniform(0, 1), "shape": rng.uniform(0, 1)}
+        c, g = rng.uniform(-1, cos - 1e-9), rng.uniform(0, ng - 1e-9)
+        for code in (False, True):
+            assert verdict(dict(s), c, None, r, ngram=g, code=code, foreign=True, item_math=50) is None
+    # the weight bound holds: a Jaccard never exceeds min/max of the two weights
+    texts = ["Find 12 + 345 and 6,000.", "What is 12 times 345?", "Sum of 7, 8 and 9 is 24.", "one two 3", "no numbers"]
+    for a in texts:
+        for b in texts:
+            assert compare_numbers(content(a), content(b))["numbers"] <= numbers_bound(content(a), content(b)) + 1e-12

@@ -72,6 +72,24 @@ def test_where_prefilters(pool, encoder):
         search(lake, text=HEXAGON, where="domian = 'math'", encoder=encoder)
 
 
+def test_where_rows_are_reused_until_the_questions_change(pool, encoder):
+    """The RowSet of a --where is built once per predicate and table versions: a new matching question makes
+    the next search build it again and find that question."""
+    from ded.search import filter_rows
+
+    lake, planted = pool
+    first = filter_rows(lake, "questions", "source = 'planted'")
+    assert filter_rows(lake, "questions", "source = 'planted'") is first and first.ids == {planted}
+    other = PARAPHRASED[("math500", 5)] + " Give the answer in lowest terms."
+    lake.merge("questions", [{"question_id": question_id(other), "problem": other, "source": "planted",
+                              "domain": "math"}])
+    embed_into(lake, "question_vectors", question_items(lake), encoder)
+    again = filter_rows(lake, "questions", "source = 'planted'")
+    assert again is not first and again.ids == {planted, question_id(other)}
+    hits = search(lake, text=HEXAGON, k=5, where="source = 'planted'", encoder=encoder)
+    assert {h.id for h in hits} == {planted, question_id(other)}
+
+
 def test_hybrid_fuses_keyword_and_vector(pool, encoder):
     lake, planted = pool
     hits = search(lake, text="regular hexagon equilateral triangles perimeter", k=3, hybrid=True, encoder=encoder)
@@ -204,9 +222,9 @@ def test_filtered_search_paths_agree_with_exact(lake, monkeypatch):
     ensure_vector_index(lake, "question_vectors", threshold=0, force=True)
     assert has_vector_index(lake, "question_vectors")
     took = []
-    monkeypatch.setattr(query, "SUBSET_MIN_SHARE", 0.05)
-    real_subset = flat.subset_search
-    monkeypatch.setattr(flat, "subset_search", lambda *a, **k: took.append(1) or real_subset(*a, **k))
+    monkeypatch.setattr(query, "SUBSET_MAX_ROWS", 100)  # 10 rows: exact; 1500: the index
+    real_subset = flat.rowset_search
+    monkeypatch.setattr(flat, "rowset_search", lambda *a, **k: took.append(1) or real_subset(*a, **k))
     got = vector_search(lake, "questions", q, k=5, allowed=set(ids[narrow]), nprobes=64)
     assert [i for i, _, _ in got] == exact(q, narrow) and took == [1]  # 10 of 3000 rows: the exact subset
     got = vector_search(lake, "questions", q, k=5, allowed=set(ids[broad]), nprobes=64)
@@ -217,3 +235,33 @@ def test_filtered_search_paths_agree_with_exact(lake, monkeypatch):
     kept = narrow & (ids != "q_00000")
     got = vector_search(lake, "questions", q, k=5, allowed=set(ids[narrow]), nprobes=64)
     assert [i for i, _, _ in got] == exact(q, kept)
+
+
+def test_rowset_is_gathered_once_and_follows_the_table(lake):
+    """A RowSet gathers its rows' vectors on the first query and reuses them; when the table changes it is
+    rebuilt from its ids, so a reused filter never searches stale rows."""
+    from ded.search import row_set
+
+    rng = np.random.default_rng(2)
+    v = rng.normal(size=(400, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    ids = [f"q_{i:04d}" for i in range(400)]
+    _create(lake, "question_vectors", 16, "create")
+    lake.append("question_vectors", rows_table(ids, [0] * 400, v, "synthetic", ["h"] * 400))
+    keep = np.arange(400) % 10 == 3
+    rs = row_set(lake, "question_vectors", {i for i, k in zip(ids, keep) if k})
+    assert rs.vectors is None and len(rs.positions) == 40 and rs.share == 0.1
+    q = v[13]
+    want = [ids[i] for i in np.argsort(-np.where(keep, v @ q, -np.inf))[:3]]
+    assert [i for i, _, _ in vector_search(lake, "questions", q, k=3, allowed=rs)] == want == ["q_0013", *want[1:]]
+    gathered = rs.vectors
+    assert gathered is not None and gathered.shape == (40, 16)
+    assert [i for i, _, _ in vector_search(lake, "questions", q, k=3, allowed=rs)] == want
+    assert rs.vectors is gathered  # reused, not gathered again
+    lake.delete("question_vectors", "id = 'q_0013'")
+    got = [i for i, _, _ in vector_search(lake, "questions", q, k=3, allowed=rs)]
+    assert "q_0013" not in got and got[:2] == want[1:]
+    _create(lake, "trajectory_vectors", 16, "create")
+    lake.append("trajectory_vectors", rows_table(ids, [0] * 400, v, "synthetic", ["h"] * 400))
+    with pytest.raises(SearchError, match="filter_rows"):  # a questions filter is not a trajectories one
+        vector_search(lake, "trajectories", q, k=3, allowed=rs)

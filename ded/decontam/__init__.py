@@ -250,7 +250,8 @@ def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.6, embeddin
                     cand[k] = float(qvecs[qpos[k[0]]] @ ivecs[k[1]])
             q_texts = _question_texts(lake, {q for q, _ in cand})
             opinions = second_opinion(cand, q_texts, item_texts, load_e5(required=True) if multilingual else None,
-                                      rules, ngram=ngram, item_code=[it.get("domain") == "code" for it in items])
+                                      rules, ngram=ngram, item_code=[it.get("domain") == "code" for it in items],
+                                      full=set(emb) | {k for k, v in ngram.items() if v >= min_coverage and v > 0})
             if judge:
                 from ded.decontam.judge import judge_pairs
 

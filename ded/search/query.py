@@ -22,6 +22,7 @@ import numpy as np
 
 from ded.errors import DedError
 from ded.lake import Lake
+from ded.search.flat import RowSet
 
 # --table NAME -> (vector table, source table, source key, "source" column, snippet columns in order)
 TABLES = {
@@ -30,7 +31,14 @@ TABLES = {
 }
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k = 60
 PREFILTER_MAX_IDS = 20_000  # FTS: above this, filter an over-fetched ranking instead of an SQL IN list
-SUBSET_MIN_SHARE = 0.005  # a filter keeping under this share of rows: exact over them (the over-fetch is too deep)
+# a filter keeping at most this many rows of an indexed table is searched exactly over them (its rows
+# gathered once, `ded.search.flat.RowSet`): the exact product costs in proportion to the rows kept, the index
+# about the same whatever the filter. At 1M rows exact over a gathered 5% / 12% filter took 12 / 15 ms and
+# the over-fetched index 20-24 ms for a 50% filter (it had taken 99 / 156 ms for the 5% / 12% ones); at 100k
+# rows exact over a 50% filter took 5 ms against 13 ms for the index (bench/search.py, docs/performance.md)
+SUBSET_MAX_ROWS = 200_000
+ROWSET_CACHE = 4  # filters whose RowSet search() keeps per process (each gathered: <= 300 MB at 384 dims)
+_ROWSETS: dict[tuple, RowSet] = {}
 
 
 class SearchError(DedError, ValueError):
@@ -116,36 +124,67 @@ def where_ids(lake: Lake, table: str, where: str) -> set[str]:
         con.close()
 
 
-def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10, allowed: Collection[str] | None = None,
-                  nprobes: int = 32, refine_factor: int = 10, exclude: set[str] | None = None,
-                  ef: int | None = None) -> list[tuple[str, int, float]]:
-    """[(id, best chunk, cosine)] of the k nearest ids (among `allowed` ids when given).
+def filter_rows(lake: Lake, table: str, where: str) -> RowSet:
+    """The RowSet of the vector rows a `--where` over `table` keeps, cached per (predicate, table versions) for
+    the process: a notebook or server running many queries under one filter runs the DuckDB step (~0.2-0.4 s
+    at 1M questions), the id lookup and the gather of the rows once."""
+    from ded.search.flat import current, row_set
+
+    vt = check_table(lake, table)[0]
+    src = TABLES[table][1]
+    key = (lake.root, table, where, lake.version(src))
+    hit = _ROWSETS.get(key)
+    if hit is not None:
+        hit = current(lake, hit)
+    else:
+        hit = row_set(lake, vt, where_ids(lake, table, where))
+        if len(_ROWSETS) >= ROWSET_CACHE:
+            _ROWSETS.pop(next(iter(_ROWSETS)))
+    _ROWSETS[key] = hit
+    return hit
+
+
+def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10,
+                  allowed: Collection[str] | RowSet | None = None, nprobes: int = 32, refine_factor: int = 10,
+                  exclude: set[str] | None = None, ef: int | None = None) -> list[tuple[str, int, float]]:
+    """[(id, best chunk, cosine)] of the k nearest ids (among `allowed`, ids or a `RowSet`, when given).
 
     Which path runs (each measured in bench/search.py): no index → exact NumPy over the table in memory;
-    an index → the index; with a filter, the index over-fetched by the inverse of the share of rows it
-    keeps, re-ranked by exact distance with the same budget of exact reads as an unfiltered query, and
-    filtered; when that leaves fewer than k ids (or the filter keeps under `SUBSET_MIN_SHARE`), exact
-    NumPy over just the allowed rows. Lance's own prefilter costs more here: 29 ms for a trivial
-    `chunk = 0` and 190 ms for an `id IN` list of 50k ids at 1M rows, against 9 ms for the plain query.
+    an index → the index. With a filter: exact NumPy over the kept rows when there is no index or the
+    filter keeps at most `SUBSET_MAX_ROWS` rows; above it, the index over-fetched by the inverse of
+    the share kept, re-ranked by exact distance with the same budget of exact reads as an unfiltered query,
+    and filtered (exact over the kept rows again when that leaves fewer than k ids). Lance's own prefilter
+    (`row_addr_allowlist`, a roaring bitmap of the kept rows, into the IVF-PQ search) is fast (5-16 ms at 1M)
+    but its recall@10 on a selective filter is poor: 0.24-0.69 for a 5% filter at nprobes 32-128 with 300
+    candidates re-ranked exactly, as a selective filter's nearest rows lie in partitions far from the query.
     """
-    from ded.search.flat import flat_search, subset_search, table_rows
+    from ded.search.flat import current, flat_search, row_set, rowset_search
     from ded.search.index import has_vector_index
 
     vt = check_table(lake, table)[0]
     exclude = exclude or set()
-    if allowed is not None and not allowed:
-        return []
-    if not has_vector_index(lake, vt):
-        return flat_search(lake, vt, vector, k, allowed, exclude)
+    indexed = has_vector_index(lake, vt)
+    rs = None
+    if allowed is not None:
+        if isinstance(allowed, RowSet):
+            if allowed.table != vt:
+                raise SearchError(f"this filter's rows are of {allowed.table}, not {vt}: build it with "
+                                  f"filter_rows(lake, {table!r}, where)")
+            rs = current(lake, allowed)
+        else:
+            rs = row_set(lake, vt, allowed)
+        if len(rs.positions) == 0:
+            return []
+        if not indexed or len(rs.positions) <= SUBSET_MAX_ROWS:
+            return rowset_search(lake, rs, vector, k, exclude)
+    elif not indexed:
+        return flat_search(lake, vt, vector, k, exclude)
     fetch = (k + len(exclude)) * 4  # chunks of one id compete for slots; over-fetch, then group
     keep = None
-    if allowed is not None:
-        keep = allowed if isinstance(allowed, (set, frozenset)) else set(allowed)
-        share = len(keep) / max(1, len(table_rows(lake, vt).ids))
-        if share < SUBSET_MIN_SHARE:
-            return subset_search(lake, vt, vector, k, keep, exclude)
+    if rs is not None:
+        keep = rs.ids
         budget = fetch * refine_factor  # exact re-ranks an unfiltered query pays for
-        fetch = int(fetch / share * 1.5) + 1
+        fetch = int(fetch / rs.share * 1.5) + 1
         refine_factor = max(1, budget // fetch)
     nearest = {"column": "vector", "q": np.asarray(vector, np.float32), "k": fetch, "metric": "cosine",
                "nprobes": nprobes, "refine_factor": refine_factor}
@@ -160,8 +199,8 @@ def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10, allow
         sim = 1.0 - float(d)
         if i not in best or sim > best[i][1]:
             best[i] = (c, sim)
-    if keep is not None and len(best) < k:
-        return subset_search(lake, vt, vector, k, keep, exclude)
+    if rs is not None and len(best) < k:
+        return rowset_search(lake, rs, vector, k, exclude)
     ranked = sorted(best.items(), key=lambda kv: -kv[1][1])[:k]
     return [(i, c, s) for i, (c, s) in ranked]
 
@@ -238,7 +277,7 @@ def search(lake: Lake, *, text: str | None = None, like: str | None = None, tabl
         raise SearchError("--hybrid combines text and vector search over questions: use it with a TEXT query "
                           "and --table questions")
     warn_unembedded(lake, table)
-    allowed = where_ids(lake, table, where) if where else None
+    allowed = filter_rows(lake, table, where) if where else None
     if like is not None:
         vec, exclude = stored_vector(lake, table, like), {like}
     else:
@@ -249,7 +288,7 @@ def search(lake: Lake, *, text: str | None = None, like: str | None = None, tabl
     sims = {i: (c, s) for i, c, s in hits}
     fused: list[tuple[str, float | None]] = [(i, None) for i, _, _ in hits]
     if hybrid:
-        fused = rrf([i for i, _, _ in hits], fts_search(lake, text, max(k, 50), allowed))
+        fused = rrf([i for i, _, _ in hits], fts_search(lake, text, max(k, 50), None if allowed is None else allowed.ids))
         missing = [i for i, _ in fused[:k] if i not in sims]
         if missing:
             from ded.embeddings.store import load_vectors
