@@ -184,7 +184,10 @@ def test_noop_embed_does_not_load_the_model(lake, encoder, tmp_path, monkeypatch
     def no_model(*a, **k):
         raise AssertionError("the model was loaded for a no-op run")
 
+    import ded.stages.embed as embed_stage
+
     monkeypatch.setattr(model_mod, "load_encoder", no_model)
+    monkeypatch.setattr(embed_stage, "load_encoder", no_model)  # the stage's own name for it (a top import)
     again = main(params, lake)
     assert again["up_to_date"] and again["embedded"]["question_vectors"]["embedded"] == 0
     assert again["embedded"]["question_vectors"]["skipped"] == 6
