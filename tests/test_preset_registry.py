@@ -103,7 +103,7 @@ def test_ingest_options_are_one_validated_shape(tmp_path):
     f = tmp_path / "q.jsonl"
     f.write_text(json.dumps({"problem": "What is 1 + 1?", "answer": "2"}) + "\n")
     lake = Lake(tmp_path / "lake")
-    with pytest.raises(ValueError, match=r"preset: .*'nope'"):
+    with pytest.raises(ValueError, match=r"unknown preset 'nope'; presets: apps"):
         ingest_paths(lake, [f], preset="nope", show_progress=False)
     with pytest.raises(ValueError, match=r"domain"):
         ingest_paths(lake, [f], domain="poetry", show_progress=False)

@@ -195,7 +195,10 @@ def test_judge_backend_that_cannot_start_is_null(lake, tmp_path, monkeypatch):
     def boom(spec):
         raise RuntimeError("no such server (injected)")
 
+    import ded.verifiers.judge
+
     monkeypatch.setattr(ded.backends, "get_backend", boom)
+    monkeypatch.setattr(ded.verifiers.judge, "get_backend", boom)  # the judge's own name for it (a top import)
     s = main(_judge_params(min_infra_failures=10), lake, show_progress=False)  # 5 < 10: said, not stopped
     assert s["infra_failures"]["judge"]["failed"] == 5
     assert all(r["correct"] is None and "could not start" in r["detail"] for r in _verdicts(lake, "judge").values())

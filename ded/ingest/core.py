@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from ded.ids import question_id as make_qid
 from ded.ids import trajectory_id
 from ded.ingest.presets import (
+    PRESETS,
     TRAJECTORY_PRESETS,
     Parsed,
     Reject,
@@ -438,6 +439,10 @@ def ingest_paths(lake: Lake, paths: list[str | Path], shape: SourceShape | None 
         opts = SourceShape.model_validate({**(shape.model_dump(include=set(SourceShape.model_fields)) if shape else {}),
                                            **fields})
     except ValidationError as e:
+        bad = {err["loc"][0]: err for err in e.errors()}
+        if "preset" in bad:  # the common slip: say what exists
+            raise ValueError(f"unknown preset {bad['preset'].get('input')!r}; presets: {', '.join(PRESETS)} "
+                             f"(one file each in ded/ingest/presets/)") from None
         raise ValueError("invalid ingest options: " + "; ".join(
             f"{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err.get('input')!r})" for err in e.errors())) from None
     total = IngestReport()
