@@ -43,7 +43,7 @@ HEAVY = {"torch", "transformers", "trl", "accelerate", "peft", "liger_kernel", "
 # that command is called. The whole folder is exempt rather than each import commented.
 LAZY_FOLDERS = ("ded/commands/", "ded/cli.py")
 # imports not yet moved (being edited elsewhere); move them and empty this list
-PENDING = ["ded/search/", "ded/decontam/", "ded/embeddings/store.py"]
+PENDING: list[str] = []
 
 
 def unit(module: str) -> str:

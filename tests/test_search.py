@@ -224,7 +224,7 @@ def test_filtered_search_paths_agree_with_exact(lake, monkeypatch):
     took = []
     monkeypatch.setattr(query, "SUBSET_MAX_ROWS", 100)  # 10 rows: exact; 1500: the index
     real_subset = flat.rowset_search
-    monkeypatch.setattr(flat, "rowset_search", lambda *a, **k: took.append(1) or real_subset(*a, **k))
+    monkeypatch.setattr(query, "rowset_search", lambda *a, **k: took.append(1) or real_subset(*a, **k))
     got = vector_search(lake, "questions", q, k=5, allowed=set(ids[narrow]), nprobes=64)
     assert [i for i, _, _ in got] == exact(q, narrow) and took == [1]  # 10 of 3000 rows: the exact subset
     got = vector_search(lake, "questions", q, k=5, allowed=set(ids[broad]), nprobes=64)

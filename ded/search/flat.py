@@ -21,13 +21,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ded.embeddings.store import vectors_numpy
 from ded.lake import Lake
 
 
 @dataclass
 class Rows:
     """A vector table's id and chunk per row position (what `take` and a filter mask need)."""
-
     version: int
     ids: pa.Array
     chunks: np.ndarray
@@ -41,8 +41,6 @@ TAKE_MAX_ROWS = 5_000
 
 def table_rows(lake: Lake, vt: str, with_vectors: bool = False) -> Rows:
     """The cached ids/chunks (and vectors) of `vt` at its current version."""
-    from ded.embeddings.store import vectors_numpy
-
     key = (lake.root, vt)
     version = lake.version(vt)
     hit = _CACHE.get(key)
@@ -65,7 +63,6 @@ class RowSet:
 
     `positions` are sorted row positions (every chunk of a kept id), `share` their part of the table;
     `vectors` is the kept rows' matrix, gathered on the first exact search over them and reused."""
-
     table: str
     version: int
     ids: frozenset
@@ -91,8 +88,6 @@ def current(lake: Lake, rs: RowSet) -> RowSet:
 def rowset_search(lake: Lake, rs: RowSet, vector: np.ndarray, k: int,
                   exclude: set[str] | None = None) -> list[tuple[str, int, float]]:
     """Exact k nearest ids among the RowSet's rows (their matrix gathered once, kept on the RowSet)."""
-    from ded.embeddings.store import vectors_numpy
-
     rows = table_rows(lake, rs.table)
     if rs.vectors is None:
         pos = rs.positions

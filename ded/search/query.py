@@ -20,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ded.embeddings.store import load_vectors
 from ded.errors import DedError
 from ded.lake import Lake
-from ded.search.flat import RowSet
+from ded.search.flat import RowSet, current, flat_search, row_set, rowset_search
+from ded.search.index import has_vector_index
+from ded.sql import SqlError, check_predicate, connect, run_sql_file
 
 # --table NAME -> (vector table, source table, source key, "source" column, snippet columns in order)
 TABLES = {
@@ -43,7 +46,6 @@ _ROWSETS: dict[tuple, RowSet] = {}
 
 class SearchError(DedError, ValueError):
     """A search that cannot run; the message says what to do."""
-
 
 @dataclass
 class Hit:
@@ -91,8 +93,6 @@ def check_table(lake: Lake, table: str) -> tuple:
 
 def stored_vector(lake: Lake, table: str, id_: str) -> np.ndarray:
     """The mean of a stored row's chunk vectors (what `--like ID` searches with)."""
-    from ded.embeddings.store import load_vectors
-
     ids, v = load_vectors(lake, TABLES[table][0], ids=[id_])
     if not ids:
         raise SearchError(f"{id_!r} has no vector in {TABLES[table][0]}; check the id "
@@ -102,8 +102,6 @@ def stored_vector(lake: Lake, table: str, id_: str) -> np.ndarray:
 
 def where_ids(lake: Lake, table: str, where: str) -> set[str]:
     """Ids of the rows of `table` that match the --where predicate (sql/search/matching_ids.sql)."""
-    from ded.sql import SqlError, check_predicate, connect, run_sql_file
-
     import duckdb
 
     key = TABLES[table][2]
@@ -128,8 +126,6 @@ def filter_rows(lake: Lake, table: str, where: str) -> RowSet:
     """The RowSet of the vector rows a `--where` over `table` keeps, cached per (predicate, table versions) for
     the process: a notebook or server running many queries under one filter runs the DuckDB step (~0.2-0.4 s
     at 1M questions), the id lookup and the gather of the rows once."""
-    from ded.search.flat import current, row_set
-
     vt = check_table(lake, table)[0]
     src = TABLES[table][1]
     key = (lake.root, table, where, lake.version(src))
@@ -158,9 +154,6 @@ def vector_search(lake: Lake, table: str, vector: np.ndarray, k: int = 10,
     but its recall@10 on a selective filter is poor: 0.24-0.69 for a 5% filter at nprobes 32-128 with 300
     candidates re-ranked exactly, as a selective filter's nearest rows lie in partitions far from the query.
     """
-    from ded.search.flat import current, flat_search, row_set, rowset_search
-    from ded.search.index import has_vector_index
-
     vt = check_table(lake, table)[0]
     exclude = exclude or set()
     indexed = has_vector_index(lake, vt)
@@ -291,7 +284,6 @@ def search(lake: Lake, *, text: str | None = None, like: str | None = None, tabl
         fused = rrf([i for i, _, _ in hits], fts_search(lake, text, max(k, 50), None if allowed is None else allowed.ids))
         missing = [i for i, _ in fused[:k] if i not in sims]
         if missing:
-            from ded.embeddings.store import load_vectors
             mids, mv = load_vectors(lake, TABLES[table][0], ids=missing)
             sims.update({i: (0, float(v @ vec)) for i, v in zip(mids, mv)})
     fused = fused[:k]
